@@ -1,0 +1,20 @@
+"""Errors that reach the user as a one-line cause naming what they concern."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """A problem with an input, a disc or a peer, told in one line.
+
+    ``subject`` names the file, disc or peer concerned; ``hint`` says what to do.
+    """
+
+    def __init__(self, message: str, subject: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.subject = subject
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.subject}: {self.message}" if self.subject else self.message
+        return f"{text} ({self.hint})" if self.hint else text
