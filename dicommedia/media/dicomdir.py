@@ -1,0 +1,197 @@
+"""Tolerant reading of a DICOMDIR (PS3.10 8.5, PS3.3 F.3): follow the offsets, fall back to sequence order.
+
+The records are linked by byte offsets from the first byte of the file (PS3.3 F.3.2.1): the root
+directory entity starts at (0004,1200); each record points to its next sibling (0004,1400) and to the
+first record of its lower-level entity (0004,1420). Zero means "none".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.errors import InvalidDicomError
+
+from dicommedia.media.findings import Finding, show_file_id
+from dicommedia.standard.file_id import split_file_id
+
+LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
+INACTIVE = 0x0000
+
+
+@dataclass(eq=False)
+class Record:
+    """One directory record: its dataset, where it sits in the file, and its place in the tree."""
+
+    index: int
+    offset: int | None
+    ds: Dataset
+    parent: Record | None = None
+    children: list[Record] = field(default_factory=list)
+
+    @property
+    def record_type(self) -> str:
+        """Directory Record Type (0004,1430), upper case ("" when absent)."""
+        return str(self.ds.get("DirectoryRecordType", "") or "").strip().upper()
+
+    @property
+    def in_use(self) -> bool:
+        """False when Record In-use Flag (0004,1410) says the record is inactive (PS3.3 F.3.2.2)."""
+        return self.ds.get("RecordInUseFlag", 0xFFFF) != INACTIVE
+
+    @property
+    def file_id(self) -> tuple[str, ...] | None:
+        """Referenced File ID components, or None when the record references no file."""
+        value = self.ds.get("ReferencedFileID")
+        if value is None or value == "" or value == []:
+            return None
+        return split_file_id(value)
+
+    def key(self, keyword: str) -> str | None:
+        """A key's value as text (None when absent or empty)."""
+        value = self.ds.get(keyword)
+        if value is None or value == "":
+            return None
+        return str(value).strip() or None
+
+    def describe(self) -> str:
+        """How messages name this record."""
+        where = f" at offset {self.offset}" if self.offset is not None else ""
+        return f"{self.record_type or 'untyped'} record #{self.index + 1}{where}"
+
+
+@dataclass
+class Directory:
+    """A parsed DICOMDIR: header, records in sequence order, the tree, and what was wrong with the links."""
+
+    dataset: FileDataset
+    records: list[Record]
+    roots: list[Record]
+    findings: list[Finding]
+    followed_offsets: bool
+
+    @property
+    def fileset_id(self) -> str | None:
+        """File-set ID (0004,1130), or None when absent or empty."""
+        value = str(self.dataset.get("FileSetID", "") or "").strip()
+        return value or None
+
+    @property
+    def transfer_syntax(self) -> str | None:
+        """Transfer syntax the DICOMDIR was written in."""
+        meta = getattr(self.dataset, "file_meta", None)
+        return str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+
+    def active_records(self) -> list[Record]:
+        """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped."""
+        out: list[Record] = []
+
+        def visit(records: list[Record]) -> None:
+            for rec in records:
+                if rec.in_use:
+                    out.append(rec)
+                    visit(rec.children)
+
+        visit(self.roots)
+        return out
+
+
+class DicomdirError(Exception):
+    """The DICOMDIR cannot be parsed at all."""
+
+
+def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
+    """Parse a DICOMDIR from an open binary file; raise DicomdirError when it cannot be parsed."""
+    try:
+        ds = dcmread(fp)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, IndexError, NotImplementedError) as exc:
+        raise DicomdirError(f"cannot be parsed: {exc}") from None
+    seq = ds.get("DirectoryRecordSequence")
+    if seq is None:
+        raise DicomdirError("has no Directory Record Sequence (0004,1220): not a DICOMDIR")
+    records = [Record(i, getattr(item, "seq_item_tell", None), item) for i, item in enumerate(seq)]
+    findings: list[Finding] = []
+    roots = _tree_from_offsets(ds, records, findings, label)
+    followed = roots is not None
+    if roots is None:
+        for rec in records:
+            rec.parent, rec.children = None, []
+        roots = _tree_from_sequence(records)
+    return Directory(ds, records, roots, findings, followed)
+
+
+def _offset(ds: Dataset, keyword: str) -> int:
+    value = ds.get(keyword, 0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _tree_from_offsets(ds: Dataset, records: list[Record], findings: list[Finding], label: str) -> list[Record] | None:
+    """Link the records by their offsets; None (with bad-offset findings) when the links are broken."""
+    by_offset = {rec.offset: rec for rec in records if rec.offset is not None}
+    seen: set[int] = set()
+    broken = False
+
+    def chain(start: int, parent: Record | None, what: str) -> list[Record]:
+        nonlocal broken
+        out: list[Record] = []
+        offset = start
+        while offset:
+            rec = by_offset.get(offset)
+            if rec is None:
+                broken = True
+                findings.append(Finding("bad-offset", f"{what}: offset {offset} does not land on a directory record", label))
+                break
+            if rec.index in seen:
+                broken = True
+                findings.append(Finding("bad-offset", f"{what}: offset {offset} loops back to {rec.describe()}", label))
+                break
+            seen.add(rec.index)
+            rec.parent = parent
+            out.append(rec)
+            what = f"next record after {rec.describe()}"
+            offset = _offset(rec.ds, "OffsetOfTheNextDirectoryRecord")
+        for rec in out:
+            lower = _offset(rec.ds, "OffsetOfReferencedLowerLevelDirectoryEntity")
+            rec.children = chain(lower, rec, f"lower level of {rec.describe()}") if lower else []
+        return out
+
+    roots = chain(_offset(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"), None, "root directory entity")
+    if roots:
+        last = _offset(ds, "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity")
+        if last and last != roots[-1].offset:
+            findings.append(
+                Finding("bad-offset", f"last root record offset {last} is not the last record of the root entity", label)
+            )
+    unreachable = [rec for rec in records if rec.index not in seen and rec.in_use]
+    for rec in unreachable:
+        broken = True
+        findings.append(Finding("bad-offset", f"{rec.describe()} is not reachable through the offsets", label))
+    return None if broken else roots
+
+
+def _tree_from_sequence(records: list[Record]) -> list[Record]:
+    """Rebuild the hierarchy from sequence order: each record hangs under the last record one level up."""
+    roots: list[Record] = []
+    current: dict[int, Record] = {}
+    for rec in records:
+        level = LEVELS.get(rec.record_type, 3)
+        parent = next((current[lv] for lv in range(level - 1, -1, -1) if lv in current), None)
+        if parent is None:
+            roots.append(rec)
+        else:
+            rec.parent = parent
+            parent.children.append(rec)
+        current[level] = rec
+        for deeper in [lv for lv in current if lv > level]:
+            del current[deeper]
+    return roots
+
+
+def record_label(rec: Record) -> str | None:
+    """The File ID a record references, for messages."""
+    return show_file_id(rec.file_id)

@@ -1,0 +1,177 @@
+"""The media view over discs made by other tools: DCMTK dcmmkdir + genisoimage, pydicom's bundled DICOMDIRs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+
+from dicommedia.errors import MediaError
+from dicommedia.media import open_media
+from tests.media_fixtures import (
+    dcmmkdir,
+    dcmtk_disc,
+    genisoimage,
+    mount_as,
+    patch_record,
+    record_offsets,
+    rewrite_dicomdir,
+    write_ct_study,
+)
+
+PYDICOM_DIRTESTS = Path(get_testdata_file("DICOMDIR")).parent
+
+
+def codes(view) -> list[str]:
+    return sorted(p.code for p in view.problems if p.is_error)
+
+
+@pytest.fixture
+def disc(tmp_path: Path) -> Path:
+    return dcmtk_disc(tmp_path, count=3)
+
+
+def test_iso_by_dcmtk_and_genisoimage(disc: Path, tmp_path: Path):
+    iso = genisoimage(disc, tmp_path / "x.iso", "TESTSET")
+    with open_media(iso) as view:
+        files = list(view.files())
+        assert (view.kind, view.fileset_id, codes(view)) == ("iso", "TESTSET", [])
+        assert len(files) == 3
+        for f in files:
+            source = disc.joinpath(*f.file_id)
+            assert f.media_path.endswith(".;1")
+            with f.open() as fp:
+                assert fp.read() == source.read_bytes()
+            assert f.size == source.stat().st_size
+            ds = dcmread(source, stop_before_pixels=True)
+            assert (f.sop_instance_uid, f.series_instance_uid, f.patient_id) == (
+                ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.PatientID)
+            assert (f.modality, f.study_date, f.transfer_syntax_uid) == ("CT", "20240102", ds.file_meta.TransferSyntaxUID)
+
+
+@pytest.mark.parametrize("style", ["lower", "dot", "lower-dot", "version"])
+def test_mounted_name_forms(disc: Path, tmp_path: Path, style: str):
+    mounted = mount_as(disc, tmp_path / f"mnt-{style}", style)
+    view = open_media(mounted)
+    files = list(view.files())
+    assert (view.kind, len(files), codes(view)) == ("folder", 3, [])
+    assert all(f.file_id[0] == "DICOM" for f in files)
+    with files[0].open() as fp:
+        assert fp.read(132)[128:] == b"DICM"
+
+
+def test_dicomdir_path_and_scan(disc: Path):
+    assert open_media(disc / "DICOMDIR").kind == "dicomdir"
+    assert len(list(open_media(disc / "DICOMDIR").files())) == 3
+    os.remove(disc / "DICOMDIR")
+    shutil.copy(PYDICOM_DIRTESTS / "DICOMDIR", disc / "DICOM" / "DICOMDIR")  # a DICOMDIR met while scanning
+    (disc / "DICOM" / "NOTES.TXT").write_text("not dicom")
+    view = open_media(disc)
+    files = list(view.files())
+    assert view.kind == "scan" and view.fileset_id is None
+    assert sorted(f.file_id[-1] for f in files) == ["IM1", "IM2", "IM3"]
+    assert {f.study_date for f in files} == {"20240102"}
+
+
+def test_pydicom_bundled_dicomdirs():
+    view = open_media(PYDICOM_DIRTESTS)
+    files = list(view.files())
+    assert (view.kind, view.fileset_id, len(files), codes(view)) == ("folder", "PYDICOM_TEST", 31, [])
+    assert {f.patient_id for f in files} == {"77654033", "98890234"}
+    reordered = open_media(PYDICOM_DIRTESTS / "DICOMDIR-reordered")
+    assert len(list(reordered.files())) == 31 and codes(reordered) == []
+    nooffset = open_media(PYDICOM_DIRTESTS / "DICOMDIR-nooffset")
+    assert len(list(nooffset.files())) == 31
+    tiny = open_media(PYDICOM_DIRTESTS / "TINY_ALPHA")
+    assert len(list(tiny.files())) == 50
+
+
+def test_missing_file_is_reported_others_listed(disc: Path):
+    next((disc / "DICOM").rglob("IM2")).unlink()
+    view = open_media(disc)
+    assert len(list(view.files())) == 2
+    assert codes(view) == ["missing-file"]
+    assert view.problems[0].file_id.endswith("IM2")
+
+
+def test_broken_offset_falls_back_to_sequence_order(disc: Path):
+    patch_record(disc / "DICOMDIR", 0, "OffsetOfReferencedLowerLevelDirectoryEntity", 12345)
+    view = open_media(disc)
+    assert len(list(view.files())) == 3
+    assert "bad-offset" in codes(view)
+    assert not view.directory.followed_offsets
+
+
+def test_offset_loop_detected(disc: Path):
+    offsets = record_offsets(disc / "DICOMDIR")
+    images = [i for i, (kind, _) in enumerate(offsets) if kind == "IMAGE"]
+    patch_record(disc / "DICOMDIR", images[-1], "OffsetOfTheNextDirectoryRecord", offsets[images[0]][1])
+    view = open_media(disc)
+    assert len(list(view.files())) == 3
+    assert any("loops" in p.message for p in view.problems)
+
+
+def test_unparseable_dicomdir_falls_back_to_scanning(disc: Path):
+    data = (disc / "DICOMDIR").read_bytes()
+    (disc / "DICOMDIR").write_bytes(data[:200])
+    view = open_media(disc)
+    assert len(list(view.files())) == 3
+    assert codes(view) == ["dicomdir-corrupt"]
+
+
+def test_inactive_record_is_skipped(disc: Path):
+    def deactivate(records):
+        next(r for r in records if r.DirectoryRecordType == "IMAGE").RecordInUseFlag = 0
+
+    rewrite_dicomdir(disc / "DICOMDIR", deactivate)
+    assert len(list(open_media(disc).files())) == 2
+
+
+def test_file_id_leaving_the_media_is_refused(tmp_path: Path):
+    outside = tmp_path / "SECRET"
+    outside.write_bytes(b"\0" * 128 + b"DICM" + b"private")
+    disc = tmp_path / "d"
+    write_ct_study(disc, 3, patient_id="P")
+    dcmmkdir(disc)
+    # The File IDs are DICOM\P\ST1\SE1\IMn (19 chars): rewrite them at the same length.
+    escapes = ["..\\SECRET\\..\\SECRET", "/etc/passwd\\X\\Y\\ZZZ"]
+
+    def escape(records):
+        leaves = [r for r in records if r.DirectoryRecordType == "IMAGE"]
+        for leaf, bad in zip(leaves, escapes):
+            assert len(bad) == len("\\".join(leaf.ReferencedFileID))
+            leaf.ReferencedFileID = bad.split("\\")
+
+    rewrite_dicomdir(disc / "DICOMDIR", escape)
+    view = open_media(disc)
+    files = list(view.files())
+    assert len(files) == 1 and files[0].file_id[-1] == "IM3"
+    assert codes(view) == ["bad-file-id", "bad-file-id"]
+    assert all("refused" in p.message for p in view.problems)
+
+
+def test_link_inside_the_media_is_refused(disc: Path, tmp_path: Path):
+    victim = next((disc / "DICOM").rglob("IM1"))
+    outside = tmp_path / "outside.dcm"
+    shutil.move(victim, outside)
+    victim.symlink_to(outside)
+    view = open_media(disc)
+    assert len(list(view.files())) == 2
+    assert codes(view) == ["bad-file-id"] and "link" in view.problems[0].message
+    os.remove(disc / "DICOMDIR")
+    scanned = open_media(disc)
+    assert len(list(scanned.files())) == 2
+    assert [p.code for p in scanned.problems] == ["link-skipped"]
+
+
+def test_not_media(tmp_path: Path):
+    with pytest.raises(MediaError):
+        open_media(tmp_path / "nothing-here")
+    bogus = tmp_path / "bogus.iso"
+    bogus.write_bytes(b"\0" * 40000)
+    with pytest.raises(MediaError):
+        open_media(bogus)
