@@ -2,9 +2,61 @@
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
 
-from dicommedia.cli.render import fail
+import click
+from rich.markup import escape
+from rich.progress import Progress
+from rich.tree import Tree
+
+from dicommedia.cli.render import emit_json, err_console, fail, out_console
+from dicommedia.media import MediaView, open_media
+from dicommedia.read.extract import extract
+from dicommedia.read.listing import Patient, build_tree, listing_json, select
+
+
+def _date(value: str | None) -> str:
+    if value and len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "no date"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_tree(view: MediaView, tree: list[Patient]) -> Tree:
+    """The listing as a rich tree: patient -> study -> series, with counts."""
+    total = sum(p.instances for p in tree)
+    fileset = f"File-set [bold]{escape(view.fileset_id)}[/]" if view.fileset_id else "no File-set ID"
+    root = Tree(f"{escape(str(view.path))} ({view.kind}) — {fileset}, {_plural(total, 'instance')}")
+    for p in tree:
+        node = root.add(
+            f"[bold]{escape(p.patient_name or '(no name)')}[/]  ID {escape(p.patient_id or '(none)')}"
+            f" — {_plural(len(p.studies), 'study')}, {_plural(p.instances, 'instance')}"
+        )
+        for st in p.studies.values():
+            modalities = "/".join(sorted({s.modality for s in st.series.values() if s.modality}))
+            study = node.add(
+                f"{_date(st.study_date)}  [cyan]{escape(st.study_description or '(no description)')}[/]"
+                f"  {modalities} — {_plural(len(st.series), 'series')}, {_plural(st.instances, 'instance')}"
+                f"  [dim]{escape(st.study_instance_uid or '')}[/]"
+            )
+            for se in st.series.values():
+                study.add(
+                    f"#{escape(se.series_number or '?')} {escape(se.modality or '?')}"
+                    f"  {escape(se.series_description or '')} — {_plural(len(se.files), 'instance')}"
+                    f"  [dim]{escape(se.series_instance_uid or '')}[/]"
+                )
+    return root
+
+
+def report_problems(view: MediaView) -> None:
+    """Tell the user, on stderr, what was wrong with the media (nothing is skipped silently)."""
+    for p in view.problems:
+        colour = "red" if p.is_error else "yellow"
+        where = f" {escape(p.file_id)}:" if p.file_id else ""
+        err_console.print(f"[{colour}]{p.severity}[/] [bold]{p.code}[/]{where} {escape(p.message)}", soft_wrap=True)
 
 
 @click.command()
@@ -22,6 +74,67 @@ from dicommedia.cli.render import fail
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Our certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Our private key.")
 @click.option("--json", "as_json", is_flag=True, help="Listing or import report as JSON.")
-def read(media: str, **options: object) -> None:
+def read(
+    media: str,
+    send_to: str | None,
+    calling_aet: str,
+    patient_id: tuple[str, ...],
+    study_uid: tuple[str, ...],
+    series_uid: tuple[str, ...],
+    extract_dir: str | None,
+    retries: int,
+    timeout: float,
+    tls: bool,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    as_json: bool,
+) -> None:
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
-    fail("read is not implemented yet")
+    if send_to and extract_dir:
+        raise click.UsageError("--send and --extract cannot be combined")
+    with open_media(media) as view:
+        files = select(view.files(), patient_id, study_uid, series_uid)
+        report_problems(view)
+        filtered = bool(patient_id or study_uid or series_uid)
+        if send_to:
+            from dicommedia.read import send  # network import: dicommedia/read/send.py
+
+            send.send_media(
+                view, files, send_to, calling_aet=calling_aet, retries=retries, timeout=timeout,
+                tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, as_json=as_json,
+            )
+            return
+        if extract_dir:
+            _extract(view, files, Path(extract_dir), as_json, filtered)
+            return
+        tree = build_tree(files)
+        if as_json:
+            emit_json(listing_json(view, tree))
+        else:
+            out_console.print(render_tree(view, tree))
+        if not files:
+            err_console.print("no instance matches the filters" if filtered else "no DICOM instance found on the media")
+
+
+def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: bool) -> None:
+    if not files:
+        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("extracting", total=len(files))
+        result = extract(view, files, dest, progress=lambda _f: progress.advance(task))
+    missing = [p for p in view.problems if p.code in ("missing-file", "bad-file-id")]
+    if as_json:
+        emit_json(
+            {
+                "extracted": len(result.written),
+                "dir": str(dest),
+                "manifest": str(result.manifest),
+                "failed": result.failed + [{"file_id": p.file_id, "reason": p.message} for p in missing],
+            }
+        )
+    for failure in result.failed:
+        err_console.print(f"[red]not extracted[/] {escape(failure['file_id'])}: {escape(failure['reason'])}")
+    err_console.print(f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})")
+    if result.failed or missing:
+        raise SystemExit(1)

@@ -27,6 +27,7 @@ _KEYS = {
     "series_instance_uid": ("SERIES", "SeriesInstanceUID", "SeriesInstanceUID"),
     "modality": ("SERIES", "Modality", "Modality"),
     "series_number": ("SERIES", "SeriesNumber", "SeriesNumber"),
+    "series_description": ("SERIES", "SeriesDescription", "SeriesDescription"),
     "sop_instance_uid": (None, "ReferencedSOPInstanceUIDInFile", "SOPInstanceUID"),
     "sop_class_uid": (None, "ReferencedSOPClassUIDInFile", "SOPClassUID"),
     "transfer_syntax_uid": (None, "ReferencedTransferSyntaxUIDInFile", None),
@@ -60,6 +61,7 @@ class MediaFile:
     series_instance_uid: str | None = None
     modality: str | None = None
     series_number: str | None = None
+    series_description: str | None = None
     sop_instance_uid: str | None = None
     sop_class_uid: str | None = None
     transfer_syntax_uid: str | None = None
