@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from dicommedia import __version__
@@ -26,4 +28,7 @@ cli.add_command(profiles)
 
 def main() -> None:
     """Console-script entry point."""
+    # pydicom warns about every odd value it meets; our own checks report what matters, one line each.
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
+    warnings.filterwarnings("ignore", category=UserWarning, message=r".*(VR|Invalid value|Expected explicit).*")
     run_guarded(cli)

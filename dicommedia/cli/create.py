@@ -1,15 +1,143 @@
-"""``dicommedia create INPUT... -o OUTPUT`` (SPEC 2.1)."""
+"""``dicommedia create INPUT... -o OUTPUT`` (SPEC 2.1): parse options, run the creator, render the summary."""
 
 from __future__ import annotations
 
-import click
+import json
+from pathlib import Path
 
-from dicommedia.cli.render import fail
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dicommedia.cli.render import emit_json, err_console, fail
+from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create_fileset
+from dicommedia.create import Progress as CreateProgress
+from dicommedia.errors import MediaError
+from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
+
+CODEC_CHOICES = ["keep", "none", "rle", "jpeg-lossless", "jpeg-lossless-sv1", "jpeg-baseline", "jpeg-extended",
+                 "j2k-lossless", "j2k"]
+_SC_FIELDS = ("patient_name", "patient_id", "patient_birth_date", "patient_sex", "study_description", "accession_number")
+
+
+class _RichProgress(CreateProgress):
+    """Renders the creator's stages as rich progress bars on stderr."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = None
+
+    def stage(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[self.task].total or 0)
+        self.task = self.progress.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, steps)
+
+
+def _parse_compress_for(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        modality, _, codec = value.partition("=")
+        if not modality or codec not in CODEC_CHOICES:
+            raise click.BadParameter(f"{value!r}: expected MODALITY=CODEC with CODEC one of {', '.join(CODEC_CHOICES)}",
+                                     param_hint="--compress-for")
+        out[modality.strip().upper()] = codec
+    return out
+
+
+def _sc_metadata(path: str | None, given: dict[str, str | None]) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    if path:
+        try:
+            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MediaError(f"cannot read the metadata JSON: {exc}", path) from None
+        if not isinstance(loaded, dict):
+            raise MediaError("the metadata JSON must be an object", path)
+        unknown = set(loaded) - set(_SC_FIELDS)
+        if unknown:
+            raise MediaError(f"unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(_SC_FIELDS)}", path)
+        meta.update({k: str(v) for k, v in loaded.items()})
+    meta.update({k: v for k, v in given.items() if v})
+    return meta
+
+
+def _render_summary(result: CreateResult) -> None:
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    for path, reason in result.skipped:
+        err_console.print(f"[yellow]left out:[/] {path}: {reason}", soft_wrap=True)
+    for vol in result.volumes:
+        capacity = "no limit" if vol.capacity_bytes is None else f"{vol.bytes / vol.capacity_bytes:.0%} of {vol.media}"
+        err_console.print(
+            f"[green]wrote[/] {vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
+            f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
+            soft_wrap=True,
+        )
+    err_console.print(f"{result.converted} converted, {result.transcoded} transcoded, {result.duplicates} duplicate(s) "
+                      f"written once, {len(result.skipped)} left out")
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
-def create(inputs: tuple[str, ...], output: str) -> None:
+@click.option("--format", "output_format", type=click.Choice(["iso", "dir"]), default="iso", show_default=True,
+              help="Write an ISO 9660 image or a folder.")
+@click.option("-p", "--profile", "profile_name", default="STD-GEN-CD", show_default=True,
+              help="Media application profile (see `dicommedia profiles`).")
+@click.option("--profile-file", type=click.Path(exists=True, dir_okay=False), help="A custom profile definition (TOML).")
+@click.option("--media", type=click.Choice(list(MEDIA_CAPACITY)), help="Media capacity (default: the profile's).")
+@click.option("--fileset-id", help="File-set ID and ISO Volume Identifier (1-16 of A-Z 0-9 _).")
+@click.option("--compress", type=click.Choice(CODEC_CHOICES), default="keep", show_default=True,
+              help="Pixel data encoding.")
+@click.option("--compress-for", multiple=True, metavar="MODALITY=CODEC", help="Per-modality encoding (repeatable).")
+@click.option("--quality", type=click.IntRange(1, 100), help="Lossy quality, 1-100.")
+@click.option("--patient-name", help="Patient's Name for converted pictures/PDFs.")
+@click.option("--patient-id", help="Patient ID for converted pictures/PDFs.")
+@click.option("--patient-birth-date", help="Birth date (YYYYMMDD) for converted pictures/PDFs.")
+@click.option("--patient-sex", type=click.Choice(["M", "F", "O"]), help="Sex for converted pictures/PDFs.")
+@click.option("--study-description", help="Study Description for converted pictures/PDFs.")
+@click.option("--accession-number", help="Accession Number for converted pictures/PDFs.")
+@click.option("--sc-metadata", type=click.Path(exists=True, dir_okay=False), help="JSON file with the fields above.")
+@click.option("--span", is_flag=True, help="Write as many volumes as needed (X_1.iso, X_2.iso, ...).")
+@click.option("--skip-invalid", is_flag=True, help="Leave out unusable inputs (listed) instead of refusing the job.")
+@click.option("--fix-uids", is_flag=True, help="Give new UIDs to a different object reusing a SOP Instance UID.")
+@click.option("--no-ihe-pdi", is_flag=True, help="Leave out README.TXT and INDEX.HTM.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+def create(inputs: tuple[str, ...], output: str, output_format: str, profile_name: str, profile_file: str | None,
+           media: str | None, fileset_id: str | None, compress: str, compress_for: tuple[str, ...],
+           quality: int | None, patient_name: str | None, patient_id: str | None, patient_birth_date: str | None,
+           patient_sex: str | None, study_description: str | None, accession_number: str | None,
+           sc_metadata: str | None, span: bool, skip_invalid: bool, fix_uids: bool, no_ihe_pdi: bool,
+           jobs: int | None, overwrite: bool, as_json: bool) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
-    fail("create is not implemented yet")
+    profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
+    options = CreateOptions(
+        inputs=list(inputs), output=Path(output), profile=profile, media=media, fileset_id=fileset_id,
+        output_format=output_format, compress=compress, compress_for=_parse_compress_for(compress_for),
+        quality=quality,
+        sc_metadata=_sc_metadata(sc_metadata, {
+            "patient_name": patient_name, "patient_id": patient_id, "patient_birth_date": patient_birth_date,
+            "patient_sex": patient_sex, "study_description": study_description, "accession_number": accession_number,
+        }),
+        span=span, skip_invalid=skip_invalid, ihe_pdi=not no_ihe_pdi, jobs=jobs or 0, overwrite=overwrite,
+        fix_uids=fix_uids,
+    )
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True) as bar:
+            result = create_fileset(options, _RichProgress(bar))
+    except RefusedInputs as exc:
+        for path, reason in exc.refused:
+            err_console.print(f"[red]refused:[/] {path}: {reason}", soft_wrap=True, markup=True)
+        if as_json:
+            emit_json({"volumes": [], "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
+                       "converted": 0, "transcoded": 0, "duplicates": 0, "error": str(exc)})
+        fail(str(exc))
+    if as_json:
+        emit_json(result.as_json())
+    _render_summary(result)

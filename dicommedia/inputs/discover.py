@@ -1,0 +1,136 @@
+"""Find and classify the inputs: DICOM files, discs to re-master, pictures, PDFs — and what cannot be used."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+
+class InputKind(str, Enum):
+    """What one input file is."""
+
+    DICOM = "dicom"
+    PICTURE = "picture"
+    PDF = "pdf"
+    DISC = "disc"  # an ISO image or a DICOMDIR given as input: its instances are re-mastered
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file found among the inputs, with its kind (and why it is unusable, if it is)."""
+
+    path: Path
+    kind: InputKind
+    reason: str = ""
+    origin: str = ""  # the input argument under which it was found
+
+
+@dataclass
+class Discovery:
+    """Everything found: the usable files in a stable order, and notes on what was passed over on purpose."""
+
+    files: list[InputFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+_PICTURE_MAGIC = (
+    b"\xff\xd8\xff",  # JPEG
+    b"\x89PNG\r\n\x1a\n",
+    b"II*\x00",  # TIFF little endian
+    b"MM\x00*",  # TIFF big endian
+    b"BM",  # BMP
+    b"GIF87a",
+    b"GIF89a",
+)
+_ISO_MAGIC_OFFSET = 16 * 2048 + 1  # ECMA-119 8.1: "CD001" in the first volume descriptor
+
+
+def is_dicomdir_name(path: Path) -> bool:
+    """True for a file named DICOMDIR in any of the forms a mounted disc shows."""
+    return path.name.upper().rstrip(".").split(";")[0] == "DICOMDIR"
+
+
+def _is_iso(path: Path) -> bool:
+    try:
+        with path.open("rb") as fp:
+            fp.seek(_ISO_MAGIC_OFFSET)
+            return fp.read(5) == b"CD001"
+    except OSError:
+        return False
+
+
+def sniff(path: Path, head: bytes) -> InputKind:
+    """Kind of a file from its first bytes (DICOM Part 10, picture, PDF, ISO 9660 image)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return InputKind.DICOM
+    if head.startswith(b"%PDF-"):
+        return InputKind.PDF
+    if head.startswith(_PICTURE_MAGIC):
+        return InputKind.PICTURE
+    if _is_iso(path):
+        return InputKind.DISC
+    if _looks_like_raw_dataset(head):
+        return InputKind.DICOM
+    return InputKind.UNUSABLE
+
+
+def _looks_like_raw_dataset(head: bytes) -> bool:
+    """A dataset without preamble (ACR-NEMA style or stripped Part 10): starts with a group 0002/0008 tag."""
+    if len(head) < 8:
+        return False
+    group_le = int.from_bytes(head[0:2], "little")
+    group_be = int.from_bytes(head[0:2], "big")
+    return group_le in (0x0002, 0x0008) or group_be == 0x0008
+
+
+def _classify(path: Path, given: bool, origin: str) -> InputFile | None:
+    if is_dicomdir_name(path):
+        if given:
+            return InputFile(path, InputKind.DISC, origin=origin)
+        return None  # met inside a folder: never an instance; its instances are found by the walk
+    try:
+        with path.open("rb") as fp:
+            head = fp.read(132)
+    except OSError as exc:
+        return InputFile(path, InputKind.UNUSABLE, f"cannot be read: {exc.strerror or exc}", origin)
+    kind = sniff(path, head)
+    if kind is InputKind.DISC and not given:
+        return InputFile(path, InputKind.UNUSABLE, "an ISO image inside an input folder (give it as an input of its own)", origin)
+    if kind is InputKind.UNUSABLE:
+        reason = "empty file" if not head else "not a DICOM file, picture (JPEG/PNG/TIFF/BMP/GIF) or PDF"
+        return InputFile(path, kind, reason, origin)
+    return InputFile(path, kind, origin=origin)
+
+
+def discover(inputs: list[str | Path]) -> Discovery:
+    """Walk the inputs (folders recursively, in name order) and classify every file."""
+    found = Discovery()
+    seen: set[Path] = set()
+    for given in inputs:
+        root = Path(given)
+        if root.is_dir() and not is_dicomdir_name(root):
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    path = Path(dirpath) / name
+                    if path.is_symlink() and not path.exists():
+                        found.files.append(InputFile(path, InputKind.UNUSABLE, "a broken symbolic link", str(root)))
+                        continue
+                    item = _classify(path, given=False, origin=str(root))
+                    if item is None:
+                        found.notes.append(f"{path}: a DICOMDIR inside an input folder is not an instance; left out")
+                        continue
+                    if path.resolve() not in seen:
+                        seen.add(path.resolve())
+                        found.files.append(item)
+        elif root.exists():
+            item = _classify(root, given=True, origin=str(root))
+            if item is not None and root.resolve() not in seen:
+                seen.add(root.resolve())
+                found.files.append(item)
+        else:
+            found.files.append(InputFile(root, InputKind.UNUSABLE, "does not exist", str(root)))
+    return found

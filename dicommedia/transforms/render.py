@@ -1,0 +1,87 @@
+"""One instance, rendered for the media: decode, coerce, fix references, compress, frame as Part 10.
+
+``render`` runs in worker processes: its job and result are plain picklable data.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+
+from pydicom import dcmread
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from dicommedia.errors import MediaError
+from dicommedia.transforms.encoding import apply_coercions, encode_body, remap_references, to_explicit_vr_little_endian
+from dicommedia.writers.part10 import encode_header, file_meta
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What to do with one input: where it is, what to set, which encoding to write, where to spool it."""
+
+    label: str
+    spool_path: str
+    path: str | None = None
+    data: bytes | None = None
+    coercions: dict = field(default_factory=dict)
+    remap: dict = field(default_factory=dict)
+    keep_syntax: bool = False  # the profile allows the input's own transfer syntax: do not decode
+    codec: str | None = None
+    quality: int | None = None
+    new_sop_instance_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What was written: size, transfer syntax, SOP Instance UID, and notes for the summary."""
+
+    size: int
+    transfer_syntax: str
+    sop_instance_uid: str
+    notes: tuple[str, ...] = ()
+    transcoded: bool = False
+
+
+def _load(job: RenderJob):
+    try:
+        if job.data is not None:
+            return dcmread(io.BytesIO(job.data), force=True)
+        return dcmread(job.path, force=True)
+    except Exception as exc:  # pydicom raises many types on damaged input
+        raise MediaError(f"cannot be decoded ({type(exc).__name__}: {exc})", job.label) from None
+
+
+def render(job: RenderJob) -> RenderResult:
+    """Render one instance to ``job.spool_path`` as a Part 10 file."""
+    ds = _load(job)
+    notes: list[str] = []
+    source_syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
+    transcoded = False
+    if not job.keep_syntax or job.codec:
+        notes += to_explicit_vr_little_endian(ds, job.label)
+        transcoded = source_syntax != ExplicitVRLittleEndian
+    apply_coercions(ds, job.coercions)
+    remap_references(ds, job.remap)
+    if job.codec:
+        from dicommedia.transforms.compression import CannotCompress, compress
+
+        try:
+            notes += compress(ds, job.codec, quality=job.quality, new_sop_instance_uid=job.new_sop_instance_uid)
+            transcoded = True
+        except CannotCompress as exc:
+            notes.append(f"{job.label}: kept uncompressed: {exc}")
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    header = encode_header(file_meta(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax))
+    body = encode_body(ds, implicit_vr=syntax == ImplicitVRLittleEndian)
+    with open(job.spool_path, "wb") as out:
+        out.write(header)
+        out.write(body)
+    return RenderResult(
+        size=os.path.getsize(job.spool_path),
+        transfer_syntax=syntax,
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        notes=tuple(notes),
+        transcoded=transcoded,
+    )
