@@ -1,0 +1,544 @@
+"""Import media into a Storage SCP over C-STORE (SPEC 2.2 ``read --send AET@HOST:PORT``).
+
+C-ECHO first; presentation contexts proposed from what the media holds, each stored transfer syntax on
+its own context beside Explicit and Implicit VR Little Endian, so that an instance the peer refuses in its
+own encoding is decoded and sent uncompressed. An instance whose encoding was accepted goes out as the
+bytes on the media, untouched. Several associations share the work when the peer takes them; one that is
+lost mid-way is replaced and the import goes on with what is left. Every failure is reported.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import BinaryIO, Protocol
+
+from pydicom import dcmread
+from pydicom.filereader import read_dataset, read_preamble
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import build_context, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
+from pynetdicom.presentation import PresentationContext
+from pynetdicom.sop_class import Verification
+from pynetdicom.status import STORAGE_SERVICE_CLASS_STATUS, code_to_category
+
+from dicommedia.errors import MediaError
+from dicommedia.read.network import TunedAE, c_store_command, write_message
+from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)  # the fallback encodings, preferred first
+MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
+DEFAULT_ASSOCIATIONS = 4
+_EXTRA_ASSOCIATION_TIMEOUT = 5.0  # how long a parallel association may wait for a peer that serves one at a time
+
+
+class SendItem(Protocol):
+    """What the importer needs of an instance on the media (``dicommedia.media.MediaFile`` fits)."""
+
+    file_id: tuple[str, ...]
+    size: int
+    sop_instance_uid: str | None
+    sop_class_uid: str | None
+    transfer_syntax_uid: str | None
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A Storage SCP: called AE title, host and port."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Peer:
+        """Read ``AET@HOST:PORT`` (``AET@[::1]:PORT`` for IPv6)."""
+        match = re.fullmatch(r"([^@]{1,16})@(\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+):(\d{1,5})", text.strip())
+        if not match or not 0 < int(match[3]) < 65536 or not match[1].strip():
+            raise MediaError(f"--send {text!r} is not AET@HOST:PORT", hint="e.g. ORTHANC@127.0.0.1:4242")
+        return cls(match[1].strip(), match[2].strip("[]"), int(match[3]))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.ae_title}@{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """DICOM over TLS (PS3.15 B.1): the CA that vouches for the peer, and our own certificate and key."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that verifies the peer (system CAs unless ``ca`` is given)."""
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
+            if self.cert:
+                ctx.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            raise MediaError(f"cannot load the TLS certificates: {exc}", hint="check --tls-ca, --tls-cert, --tls-key") from None
+        return ctx
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How to talk to the peer."""
+
+    calling_aet: str = "DICOMMEDIA"
+    retries: int = 2
+    timeout: float = 30.0
+    tls: TlsOptions | None = None
+    associations: int = DEFAULT_ASSOCIATIONS
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An instance that did not reach the peer: its last status (None when no response) and why."""
+
+    sop_instance_uid: str | None
+    file_id: str | None
+    status: int | None
+    reason: str
+
+    def as_json(self) -> dict:
+        """The SPEC 2.2 form; the status as a 0xXXXX string."""
+        status = None if self.status is None else f"0x{self.status:04X}"
+        return {"sop_instance_uid": self.sop_instance_uid, "file_id": self.file_id, "status": status, "reason": self.reason}
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    sent: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    skipped: int = 0
+    warnings: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    associations: int = 0
+
+    def as_json(self) -> dict:
+        """The SPEC 2.2 import report."""
+        return {"sent": self.sent, "failed": [f.as_json() for f in self.failed], "skipped": self.skipped}
+
+
+Progress = Callable[[int, int], None]  # (instances finished, bytes of them), called once per instance
+
+
+@dataclass
+class _Job:
+    item: SendItem
+    sop_class: UID
+    sop_instance: UID
+    transfer_syntax: UID
+    attempts: int = 0
+
+    @property
+    def file_id(self) -> str:
+        return "/".join(self.item.file_id)
+
+
+class _Lost(Exception):
+    """The association broke (aborted, closed or silent past the timeout) while an instance was in flight."""
+
+
+class _Refused(Exception):
+    """An association could not be established: the reason, in words."""
+
+
+def show_uid(uid: str) -> str:
+    """A UID with its name when pydicom knows it."""
+    name = UID(uid).name
+    return uid if name == uid else f"{name} ({uid})"
+
+
+def status_text(code: int) -> str:
+    """The Storage Service meaning of a status code (PS3.4 B.2.3)."""
+    return STORAGE_SERVICE_CLASS_STATUS.get(code, (code_to_category(code), "unknown status"))[1]
+
+
+def plan_contexts(jobs: Sequence[_Job]) -> list[list[PresentationContext]]:
+    """Presentation contexts for the jobs, in groups that each fit one association.
+
+    Per SOP class: every transfer syntax found on the media on its own context (so the peer's answer says
+    which it takes), plus Explicit and Implicit VR Little Endian as the decode-and-send fallback.
+    """
+    syntaxes: dict[UID, list[UID]] = {}
+    for job in jobs:
+        wanted = syntaxes.setdefault(job.sop_class, list(NATIVE))
+        if job.transfer_syntax not in wanted:
+            wanted.insert(0, job.transfer_syntax)
+    groups: list[list[PresentationContext]] = [[]]
+    for sop_class, tss in syntaxes.items():
+        contexts = [build_context(sop_class, ts) for ts in tss]
+        if len(groups[-1]) + len(contexts) > MAX_CONTEXTS:
+            groups.append([])
+        groups[-1].extend(contexts)
+    return groups
+
+
+def choose_context(accepted: dict[tuple[str, str], int], sop_class: str, ts: str) -> tuple[int, UID] | None:
+    """The context to send an instance on: its own encoding when accepted, else the first native one."""
+    for candidate in (ts, *NATIVE):
+        if (sop_class, candidate) in accepted:
+            return accepted[(sop_class, candidate)], UID(candidate)
+    return None
+
+
+def split_part10(raw: bytes) -> tuple[dict, int]:
+    """File Meta Information and the offset of the data set in a Part 10 file (PS3.10 7.1)."""
+    fp = BytesIO(raw)
+    read_preamble(fp, False)
+    meta = read_dataset(fp, is_implicit_VR=False, is_little_endian=True, stop_when=lambda tag, vr, length: tag.group != 2)
+    return {elem.keyword: elem.value for elem in meta}, fp.tell()
+
+
+def encode_for(raw: bytes, offset: int, stored_ts: UID, send_ts: UID) -> bytes | memoryview:
+    """The data set bytes to send in ``send_ts``: the stored bytes when they match, else decoded and re-encoded."""
+    if send_ts == stored_ts:
+        return memoryview(raw)[offset:]
+    ds = dcmread(BytesIO(raw))
+    if stored_ts.is_compressed:
+        ds.decompress(generate_instance_uid=False)  # UIDs stay as on the media
+    data = encode(ds, send_ts.is_implicit_VR, send_ts.is_little_endian, send_ts.is_deflated)
+    if data is None:
+        raise ValueError(f"cannot encode the data set in {send_ts.name}")
+    return data
+
+
+class _Link:
+    """One association with the peer, sending one instance at a time."""
+
+    def __init__(self, peer: Peer, options: SendOptions, contexts: list[PresentationContext]):
+        self.peer = peer
+        self.options = options
+        self.contexts = contexts
+        self.assoc: Association | None = None
+        self.accepted: dict[tuple[str, str], int] = {}
+        self._message_id = 0
+        self.stored = 0  # responses received: a link that never stored anything does not count as used
+
+    def open(self, timeout: float) -> None:
+        """Associate; raise :class:`_Refused` with the reason when the peer will not have us."""
+        ae = TunedAE(ae_title=self.options.calling_aet)
+        ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
+        ae.acse_timeout = ae.connection_timeout = timeout
+        ae.dimse_timeout = ae.network_timeout = self.options.timeout
+        answers: list = []
+        tls = self.options.tls
+        tls_args = (tls.context(), self.peer.host) if tls else None
+        assoc = ae.associate(
+            self.peer.host, self.peer.port, contexts=[build_context(Verification), *self.contexts],
+            ae_title=self.peer.ae_title, max_pdu=0, tls_args=tls_args,
+            evt_handlers=[(evt.EVT_ACSE_RECV, lambda event: answers.append(event.primitive))],
+        )
+        if not assoc.is_established:
+            raise _Refused(self._why_not(assoc, answers, timeout))
+        self.assoc = assoc
+        self.accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]): cx.context_id for cx in assoc.accepted_contexts}
+
+    def _why_not(self, assoc: Association, answers: list, timeout: float) -> str:
+        if assoc.is_rejected:
+            rj = next((a for a in answers if getattr(a, "result", None) in (0x01, 0x02)), None)
+            if rj is not None:
+                return f"the peer rejected the association ({rj.result_str}, {rj.source_str}: {rj.reason_str})"
+            return "the peer rejected the association"
+        if any(getattr(a, "result", None) == 0x00 for a in answers):
+            return "the peer accepted none of the proposed presentation contexts"
+        return _probe(self.peer, self.options, timeout)
+
+    def echo(self) -> None:
+        """C-ECHO (PS3.7 9.1.5): a peer that does not offer Verification is let through; a failed echo is not."""
+        assert self.assoc is not None
+        if not any(cx.abstract_syntax == Verification for cx in self.assoc.accepted_contexts):
+            return
+        status = self.assoc.send_c_echo()
+        code = status.get("Status") if status else None
+        if code is None:
+            raise _Refused("no answer to C-ECHO")
+        if code_to_category(code) not in ("Success", "Warning"):
+            raise _Refused(f"C-ECHO failed with status 0x{code:04X}")
+
+    def pause(self) -> None:
+        """Hold pynetdicom's association reactor so that C-STORE responses come to us (as send_c_store does)."""
+        assert self.assoc is not None
+        self.assoc._reactor_checkpoint.clear()
+        while not self.assoc._is_paused and self.assoc.is_established:
+            time.sleep(0.0001)
+
+    def store(self, context_id: int, job: _Job, data: bytes | memoryview) -> C_STORE:
+        """Send one C-STORE-RQ and wait for its response; raise :class:`_Lost` if the association breaks."""
+        assoc = self.assoc
+        if assoc is None or not assoc.is_established:
+            raise _Lost("association closed")
+        self._message_id = self._message_id % 0xFFFF + 1
+        try:
+            if self.options.tls is None:
+                # pynetdicom's reader thread only reads meanwhile: a plain TCP socket takes the two at once.
+                command = c_store_command(self._message_id, job.sop_class, job.sop_instance)
+                write_message(assoc.dul.socket.socket, context_id, command, data, assoc.acceptor.maximum_length)
+            else:  # an SSL socket must not be written and read from two threads: let pynetdicom write
+                req = C_STORE()
+                req.MessageID = self._message_id
+                req.AffectedSOPClassUID = job.sop_class
+                req.AffectedSOPInstanceUID = job.sop_instance
+                req.Priority = 0x0000
+                req.DataSet = BytesIO(bytes(data))
+                assoc.dimse.send_msg(req, context_id)
+        except (OSError, AttributeError) as exc:  # AttributeError: the socket went away under us
+            raise _Lost(f"connection lost while sending ({exc})") from None
+        _, rsp = assoc.dimse.get_msg(block=True)
+        if rsp is None:
+            if assoc.is_aborted or not assoc.is_established:
+                raise _Lost("the peer aborted the association")
+            raise _Lost(f"no response within {self.options.timeout:g} s")
+        if getattr(rsp, "MessageIDBeingRespondedTo", None) != self._message_id or rsp.Status is None:
+            raise _Lost("the peer answered out of turn")
+        self.stored += 1
+        return rsp
+
+    def close(self) -> None:
+        """Release the association (abort it when it is in a bad state)."""
+        assoc, self.assoc = self.assoc, None
+        if assoc is None:
+            return
+        assoc._reactor_checkpoint.set()
+        if assoc.is_established:
+            assoc.release()
+        if not assoc.is_released:
+            assoc.abort()
+
+    def abort(self) -> None:
+        """Drop the association."""
+        assoc, self.assoc = self.assoc, None
+        if assoc is not None:
+            assoc._reactor_checkpoint.set()
+            assoc.abort()
+
+
+def _probe(peer: Peer, options: SendOptions, timeout: float) -> str:
+    """Why a connection failed, in words: the TCP (and TLS) connect is tried again by hand."""
+    try:
+        with socket.create_connection((peer.host, peer.port), timeout=timeout) as sock:
+            if options.tls:
+                with options.tls.context().wrap_socket(sock, server_hostname=peer.host):
+                    pass
+    except ssl.SSLError as exc:
+        return f"TLS handshake failed: {exc.reason or exc}"
+    except socket.timeout:
+        return f"no connection within {timeout:g} s"
+    except OSError as exc:
+        return f"cannot connect: {exc.strerror or exc}"
+    return f"the peer closed the connection or did not answer the association request within {timeout:g} s"
+
+
+class _Importer:
+    """Workers share one queue of jobs; each holds one association and replaces it when it breaks."""
+
+    def __init__(self, peer: Peer, options: SendOptions, contexts: list[PresentationContext], progress: Progress | None):
+        self.peer = peer
+        self.options = options
+        self.contexts = contexts
+        self.progress = progress
+        self.queue: deque[_Job] = deque()
+        self.lock = threading.Lock()  # guards the queue and the report
+        self.media_lock = threading.Lock()  # an ISO image is one file descriptor: one reader at a time
+        self.report = ImportReport()
+        self.last_error = ""
+        self.used = 0  # associations that carried at least one instance
+
+    def run(self, jobs: list[_Job], first: _Link) -> None:
+        """Send every job, ``first`` (already open) and up to ``associations - 1`` more links."""
+        self.queue.extend(jobs)
+        extra = min(self.options.associations, len(jobs)) - 1
+        threads = [threading.Thread(target=self._work, args=(first, False), daemon=True)]
+        threads += [threading.Thread(target=self._work, args=(None, True), daemon=True) for _ in range(extra)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        reason = f"not sent: {self.last_error}" if self.last_error else "not sent"
+        for job in self.queue:  # left over only when no association could be had any more
+            self._fail(job, None, reason)
+        self.queue.clear()
+
+    def _next(self) -> _Job | None:
+        with self.lock:
+            return self.queue.popleft() if self.queue else None
+
+    def _requeue(self, job: _Job) -> None:
+        with self.lock:
+            self.queue.appendleft(job)
+
+    def _finish(self, job: _Job) -> None:
+        if self.progress:
+            self.progress(1, job.item.size)
+
+    def _fail(self, job: _Job, status: int | None, reason: str) -> None:
+        with self.lock:
+            self.report.failed.append(Failure(job.sop_instance, job.file_id, status, reason))
+        self._finish(job)
+
+    def _connect(self, extra: bool) -> _Link | None:
+        """A new link; a parallel one gives up at once, a replacement tries ``retries`` more times."""
+        tries = 1 if extra else self.options.retries + 1
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(min(0.5 * attempt, 2.0))
+            link = _Link(self.peer, self.options, self.contexts)
+            try:
+                link.open(min(self.options.timeout, _EXTRA_ASSOCIATION_TIMEOUT) if extra else self.options.timeout)
+            except _Refused as exc:
+                if not extra:
+                    self.last_error = str(exc)
+                continue
+            link.pause()
+            return link
+        return None
+
+    def _work(self, link: _Link | None, extra: bool) -> None:
+        try:
+            while True:
+                if link is None and extra and not self.queue:
+                    return
+                if link is None:
+                    link = self._connect(extra)
+                    if link is None:
+                        return
+                    extra = False  # once in, a parallel link is replaced like any other when lost
+                job = self._next()
+                if job is None:
+                    return
+                self._send(link, job)
+                if link.assoc is None:
+                    self._count(link)
+                    link = None
+        finally:
+            if link is not None:
+                self._count(link)
+                link.close()
+
+    def _count(self, link: _Link) -> None:
+        if link.stored:
+            with self.lock:
+                self.used += 1
+
+    def _send(self, link: _Link, job: _Job) -> None:
+        """One attempt at one job; on failure the job is queued again or reported."""
+        try:
+            with self.media_lock, job.item.open() as fp:
+                raw = fp.read()
+            meta, offset = split_part10(raw)
+        except Exception as exc:  # unreadable media file: report it, never crash the import
+            self._fail(job, None, f"cannot read the file: {exc}")
+            return
+        chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
+        if chosen is None:
+            self._fail(job, None, f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
+                                  f"in {show_uid(job.transfer_syntax)} nor uncompressed")
+            return
+        context_id, send_ts = chosen
+        try:
+            data = encode_for(raw, offset, UID(meta.get("TransferSyntaxUID", job.transfer_syntax)), send_ts)
+        except Exception as exc:  # a codec that cannot decode this object
+            self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {send_ts.name}: {exc}")
+            return
+        job.attempts += 1
+        try:
+            rsp = link.store(context_id, job, data)
+        except _Lost as exc:
+            link.abort()
+            self.last_error = str(exc)
+            self._retry_or_fail(job, None, str(exc))
+            return
+        category = code_to_category(rsp.Status)
+        if category in ("Success", "Warning"):
+            with self.lock:
+                self.report.sent += 1
+                self.report.warnings += category == "Warning"
+                self.report.bytes_sent += len(data)
+            self._finish(job)
+            return
+        reason = status_text(rsp.Status) + (f": {rsp.ErrorComment}" if rsp.ErrorComment else "")
+        self._retry_or_fail(job, rsp.Status, reason)
+
+    def _retry_or_fail(self, job: _Job, status: int | None, reason: str) -> None:
+        if job.attempts <= self.options.retries:
+            self._requeue(job)
+        else:
+            self._fail(job, status, reason)
+
+
+def describe(item: SendItem) -> _Job | Failure:
+    """The job for an item, reading its File Meta Information when the media view did not know its UIDs."""
+    sop_class, sop_instance, ts = item.sop_class_uid, item.sop_instance_uid, item.transfer_syntax_uid
+    file_id = "/".join(item.file_id)
+    if not (sop_class and sop_instance and ts):
+        try:
+            with item.open() as fp:
+                meta, _ = split_part10(fp.read())
+        except Exception as exc:
+            return Failure(sop_instance, file_id, None, f"not a readable Part 10 file: {exc}")
+        sop_class = sop_class or meta.get("MediaStorageSOPClassUID")
+        sop_instance = sop_instance or meta.get("MediaStorageSOPInstanceUID")
+        ts = ts or meta.get("TransferSyntaxUID")
+    if not (sop_class and sop_instance and ts):
+        return Failure(sop_instance, file_id, None, "no SOP Class, SOP Instance or Transfer Syntax UID in the file meta")
+    return _Job(item, UID(str(sop_class)), UID(str(sop_instance)), UID(str(ts)))
+
+
+def import_media(
+    items: Iterable[SendItem], peer: Peer, options: SendOptions = SendOptions(), progress: Progress | None = None
+) -> ImportReport:
+    """C-ECHO, then C-STORE every item into ``peer``; raise MediaError when the peer cannot be reached at all."""
+    started = time.perf_counter()
+    report = ImportReport()
+    jobs: list[_Job] = []
+    for item in items:
+        job = describe(item)
+        if isinstance(job, Failure):
+            report.failed.append(job)
+            if progress:
+                progress(1, item.size)
+        else:
+            jobs.append(job)
+    groups = plan_contexts(jobs)
+    for index, contexts in enumerate(groups):
+        classes = {cx.abstract_syntax for cx in contexts}
+        group_jobs = [j for j in jobs if j.sop_class in classes] if len(groups) > 1 else jobs
+        first = _Link(peer, options, contexts)
+        try:
+            first.open(options.timeout)
+            if index == 0:
+                first.echo()
+        except _Refused as exc:
+            first.abort()
+            raise MediaError(str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs") from None
+        if not group_jobs:
+            first.close()
+            continue
+        first.pause()
+        importer = _Importer(peer, options, contexts, progress)
+        importer.run(group_jobs, first)
+        report.sent += importer.report.sent
+        report.warnings += importer.report.warnings
+        report.bytes_sent += importer.report.bytes_sent
+        report.failed.extend(importer.report.failed)
+        report.associations += importer.used
+    report.seconds = time.perf_counter() - started
+    return report
