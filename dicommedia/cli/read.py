@@ -98,12 +98,15 @@ def read(
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
         if send_to:
-            from dicommedia.read import send  # network import: dicommedia/read/send.py
+            from dicommedia.read.send import Peer, SendOptions, TlsOptions
 
-            send.send_media(
-                view, files, send_to, calling_aet=calling_aet, retries=retries, timeout=timeout,
-                tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, as_json=as_json,
-            )
+            if (tls_ca or tls_cert or tls_key) and not tls:
+                raise click.UsageError("--tls-ca, --tls-cert and --tls-key need --tls")
+            if tls_key and not tls_cert:
+                raise click.UsageError("--tls-key needs --tls-cert")
+            options = SendOptions(calling_aet, retries, timeout, TlsOptions(tls_ca, tls_cert, tls_key) if tls else None)
+            skipped = sum(1 for _ in view.files()) - len(files)
+            _send(view, files, Peer.parse(send_to), options, skipped, as_json, filtered)
             return
         if extract_dir:
             _extract(view, files, Path(extract_dir), as_json, filtered)
@@ -137,4 +140,52 @@ def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: 
         err_console.print(f"[red]not extracted[/] {escape(failure['file_id'])}: {escape(failure['reason'])}")
     err_console.print(f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})")
     if result.failed or missing:
+        raise SystemExit(1)
+
+
+def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bool, filtered: bool) -> None:
+    """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
+    import threading
+
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    from dicommedia.read.send import Failure, import_media
+
+    if not files:
+        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
+    columns = (
+        TextColumn("C-STORE to {task.fields[peer]}"), BarColumn(),
+        TextColumn("{task.fields[done]}/{task.fields[count]} instances"), TransferSpeedColumn(), TimeElapsedColumn(),
+    )
+    lock = threading.Lock()
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("import", total=sum(f.size for f in files), done=0, count=len(files), peer=str(peer))
+        done = [0]
+
+        def advance(instances: int, nbytes: int) -> None:
+            with lock:
+                done[0] += instances
+                progress.update(task, advance=nbytes, done=done[0])
+
+        report = import_media(files, peer, options, progress=advance)
+    report.skipped = skipped
+    # Instances the DICOMDIR references but the media lacks never reached the import: they failed too.
+    report.failed += [
+        Failure(None, p.file_id, None, p.message) for p in view.problems if p.code in ("missing-file", "bad-file-id")
+    ]
+    if as_json:
+        emit_json(report.as_json())
+    for f in report.failed:
+        status = "no status" if f.status is None else f"status 0x{f.status:04X}"
+        err_console.print(
+            f"[red]not sent[/] {escape(f.file_id or '?')} ({escape(f.sop_instance_uid or 'unknown UID')}): {status}, {escape(f.reason)}",
+            soft_wrap=True,
+        )
+    rate = report.bytes_sent / report.seconds / 1e6 if report.seconds else 0.0
+    err_console.print(
+        f"sent {_plural(report.sent, 'instance')} to {escape(str(peer))} in {report.seconds:.1f} s ({rate:.1f} MB/s, "
+        f"{_plural(report.associations, 'association')}); {len(report.failed)} failed, {report.skipped} skipped"
+        + (f", {report.warnings} with a warning status" if report.warnings else "")
+    )
+    if report.failed:
         raise SystemExit(1)
