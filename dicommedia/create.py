@@ -27,8 +27,12 @@ from dicommedia.writers.pdi import index_html, readme_text, summarize
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 _SECTOR = 2048
-# Room for the volume descriptors, path tables and directories of a volume, before the files.
-_VOLUME_OVERHEAD = 1 << 20
+# Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
+_VOLUME_OVERHEAD = 256 * 1024
+# Per series: its directory and, at worst, new study and patient directories (one sector each).
+_SERIES_OVERHEAD = 3 * 2048
+# Per instance: its directory record in the DICOMDIR and in the ISO directory (generous).
+_INSTANCE_OVERHEAD = 1024
 
 
 @dataclass
@@ -419,7 +423,9 @@ def _split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) 
     for pkey, patient in plan.patients.items():
         for skey, study in patient.studies.items():
             for sekey, series in study.series.items():
-                size = sum(-(-files[id(i)].size // _SECTOR) * _SECTOR + 512 for i in series.instances)
+                size = _SERIES_OVERHEAD + sum(
+                    -(-files[id(i)].size // _SECTOR) * _SECTOR + _INSTANCE_OVERHEAD for i in series.instances
+                )
                 if size + _VOLUME_OVERHEAD > capacity:
                     raise MediaError(f"series {series.uid} alone needs {size:,} bytes, more than one volume "
                                      f"holds ({capacity:,})", hint="use larger media (--media)")

@@ -48,7 +48,7 @@ def free_port() -> int:
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run a command, capture text output, never raise on exit status."""
-    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace", **kwargs)
 
 
 @pytest.fixture(scope="session")

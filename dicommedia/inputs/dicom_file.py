@@ -15,6 +15,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -139,13 +140,14 @@ def expected_pixel_bytes(ds: Dataset) -> int | None:
 
 
 def _check_pixel_data(ds: Dataset, size: int, ts: str) -> None:
-    raw = ds.get_item(PIXEL_DATA)
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
     if raw is None:
         return
     if isinstance(raw, RawDataElement):
         if raw.length == _UNDEFINED:
             return
-        if raw.value_tell + raw.length > size:
+        # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
+        if ts != DeflatedExplicitVRLittleEndian and raw.value_tell + raw.length > size:
             raise MediaError(
                 f"truncated: Pixel Data needs {raw.value_tell + raw.length} bytes, the file has {size}",
                 hint="the file was cut short; copy it again from its source",
