@@ -1,0 +1,82 @@
+"""``dicommedia validate``: check a medium at every layer against a media application profile (SPEC 2.3).
+
+Layers: the ISO 9660 volume, the DICOMDIR, the references between records and files, each file, the media.
+Every finding carries a stable code; errors make the medium invalid, warnings do not.
+"""
+
+from __future__ import annotations
+
+import warnings as py_warnings
+from pathlib import Path
+from typing import Callable
+
+from pydicom.dataset import Dataset
+
+from dicommedia.errors import MediaError
+from dicommedia.media import MediaFile, MediaView, open_media
+from dicommedia.media.findings import Finding, warning
+from dicommedia.media.store import IsoStore
+from dicommedia.profile import Profile
+from dicommedia.validate.directory import check_header, check_records
+from dicommedia.validate.files import check_file
+from dicommedia.validate.iso import check_iso
+from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
+from dicommedia.validate.report import Report
+
+__all__ = ["Report", "validate_media"]
+
+
+def check_media(view: MediaView, profile: Profile) -> list[Finding]:
+    """Total size within the profile's capacity; the IHE PDI files a reader looks for first."""
+    findings = []
+    capacity = profile.capacity
+    total = view.store.total_bytes()
+    if capacity is not None and total > capacity:
+        findings.append(
+            Finding("capacity-exceeded", f"{total:,} bytes, {profile.media} holds {capacity:,} ({profile.name})", view.store.label)
+        )
+    if view.kind != "scan":
+        for name, code in (("README.TXT", "no-readme"), ("INDEX.HTM", "no-index")):
+            if view.store.find((), name) is None:
+                findings.append(warning(code, f"no {name} in the root (IHE PDI)", view.store.label))
+    return findings
+
+
+def validate_media(path: str | Path, profile: Profile, progress: Callable[[MediaFile], None] | None = None) -> Report:
+    """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium."""
+    report = Report(str(path), profile.name)
+    try:
+        view = open_media(path)
+    except MediaError as exc:
+        report.add(Finding("iso-structure", exc.message, str(path)))
+        report.skipped = {"dicomdir", "references", "files", "media"}
+        return report
+    with view, py_warnings.catch_warnings():
+        py_warnings.simplefilter("ignore")  # pydicom's value warnings: our findings say what matters
+        files = list(view.files())
+        report.instances = len(files)
+        report.add(view.problems)
+        if isinstance(view.store, IsoStore):
+            report.add(check_iso(view.store, view.fileset_id))
+        else:
+            report.skipped.add("iso9660")
+        if view.dicomdir_file is None:
+            report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
+        if view.directory is not None:
+            label = view.dicomdir_file.media_path
+            report.add(check_header(view.directory, label))
+            report.add(check_records(view.directory, label))
+        headers: dict[MediaFile, Dataset] = {}
+        for media_file in files:
+            findings, ds = check_file(media_file, profile)
+            report.add(findings)
+            if ds is not None:
+                headers[media_file] = ds
+            if progress:
+                progress(media_file)
+        report.add(check_file_ids(view))
+        report.add(check_record_matches(headers))
+        report.add(check_duplicates(headers))
+        report.add(check_unreferenced(view))
+        report.add(check_media(view, profile))
+    return report

@@ -1,0 +1,137 @@
+"""Reference checks: File ID syntax (PS3.10 8.2), records against files, duplicates, unreferenced files."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from dicommedia.media import MediaFile, MediaView
+from dicommedia.media.dicomdir import Record
+from dicommedia.media.findings import Finding, show_file_id, warning
+from dicommedia.media.store import plain_name, unsafe_reason
+from dicommedia.media.view import MEDIA_STORAGE_DIRECTORY, has_dicm
+from dicommedia.standard.file_id import file_id_problems
+from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
+
+# (record type, key in the record, attribute in the file); None record type means the leaf record itself.
+MATCHED_KEYS = (
+    (None, "ReferencedSOPInstanceUIDInFile", "SOPInstanceUID"),
+    (None, "ReferencedSOPClassUIDInFile", "SOPClassUID"),
+    (None, "ReferencedTransferSyntaxUIDInFile", "TransferSyntaxUID"),
+    ("SERIES", "SeriesInstanceUID", "SeriesInstanceUID"),
+    ("SERIES", "Modality", "Modality"),
+    ("STUDY", "StudyInstanceUID", "StudyInstanceUID"),
+    ("PATIENT", "PatientID", "PatientID"),
+)
+
+
+def check_file_ids(view: MediaView) -> list[Finding]:
+    """Every Referenced File ID of an active record follows PS3.10 8.2 (refused ones are already reported)."""
+    if view.directory is None:
+        return []
+    findings = []
+    for rec in view.directory.active_records():
+        components = rec.file_id
+        if components is None or unsafe_reason(components):
+            continue
+        problems = file_id_problems(components)
+        if problems:
+            findings.append(Finding("bad-file-id", f"Referenced File ID breaks PS3.10: {'; '.join(problems)}", show_file_id(components)))
+    return findings
+
+
+def _file_value(ds: Dataset, keyword: str) -> str | None:
+    source = ds.file_meta if keyword == "TransferSyntaxUID" else ds
+    value = str(source.get(keyword, "") or "").strip()
+    return value or None
+
+
+def _ancestor(rec: Record, record_type: str | None) -> Record | None:
+    node: Record | None = rec
+    while node is not None and record_type is not None and node.record_type != record_type:
+        node = node.parent
+    return node
+
+
+def check_record_matches(files: dict[MediaFile, Dataset]) -> list[Finding]:
+    """The keys and referenced UIDs of each leaf record and its ancestors equal the file's (PS3.3 F.3.2.2)."""
+    findings = []
+    for media_file, ds in files.items():
+        rec = media_file.record
+        if rec is None:
+            continue
+        where = show_file_id(media_file.file_id)
+        for record_type, record_kw, file_kw in MATCHED_KEYS:
+            holder = _ancestor(rec, record_type)
+            in_record = holder.key(record_kw) if holder is not None else None
+            in_file = _file_value(ds, file_kw)
+            if in_record and in_file and in_record != in_file:
+                level = f"{record_type} record" if record_type else f"{rec.record_type} record"
+                findings.append(Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where))
+        sop_class = _file_value(ds, "SOPClassUID")
+        if sop_class and rec.record_type in RECORD_KEYS:
+            expected = leaf_record_type(sop_class, _file_value(ds, "Modality"))
+            if expected != rec.record_type:
+                findings.append(warning("leaf-record-type", f"{rec.record_type} record for a SOP class PS3.3 F.4 files under {expected}", where))
+    return findings
+
+
+def check_duplicates(files: dict[MediaFile, Dataset]) -> list[Finding]:
+    """One SOP Instance UID per file."""
+    by_uid: dict[str, list[MediaFile]] = defaultdict(list)
+    for media_file, ds in files.items():
+        uid = _file_value(ds, "SOPInstanceUID")
+        if uid:
+            by_uid[uid].append(media_file)
+    findings = []
+    for uid, holders in by_uid.items():
+        for other in holders[1:]:
+            findings.append(
+                Finding("duplicate-instance", f"SOP Instance UID {uid} also in {show_file_id(holders[0].file_id)}",
+                        show_file_id(other.file_id))
+            )
+    return findings
+
+
+def check_unreferenced(view: MediaView) -> list[Finding]:
+    """DICOM files no record references; non-DICOM files inside the DICOM tree; nested file-sets."""
+    if view.directory is None:
+        return []
+    referenced = {f.stored.names for f in view.files()}
+    if view.dicomdir_file is not None:
+        referenced.add(view.dicomdir_file.names)
+    dicom_tops = {f.stored.names[0] for f in view.files() if len(f.stored.names) > 1}
+    stored_files = list(view.store.walk())
+    nested = {s.names[:-1] for s in stored_files if len(s.names) > 1 and plain_name(s.names[-1]).upper() == "DICOMDIR"}
+    findings = [warning("nested-fileset", "another file-set (its own DICOMDIR): not checked", "/".join(n)) for n in sorted(nested)]
+    for stored in stored_files:
+        folder = stored.names[:-1]
+        if stored.names in referenced or any(folder[: len(n)] == n for n in nested):
+            continue
+        where = stored.media_path
+        kind = _dicom_kind(view, stored)
+        if kind == "directory":
+            findings.append(warning("stray-dicomdir", "a DICOMDIR copy, not part of the file-set", where))
+        elif kind == "instance":
+            findings.append(Finding("unreferenced-file", "a DICOM file no directory record references", where))
+        elif folder and folder[0] in dicom_tops:
+            findings.append(warning("non-dicom-file", "a non-DICOM file inside the DICOM folders", where))
+    findings.extend(view.store.findings)
+    view.store.findings.clear()
+    return findings
+
+
+def _dicom_kind(view: MediaView, stored) -> str | None:
+    """``instance`` or ``directory`` for a Part 10 file, None for anything else."""
+    try:
+        with view.store.open(stored) as fp:
+            if not has_dicm(fp):
+                return None
+            fp.seek(0)
+            meta = dcmread(fp, stop_before_pixels=True, specific_tags=["SOPClassUID"]).file_meta
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError):
+        return "instance"
+    return "directory" if meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY else "instance"
