@@ -66,7 +66,9 @@ def dciodvfy_errors(path: Path) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
 
 
-def synthetic_ct(frames: int = 3, rows: int = 37, columns: int = 41, seed: int = 0) -> Dataset:
+def synthetic_ct(
+    frames: int = 3, rows: int = 37, columns: int = 41, seed: int = 0, sop_class: str = CTImageStorage
+) -> Dataset:
     """A signed multi-frame CT-like image (odd sizes, negative values, padding value) in native encoding."""
     rng = np.random.default_rng(seed)
     arr = rng.integers(-1024, 3071, (frames, rows, columns), dtype=np.int16)
@@ -74,8 +76,8 @@ def synthetic_ct(frames: int = 3, rows: int = 37, columns: int = 41, seed: int =
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.Modality = "CT"

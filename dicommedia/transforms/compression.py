@@ -22,6 +22,8 @@ from dicommedia.transforms.coercion import (
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 RGB_LIKE = ("RGB", "YBR_FULL", "YBR_FULL_422")  # pydicom hands these over as RGB
+# IODs fixing Bits Allocated (PS3.3 C.8.2.1.1.4 CT, C.8.3.1.1.4 MR, C.8.9.4.1.3 PET): no 8-bit JPEG for them.
+IOD_BITS_ALLOCATED = {uid.CTImageStorage: 16, uid.MRImageStorage: 16, uid.PositronEmissionTomographyImageStorage: 16}
 
 
 class CannotCompress(Exception):
@@ -101,7 +103,13 @@ def plan_compression(ds: Dataset, codec: Codec) -> tuple[CompressionPlan, list[s
     if reason:
         raise CannotCompress(reason)
     if photometric in MONOCHROME:
-        return _plan_grey(ds, codec)
+        plan, warnings = _plan_grey(ds, codec)
+        required = IOD_BITS_ALLOCATED.get(ds.get("SOPClassUID"))
+        if required and plan.pixel.bits_allocated != required:
+            raise CannotCompress(
+                f"{codec.name} writes {plan.pixel.bits_allocated}-bit pixels; this IOD requires {required} bits"
+            )
+        return plan, warnings
     if photometric == "PALETTE COLOR":
         depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
         depth = 8 if depth <= 8 else 16  # pydicom's apply_color_lut yields uint8 or uint16 samples
@@ -140,7 +148,7 @@ def _plan_grey(ds: Dataset, codec: Codec) -> tuple[CompressionPlan, list[str]]:
         out_bits, out_signed = bits, signed
     elif not codec.lossy:  # JPEG lossless: unsigned, same depth (seed App B.1 Pixel Representation row)
         out_bits, out_signed = max(bits, codec.bits_stored[0]), False
-        if signed and min(_extremes(ds, modality_lut)[0], *_stored_value_attributes(ds)) < 0:
+        if signed and min([_extremes(ds, modality_lut)[0], *_stored_value_attributes(ds)]) < 0:
             vmap = StoredValueMap(low=-(2 ** (bits - 1)))
     else:  # DCT JPEG: unsigned 8 (baseline) or 12 (extended) bits
         out_bits, out_signed = (8 if bits <= 8 and not signed else codec.bits_stored[1]), False
