@@ -1,0 +1,293 @@
+"""Real Storage SCPs for the import tests: DCMTK storescp, Orthanc, and a pynetdicom SCP that injects faults.
+
+Every server listens on a free loopback port and is stopped by its fixture (by PID, or by the server object).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification
+
+from tests.conftest import REQUIRE_INTEROP, free_port, require_tool, run
+
+
+def dcmtk(name: str) -> str:
+    """Path of a DCMTK tool: pynetdicom installs Python scripts under the same names (storescp, storescu,
+    echoscu) that may come first on PATH, so the first native executable of that name is taken."""
+    require_tool(name)
+    for folder in os.get_exec_path():
+        candidate = Path(folder) / name
+        try:
+            with open(candidate, "rb") as fh:
+                if fh.read(4) == b"\x7fELF":
+                    return str(candidate)
+        except OSError:
+            continue
+    reason = f"DCMTK {name} not installed (apt-get install dcmtk); only pynetdicom's script of that name is on PATH"
+    if REQUIRE_INTEROP:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
+    """Block until something accepts TCP connections on loopback ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server we started, by its PID."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Storescp:
+    """A running DCMTK storescp: its port and the folder it writes to."""
+
+    port: int
+    folder: Path
+    proc: subprocess.Popen
+
+    @property
+    def address(self) -> str:
+        return f"STORESCP@127.0.0.1:{self.port}"
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file())
+
+
+@pytest.fixture
+def storescp(tmp_path: Path) -> Iterator[Callable[..., Storescp]]:
+    """``storescp(*options)`` starts DCMTK storescp writing into a fresh folder (``+xa``: every syntax)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*options: str) -> Storescp:
+        binary = dcmtk("storescp")
+        port = free_port()
+        folder = tmp_path / f"storescp{len(procs)}"
+        folder.mkdir()
+        proc = subprocess.Popen([binary, *options, "-od", str(folder), str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        wait_for_port(port, proc)
+        return Storescp(port, folder, proc)
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+@dataclass
+class Orthanc:
+    """A running Orthanc: DICOM port, REST helpers on loopback."""
+
+    dicom_port: int
+    http_port: int
+    proc: subprocess.Popen
+
+    @property
+    def address(self) -> str:
+        return f"ORTHANC@127.0.0.1:{self.dicom_port}"
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=30) as rsp:
+            return rsp.read()
+
+    def get_json(self, path: str):
+        return json.loads(self.get(path))
+
+    def instances(self) -> dict[str, bytes]:
+        """Every stored instance: SOP Instance UID -> the Part 10 file Orthanc holds."""
+        out = {}
+        for oid in self.get_json("/instances"):
+            uid = self.get_json(f"/instances/{oid}")["MainDicomTags"]["SOPInstanceUID"]
+            out[uid] = self.get(f"/instances/{oid}/file")
+        return out
+
+    def count(self) -> int:
+        return len(self.get_json("/instances"))
+
+    def clear(self) -> None:
+        for pid in self.get_json("/patients"):
+            req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/patients/{pid}", method="DELETE")
+            urllib.request.urlopen(req, timeout=30).read()
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+    binary = require_tool("Orthanc")
+    root = tmp_path_factory.mktemp("orthanc")
+    dicom_port, http_port = free_port(), free_port()
+    config = {
+        "Name": "dicommedia-tests", "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
+        "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"), "DicomModalities": {},
+        "DicomCheckCalledAet": False, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+        "Plugins": [], "HttpServerEnabled": True, "DicomServerEnabled": True,
+    }
+    (root / "orthanc.json").write_text(json.dumps(config))
+    proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(http_port, proc, timeout=30)
+        wait_for_port(dicom_port, proc, timeout=30)
+        yield Orthanc(dicom_port, http_port, proc)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def orthanc_empty(orthanc: Orthanc) -> Orthanc:
+    """The module's Orthanc with nothing stored."""
+    orthanc.clear()
+    return orthanc
+
+
+@dataclass
+class FaultSCP:
+    """A pynetdicom Storage SCP that can refuse encodings, fail stores and abort associations.
+
+    ``explicit_only``: accept only Explicit VR Little Endian; ``fail``: SOP Instance UIDs answered 0xA700;
+    ``abort_after``: abort every association on its (N+1)-th C-STORE; ``ssl_context``: serve DICOM over TLS;
+    ``refuse``: SOP classes not supported; ``strict_aet``: reject a called AE title other than FAULTY.
+    """
+
+    explicit_only: bool = False
+    refuse: set[str] = field(default_factory=set)
+    strict_aet: bool = False
+    fail: set[str] = field(default_factory=set)
+    abort_after: int | None = None
+    ssl_context: ssl.SSLContext | None = None
+    received: dict[str, Dataset] = field(default_factory=dict)
+    attempts: Counter = field(default_factory=Counter)
+    associations: int = 0
+    port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"FAULTY@127.0.0.1:{self.port}"
+
+    def _on_store(self, event: evt.Event) -> int:
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        uid = ds.SOPInstanceUID
+        self.attempts[uid] += 1
+        per_assoc = self._stores.setdefault(id(event.assoc), [0])
+        per_assoc[0] += 1
+        if self.abort_after is not None and per_assoc[0] > self.abort_after:
+            event.assoc.abort()
+            return 0xA700
+        if uid in self.fail:
+            return 0xA700
+        self.received[uid] = ds
+        return 0x0000
+
+    def _on_open(self, event: evt.Event) -> None:
+        self.associations += 1
+
+    def start(self):
+        ae = AE("FAULTY")
+        ae.require_called_aet = self.strict_aet
+        syntaxes = [ExplicitVRLittleEndian] if self.explicit_only else ALL_TRANSFER_SYNTAXES
+        for cx in AllStoragePresentationContexts:
+            if cx.abstract_syntax not in self.refuse:
+                ae.add_supported_context(cx.abstract_syntax, syntaxes)
+        ae.add_supported_context(Verification)
+        self._stores: dict[int, list[int]] = {}
+        self.port = free_port()
+        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_ESTABLISHED, self._on_open)]
+        self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers,
+                                       ssl_context=self.ssl_context)
+        return self
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def fault_scp() -> Iterator[Callable[..., FaultSCP]]:
+    """``fault_scp(explicit_only=..., fail=..., abort_after=..., ssl_context=...)`` starts a pynetdicom SCP."""
+    servers: list[FaultSCP] = []
+
+    def start(**kwargs) -> FaultSCP:
+        server = FaultSCP(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate, all PEM."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_ca: Path  # a CA that signed none of these
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """Make the certificates with openssl (EC P-256 keys: quick to make)."""
+    openssl = require_tool("openssl")
+    d = tmp_path_factory.mktemp("tls")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def ok(cmd: list[str]) -> None:
+        result = run(cmd)
+        assert result.returncode == 0, result.stderr
+
+    for ca in ("ca", "stranger"):
+        ok([openssl, "req", "-x509", *key, "-keyout", str(d / f"{ca}.key"), "-out", str(d / f"{ca}.pem"),
+            "-days", "2", "-subj", f"/CN=dicommedia test {ca}"])
+    for who in ("server", "client"):
+        ok([openssl, "req", *key, "-keyout", str(d / f"{who}.key"), "-out", str(d / f"{who}.csr"), "-subj", f"/CN={who}"])
+        (d / f"{who}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        ok([openssl, "x509", "-req", "-in", str(d / f"{who}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
+            "-CAcreateserial", "-out", str(d / f"{who}.pem"), "-days", "2", "-extfile", str(d / f"{who}.ext")])
+    return Certificates(d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key",
+                        d / "stranger.pem")
+
+
+def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
+    """A TLS server context that demands a client certificate signed by the test CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certs.ca))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
+    return ctx
+
+
