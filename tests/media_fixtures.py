@@ -93,6 +93,7 @@ def dcmtk_disc(tmp: Path, count: int = 3, fileset_id: str = "TESTSET") -> Path:
     write_ct_study(folder, count)
     dcmmkdir(folder, fileset_id)
     (folder / "README.TXT").write_text("Test disc\n")
+    (folder / "INDEX.HTM").write_text("<html><body>Test disc</body></html>\n")
     return folder
 
 
@@ -140,3 +141,18 @@ def rewrite_dicomdir(dicomdir: Path, edit) -> None:
     before = dicomdir.stat().st_size
     ds.save_as(dicomdir, enforce_file_format=True)
     assert dicomdir.stat().st_size == before, "edit changed the DICOMDIR length"
+
+
+def pydicom_fileset(folder: Path, datasets: list[Dataset], fileset_id: str = "PYFS") -> Path:
+    """Write a file-set with pydicom's FileSet (instances re-encoded Explicit VR LE, as STD-GEN wants)."""
+    from pydicom.fileset import FileSet
+
+    fs = FileSet()
+    for ds in datasets:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        fs.add(ds)
+    fs.ID = fileset_id
+    fs.write(folder)
+    (folder / "README.TXT").write_text("pydicom file-set\n")
+    (folder / "INDEX.HTM").write_text("<html></html>\n")
+    return folder
