@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,25 @@ def test_not_media(tmp_path: Path):
     bogus.write_bytes(b"\0" * 40000)
     with pytest.raises(MediaError):
         open_media(bogus)
+
+
+def test_iso_files_read_from_several_threads(disc: Path, tmp_path: Path):
+    iso = genisoimage(disc, tmp_path / "t.iso", "TESTSET")
+    with open_media(iso) as view:
+        files = list(view.files()) * 8
+        expected = {f.file_id: disc.joinpath(*f.file_id).read_bytes() for f in files}
+        wrong = []
+
+        def read_all(chunk):
+            for f in chunk:
+                with f.open() as fp:
+                    data = b"".join(iter(lambda: fp.read(97), b""))
+                if data != expected[f.file_id]:
+                    wrong.append(f.file_id)
+
+        threads = [threading.Thread(target=read_all, args=(files[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wrong == []

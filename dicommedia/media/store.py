@@ -9,6 +9,7 @@ import io
 import os
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -205,6 +206,36 @@ class FolderStore(Store):
         return sum(-(-f.size // 2048) * 2048 for f in self.walk())
 
 
+class _LockedRaw(io.RawIOBase):
+    """A pycdlib file stream whose seek+read pairs on the image's shared descriptor are made atomic."""
+
+    def __init__(self, inner: io.RawIOBase, lock: threading.Lock):
+        super().__init__()
+        self._inner, self._lock = inner, lock
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        with self._lock:
+            return self._inner.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with self._lock:
+            return self._inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
 class _IsoFile(io.BufferedReader):
     """A buffered stream over a pycdlib file, with the ``name`` pydicom asks for."""
 
@@ -225,6 +256,7 @@ class IsoStore(Store):
     def __init__(self, path: Path):
         super().__init__(str(path))
         self.path = path
+        self._lock = threading.Lock()
         self.iso = pycdlib.PyCdlib()
         try:
             self.iso.open(str(path))
@@ -243,9 +275,10 @@ class IsoStore(Store):
         return entries
 
     def open(self, stored: StoredFile) -> BinaryIO:
-        """Stream a file out of the image (pycdlib shares one descriptor: not for concurrent threads)."""
-        raw = self.iso.open_file_from_iso(iso_path="/" + "/".join(stored.names))
-        return _IsoFile(raw.__enter__(), f"{self.label}:{stored.media_path}")
+        """Stream a file out of the image; safe from several threads (reads on the shared descriptor are locked)."""
+        with self._lock:
+            raw = self.iso.open_file_from_iso(iso_path="/" + "/".join(stored.names)).__enter__()
+        return _IsoFile(_LockedRaw(raw, self._lock), f"{self.label}:{stored.media_path}")
 
     def total_bytes(self) -> int:
         """Size of the image file."""
