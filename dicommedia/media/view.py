@@ -214,6 +214,23 @@ def read_part10_header(store: Store, stored: StoredFile) -> Dataset | None:
         return None
 
 
+def _refuse_non_dicomdir(path: Path) -> None:
+    """A file given as media must be an ISO image or a DICOMDIR (even a damaged one), not an instance or else."""
+    if plain_name(path.name).upper() == "DICOMDIR":
+        return
+    try:
+        with open(path, "rb") as fp:
+            part10 = has_dicm(fp)
+            fp.seek(0)
+            meta = dcmread(fp, stop_before_pixels=True, specific_tags=[]).file_meta if part10 else None
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise MediaError(f"cannot be read as a DICOMDIR: {exc}", str(path)) from None
+    if meta is None:
+        raise MediaError("not an ISO image, a DICOMDIR or a folder", str(path))
+    if meta.get("MediaStorageSOPClassUID") != MEDIA_STORAGE_DIRECTORY:
+        raise MediaError("a single DICOM instance, not media", str(path), hint="give the folder or its DICOMDIR")
+
+
 def open_media(path: str | Path) -> MediaView:
     """Open an .iso image, a folder (mounted disc, with or without DICOMDIR) or a DICOMDIR file."""
     path = Path(path)
@@ -226,6 +243,7 @@ def open_media(path: str | Path) -> MediaView:
         store = IsoStore(path)
         kind = "iso"
     else:
+        _refuse_non_dicomdir(path)
         store = FolderStore(path.parent)
         return MediaView(path, "dicomdir", store, StoredFile((path.name,), path.stat().st_size))
     try:

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
 from dicommedia.media.findings import Finding, warning
-from dicommedia.media.store import IsoStore
+from dicommedia.media.store import IsoStore, is_iso_image
 from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file
@@ -48,7 +48,8 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
     try:
         view = open_media(path)
     except MediaError as exc:
-        report.add(Finding("iso-structure", exc.message, str(path)))
+        code = "iso-structure" if is_iso_image(Path(path)) else "dicomdir-corrupt"
+        report.add(Finding(code, exc.message, str(path)))
         report.skipped = {"dicomdir", "references", "files", "media"}
         return report
     with view, py_warnings.catch_warnings():
