@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
@@ -93,7 +94,8 @@ def read(
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
     if send_to and extract_dir:
         raise click.UsageError("--send and --extract cannot be combined")
-    with open_media(media) as view:
+    with open_media(media) as view, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
@@ -123,7 +125,7 @@ def read(
 def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: bool) -> None:
     if not files:
         fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
-    with Progress(console=err_console, transient=True) as progress:
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("extracting", total=len(files))
         result = extract(view, files, dest, progress=lambda _f: progress.advance(task))
     missing = [p for p in view.problems if p.code in ("missing-file", "bad-file-id")]

@@ -45,7 +45,7 @@ def render_report(report: Report, console) -> None:
 def validate(media: str, profile_name: str, profile_file: str | None, as_json: bool, junit_path: str | None) -> None:
     """Check a disc image, mounted disc or DICOMDIR against a media application profile."""
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
-    with Progress(console=err_console, transient=True) as progress:
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("validating", total=None)
         report = validate_media(media, profile, progress=lambda _f: progress.advance(task))
     if junit_path:
