@@ -14,7 +14,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 
-from dicommedia.media.findings import Finding, show_file_id
+from dicommedia.media.findings import Finding
 from dicommedia.standard.file_id import split_file_id
 
 LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
@@ -191,7 +191,3 @@ def _tree_from_sequence(records: list[Record]) -> list[Record]:
             del current[deeper]
     return roots
 
-
-def record_label(rec: Record) -> str | None:
-    """The File ID a record references, for messages."""
-    return show_file_id(rec.file_id)

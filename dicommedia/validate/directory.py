@@ -91,6 +91,10 @@ def check_records(directory: Directory, label: str) -> list[Finding]:
         missing += [k for k in type1_keys(rec.record_type) if _empty(rec, k)]
         if rec.file_id is not None:
             missing += [k for k in REFERENCE_KEYS if _empty(rec, k)]
+        # F.5.2: Study Instance UID is 1C, required whenever the files below carry one, i.e. always for
+        # composite instances; a STUDY record without it makes importers drop the study.
+        if rec.record_type == "STUDY" and _empty(rec, "StudyInstanceUID"):
+            missing.append("StudyInstanceUID")
         if missing:
             findings.append(Finding("missing-key", f"{rec.describe()}: Type 1 key(s) missing or empty: {', '.join(missing)}", where))
     patients = Counter(rec.key("PatientID") for rec in active if rec.record_type == "PATIENT" and rec.key("PatientID"))
