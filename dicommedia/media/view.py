@@ -118,16 +118,17 @@ class MediaView:
             self._load_dicomdir(dicomdir)
 
     def _load_dicomdir(self, stored: StoredFile) -> None:
+        label = show_file_id(stored.file_id)
         try:
             with self.store.open(stored) as fp:
-                self.directory = read_dicomdir(fp, stored.media_path)
+                self.directory = read_dicomdir(fp, label)
         except (DicomdirError, OSError) as exc:
-            self.problems.append(Finding("dicomdir-corrupt", f"DICOMDIR {exc}; scanning the media instead", stored.media_path))
+            self.problems.append(Finding("dicomdir-corrupt", f"DICOMDIR {exc}; scanning the media instead", label))
             return
         self.fileset_id = self.directory.fileset_id
         self.problems.extend(self.directory.findings)
         if not self.directory.followed_offsets:
-            self.problems.append(warning("offsets-ignored", "records read in sequence order instead", stored.media_path))
+            self.problems.append(warning("offsets-ignored", "records read in sequence order instead", label))
 
     @property
     def scanned(self) -> bool:

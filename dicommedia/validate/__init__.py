@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
-from dicommedia.media.findings import Finding, warning
+from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import IsoStore, is_iso_image
 from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
@@ -64,7 +64,7 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
-            label = view.dicomdir_file.media_path
+            label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
         headers: dict[MediaFile, Dataset] = {}

@@ -111,7 +111,7 @@ def check_unreferenced(view: MediaView) -> list[Finding]:
         folder = stored.names[:-1]
         if stored.names in referenced or any(folder[: len(n)] == n for n in nested):
             continue
-        where = stored.media_path
+        where = show_file_id(stored.file_id)
         kind = _dicom_kind(view, stored)
         if kind == "directory":
             findings.append(warning("stray-dicomdir", "a DICOMDIR copy, not part of the file-set", where))
