@@ -19,10 +19,9 @@ from dicommedia.plan.duplicates import same_object
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids, build_plan
 from dicommedia.profile import EXPLICIT_VR_LE, MEDIA_CAPACITY, Action, Profile
 from dicommedia.standard.identity import new_uid
-from dicommedia.transforms.render import RenderJob, RenderResult, render
 from dicommedia.writers.dicomdir import build_records, encode_dicomdir
 from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, iso_size, write_folder, write_iso
-from dicommedia.writers.part10 import encode_header, file_meta
+from dicommedia.writers.part10 import encode_header
 from dicommedia.writers.pdi import index_html, readme_text, summarize
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
@@ -229,7 +228,7 @@ def gather(options: CreateOptions, spool: Path, progress: Progress) -> tuple[_Ga
 
 
 def _codec_name(options: CreateOptions, header: InstanceHeader) -> str:
-    modality = str(header.keys.get("Modality", "") or "").upper()
+    modality = str(header.keys.get("Modality") or "").upper()
     return options.compress_for.get(modality, options.compress)
 
 
@@ -357,6 +356,8 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
                     if not _needs_render(inst, coercions, inst_remap):
                         out.files[id(inst)] = _passthrough(inst)
                         continue
+                    from dicommedia.transforms.render import RenderJob  # loads pydicom: only when needed
+
                     spool_path = spool / f"r{len(jobs):07d}.dcm"
                     source = inst.header.source
                     job = RenderJob(
@@ -370,6 +371,10 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
                     )
                     owners[job.spool_path] = inst
                     jobs.append(job)
+    if not jobs:
+        return out
+    from dicommedia.transforms.render import RenderResult, render
+
     progress.stage("encoding instances", len(jobs))
     workers = options.jobs or os.cpu_count() or 1
     failed: set[int] = set()
@@ -399,16 +404,18 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
 
 def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     """An opener that opens the spooled file only when its bytes are read (thousands of files, few descriptors)."""
-    return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size)
+    return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
 def _passthrough(inst: PlannedInstance) -> VolumeFile:
     """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
     header = inst.header
-    meta = encode_header(file_meta(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
+    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
     length = header.source.size - header.body_offset
     source = header.source
-    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length))
+    path = str(source.path) if source.path else None
+    return VolumeFile((), len(meta) + length,
+                      lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
 
 
 # ---------------------------------------------------------------- volumes
@@ -529,7 +536,7 @@ def _is_lossy(codec: str) -> bool:
 
 def _write_volume(files: list[VolumeFile], vol_id: str, path: Path, options: CreateOptions,
                   capacity: int | None, progress: Progress) -> int:
-    iso = build_iso(files, vol_id)
+    iso, to_splice = build_iso(files, vol_id)
     size = iso_size(iso)
     if capacity is not None and size > capacity:
         iso.close()
@@ -550,5 +557,5 @@ def _write_volume(files: list[VolumeFile], vol_id: str, path: Path, options: Cre
         progress.advance(done - last[0])
         last[0] = done
 
-    write_iso(iso, path, report)
+    write_iso(iso, to_splice, path, report)
     return size

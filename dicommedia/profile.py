@@ -7,11 +7,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from pydicom._uid_dict import UID_dictionary
-from pydicom.uid import UID
-
 from dicommedia.errors import MediaError
 from dicommedia.standard.records import leaf_record_type
+from dicommedia.standard.uids import is_storage_sop_class, uid_name
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -26,17 +24,6 @@ MEDIA_CAPACITY: dict[str, int | None] = {
     "bd-50": 24_438_784 * 2048,
     "usb": None,
 }
-
-
-def is_storage_sop_class(uid: str) -> bool:
-    """True for a standard composite Storage SOP class that may be written to media (PS3.4 B.5)."""
-    entry = UID_dictionary.get(str(uid))
-    if entry is None or entry[1] != "SOP Class":
-        return False
-    name = entry[0]
-    return "Storage" in name and not any(
-        word in name for word in ("Commitment", "Media Storage Directory", "Storage Management")
-    )
 
 
 @dataclass(frozen=True)
@@ -100,7 +87,7 @@ class Profile:
         """May this instance go as it is, must it be converted (to what), or can it not go (why)?"""
         rule = self.rule_for(sop_class_uid)
         if rule is None:
-            name = UID(str(sop_class_uid)).name
+            name = uid_name(str(sop_class_uid))
             label = f"{sop_class_uid} ({name})" if name != str(sop_class_uid) else f"{sop_class_uid}"
             kind = "is not a standard Storage SOP class" if not is_storage_sop_class(sop_class_uid) else "is not allowed"
             return Decision(Action.REFUSE, reason=f"SOP class {label} {kind} under {self.name}")

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import click
 
 from dicommedia import __version__
-from dicommedia.cli.create import create
-from dicommedia.cli.profiles import profiles
-from dicommedia.cli.read import read
 from dicommedia.cli.render import run_guarded
-from dicommedia.cli.validate import validate
+
+# Each command loads its module (and pydicom, numpy, ...) only when it runs: start-up stays short.
+_COMMANDS = {
+    "create": "dicommedia.cli.create",
+    "read": "dicommedia.cli.read",
+    "validate": "dicommedia.cli.validate",
+    "profiles": "dicommedia.cli.profiles",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _COMMANDS:
+            return None
+        return getattr(importlib.import_module(_COMMANDS[name]), name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dicommedia")
 def cli() -> None:
     """DICOM removable media: create, read and validate disc images (PS3.10/3.11/3.12, IHE PDI)."""
-
-
-cli.add_command(create)
-cli.add_command(read)
-cli.add_command(validate)
-cli.add_command(profiles)
 
 
 def main() -> None:

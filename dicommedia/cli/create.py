@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import contextlib
+import sys
+
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dicommedia.cli.render import emit_json, err_console, fail
 from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create_fileset
@@ -22,7 +24,7 @@ _SC_FIELDS = ("patient_name", "patient_id", "patient_birth_date", "patient_sex",
 class _RichProgress(CreateProgress):
     """Renders the creator's stages as rich progress bars on stderr."""
 
-    def __init__(self, progress: Progress):
+    def __init__(self, progress: "Progress"):
         self.progress = progress
         self.task = None
 
@@ -34,6 +36,19 @@ class _RichProgress(CreateProgress):
     def advance(self, steps: int = 1) -> None:
         if self.task is not None:
             self.progress.advance(self.task, steps)
+
+
+@contextlib.contextmanager
+def _progress():
+    """Progress bars on a terminal; nothing (and no rich import) when stderr is a pipe or a file."""
+    if not sys.stderr.isatty():
+        yield CreateProgress()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        yield _RichProgress(bar)
 
 
 def _parse_compress_for(values: tuple[str, ...]) -> dict[str, str]:
@@ -128,9 +143,8 @@ def create(inputs: tuple[str, ...], output: str, output_format: str, profile_nam
         fix_uids=fix_uids,
     )
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console, transient=True) as bar:
-            result = create_fileset(options, _RichProgress(bar))
+        with _progress() as progress:
+            result = create_fileset(options, progress)
     except RefusedInputs as exc:
         for path, reason in exc.refused:
             err_console.print(f"[red]refused:[/] {path}: {reason}", soft_wrap=True, markup=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import click
-from pydicom.uid import UID
 from rich.table import Table
 
 from dicommedia.cli.render import emit_json, out_console
 from dicommedia.profile import Profile, load_profile, load_profile_file, profile_names
+from dicommedia.standard.uids import uid_name
 
 
 def _syntax_names(syntaxes: tuple[str, ...]) -> str:
-    return ", ".join(UID(ts).name for ts in syntaxes)
+    return ", ".join(uid_name(ts) for ts in syntaxes)
 
 
 def _profile_json(profile: Profile) -> dict:
@@ -25,7 +25,7 @@ def _profile_json(profile: Profile) -> dict:
         "augments": profile.augments,
         "default": rule_json(profile.default) if profile.default else None,
         "image_default": rule_json(profile.image_default) if profile.image_default else None,
-        "sop_classes": {uid: {"name": r.name or UID(uid).name, **rule_json(r)} for uid, r in profile.rules.items()},
+        "sop_classes": {uid: {"name": r.name or uid_name(uid), **rule_json(r)} for uid, r in profile.rules.items()},
     }
 
 
@@ -61,7 +61,7 @@ def profiles(name: str | None, profile_file: str | None, as_json: bool) -> None:
     for column in ("SOP class", "UID", "transfer syntaxes", "FSC", "FSR", "FSU"):
         table.add_column(column)
     for uid, rule in profile.rules.items():
-        table.add_row(rule.name or UID(uid).name, uid, _syntax_names(rule.transfer_syntaxes), rule.fsc, rule.fsr, rule.fsu)
+        table.add_row(rule.name or uid_name(uid), uid, _syntax_names(rule.transfer_syntaxes), rule.fsc, rule.fsr, rule.fsu)
     if profile.image_default:
         r = profile.image_default
         table.add_row("(any other image Storage class)", "", _syntax_names(r.transfer_syntaxes), r.fsc, r.fsr, r.fsu)

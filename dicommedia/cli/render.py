@@ -8,13 +8,28 @@ import sys
 from typing import Any, Callable
 
 import click
-from rich.console import Console
 
 from dicommedia.errors import MediaError
 
+
+class _LazyConsole:
+    """A rich Console made on first use: commands that print little start faster."""
+
+    def __init__(self, **options: Any):
+        self._options = options
+        self._console = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 # Human text goes to stderr so that --json output on stdout stays machine-readable (SPEC 2).
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+err_console: Any = _LazyConsole(stderr=True, highlight=False)
+out_console: Any = _LazyConsole(highlight=False)
 
 
 def emit_json(data: Any) -> None:

@@ -1,46 +1,80 @@
-"""Read what planning needs from a DICOM input — header only — and check it can be carried whole."""
+"""Read what planning needs from a DICOM input — header only — and check it can be carried whole.
+
+Explicit VR Little Endian Part 10 files (the usual case) are read by the fast raw reader without pydicom;
+every other encoding goes through pydicom. Either way the keys come out as raw Explicit VR LE values.
+"""
 
 from __future__ import annotations
 
 import io
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from pydicom import dcmread
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
-from pydicom.uid import (
-    UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-)
-
 from dicommedia.errors import MediaError
-from dicommedia.standard.records import RECORD_KEYS
+from dicommedia.inputs.part10_header import (
+    EXPLICIT_VR_LE,
+    UNDEFINED,
+    Malformed,
+    RawValue,
+    Truncated,
+    read_elements,
+    read_part10_header,
+)
+from dicommedia.standard.dictionary import KEYWORDS, TAGS
+from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
+from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
 
-PIXEL_DATA = Tag(0x7FE0, 0x0010)
-_UNDEFINED = 0xFFFFFFFF
-_VALID_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB", b"OD", b"OF",
-    b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI", b"UL", b"UN",
-    b"UR", b"US", b"UT", b"UV",
-}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
-
-# Attributes planning reads besides the record keys: to group, to invent missing keys, to name things.
+# Attributes planning reads besides the record keys: to group, to invent missing keys, to check pixels.
 _PLANNING_KEYWORDS = {
     "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesDate", "SeriesTime", "AcquisitionDate",
     "AcquisitionTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
-    "PatientBirthDate", "PatientSex", "Modality", "BodyPartExamined", "NumberOfFrames", "Rows", "Columns",
-    "VerifyingObserverSequence",
+    "PatientBirthDate", "PatientSex", "Modality", "StudyInstanceUID", "SeriesInstanceUID", "NumberOfFrames",
+    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation",
 }
-_KEY_KEYWORDS = sorted(_PLANNING_KEYWORDS | {k.keyword for keys in RECORD_KEYS.values() for k in keys})
+KEY_KEYWORDS = frozenset(_PLANNING_KEYWORDS | {k.keyword for keys in RECORD_KEYS.values() for k in keys})
+_WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
+# Leaf types whose record keys are derived, not copied (PS3.3 F.5.19.1): read through pydicom.
+_DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
+
+
+class Keys:
+    """Raw attribute values by keyword, as Explicit VR LE bytes, with text access for planning."""
+
+    def __init__(self, values: dict[str, RawValue]):
+        self._values = values
+
+    def raw(self, keyword: str) -> RawValue | None:
+        """The encoded value, or None when absent."""
+        return self._values.get(keyword)
+
+    def get(self, keyword: str) -> str | int | RawValue | None:
+        """Text, a number for binary integers, the raw value of a sequence; None when absent or empty."""
+        raw = self._values.get(keyword)
+        if raw is None:
+            return None
+        if raw.vr in ("US", "SS", "UL", "SL"):
+            return raw.number()
+        if raw.vr == "SQ":
+            return raw if raw.value else None
+        return raw.text() or None
+
+    def charsets(self) -> list[str]:
+        """Specific Character Set values (empty: the default repertoire)."""
+        value = self.get("SpecificCharacterSet")
+        return [v.strip() for v in str(value).split("\\")] if value else []
+
+    def display(self, keyword: str) -> str:
+        """A text value decoded with the file's character set, for people to read."""
+        raw = self._values.get(keyword)
+        if raw is None:
+            return ""
+        if raw.value.isascii():
+            return raw.text()
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        encodings = convert_encodings(self.charsets() or ["ISO_IR 100"])
+        return decode_bytes(raw.value, encodings, set()).rstrip(" \x00")
 
 
 @dataclass(frozen=True)
@@ -75,150 +109,131 @@ class InstanceHeader:
     sop_instance_uid: str
     transfer_syntax_uid: str
     body_offset: int | None  # first byte after File Meta when the body can be copied verbatim, else None
-    keys: Dataset  # the attributes directory records and planning need, as read from the file
+    keys: Keys
     has_pixel_data: bool
 
 
-def _meta_end(fp: BinaryIO) -> int | None:
-    """Offset of the first dataset byte after a well-formed Part 10 File Meta group (PS3.10 7.1), else None."""
-    fp.seek(128)
-    if fp.read(4) != b"DICM":
-        return None
-    pos = 132
-    while True:
-        head = fp.read(8)
-        if len(head) < 8:
-            return None
-        group, _element = struct.unpack("<HH", head[:4])
-        if group != 0x0002:
-            return pos
-        vr = head[4:6]
-        if vr not in _VALID_VRS:
-            return None
-        if vr in _LONG_VRS:
-            extra = fp.read(4)
-            if len(extra) < 4:
-                return None
-            length = struct.unpack("<I", extra)[0]
-            header = 12
-        else:
-            length = struct.unpack("<H", head[6:8])[0]
-            header = 8
-        if length == _UNDEFINED:
-            return None
-        pos += header + length
-        fp.seek(pos)
-
-
-def _body_is_explicit_le(fp: BinaryIO, offset: int) -> bool:
-    """True when the dataset really starts with an Explicit VR Little Endian element."""
-    fp.seek(offset)
-    head = fp.read(6)
-    return len(head) == 6 and struct.unpack("<H", head[:2])[0] >= 0x0008 and head[4:6] in _VALID_VRS
-
-
-def _detected_syntax(ds: Dataset) -> str:
-    meta_ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if meta_ts:
-        return str(meta_ts)
-    if ds.original_encoding[0]:
-        return ImplicitVRLittleEndian
-    return ExplicitVRLittleEndian if ds.original_encoding[1] else ExplicitVRBigEndian
-
-
-def expected_pixel_bytes(ds: Dataset) -> int | None:
+def expected_pixel_bytes(keys: Keys) -> int | None:
     """Bytes native Pixel Data needs for Rows x Columns x Samples x Frames at Bits Allocated (PS3.5 8.1.1)."""
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        bits = int(ds.BitsAllocated)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
+        rows, cols, bits = int(keys.get("Rows")), int(keys.get("Columns")), int(keys.get("BitsAllocated"))
+    except (TypeError, ValueError):
         return None
-    total_bits = rows * cols * samples * frames * bits
-    return (total_bits + 7) // 8
+    samples = int(keys.get("SamplesPerPixel") or 1)
+    frames = int(keys.get("NumberOfFrames") or 1) if str(keys.get("NumberOfFrames") or "1").isdigit() else 1
+    if keys.get("PhotometricInterpretation") == "YBR_FULL_422":
+        samples = 2  # two chroma samples shared by each pixel pair (PS3.3 C.7.6.3.1.2)
+    return (rows * cols * samples * frames * bits + 7) // 8
 
 
-def _check_pixel_data(ds: Dataset, size: int, ts: str) -> None:
-    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
-    if raw is None:
+def _check_native_length(keys: Keys, length: int | None, syntax: str) -> None:
+    if length is None or length == UNDEFINED or is_compressed(syntax):
         return
-    if isinstance(raw, RawDataElement):
-        if raw.length == _UNDEFINED:
-            return
-        # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
-        if ts != DeflatedExplicitVRLittleEndian and raw.value_tell + raw.length > size:
-            raise MediaError(
-                f"truncated: Pixel Data needs {raw.value_tell + raw.length} bytes, the file has {size}",
-                hint="the file was cut short; copy it again from its source",
-            )
-        length = raw.length
-    else:
-        if ds[PIXEL_DATA].is_undefined_length or UID(ts).is_compressed:
-            return
-        length = len(ds[PIXEL_DATA].value or b"")
-    if UID(ts).is_compressed:
-        return
-    needed = expected_pixel_bytes(ds)
+    needed = expected_pixel_bytes(keys)
     if needed is not None and length < needed:
         raise MediaError(f"Pixel Data holds {length} bytes, the image needs {needed}", hint="the file is damaged")
 
 
-def _keys_of(ds: Dataset) -> Dataset:
-    keys = Dataset()
-    for keyword in _KEY_KEYWORDS:
-        if keyword in ds:
-            keys[keyword] = ds[keyword]
-    return keys
+def _fast_keys(values: dict[int, RawValue]) -> Keys | None:
+    """Keys from the raw reader; None when a value's VR is not the dictionary's (then pydicom decides)."""
+    out = {}
+    for tag, raw in values.items():
+        keyword = KEYWORDS[tag]
+        if raw.vr != TAGS[keyword][1]:
+            return None
+        out[keyword] = raw
+    return Keys(out)
+
+
+def _pydicom_header(source: Source, body_offset: int | None) -> InstanceHeader:
+    """The slow path: any encoding pydicom reads; record keys derived where PS3.3 F.5 says so."""
+    from pydicom import dcmread
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.sequence import Sequence
+
+    from dicommedia.standard.records import concept_modifiers
+
+    with source.open() as fp:
+        ds = dcmread(fp, force=True, defer_size=4096)
+        syntax = _detected_syntax(ds)
+        raw = ds.get_item(0x7FE00010, keep_deferred=True)
+        has_pixels = raw is not None
+        if raw is not None and hasattr(raw, "value_tell") and raw.length != UNDEFINED:
+            # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
+            if syntax != DEFLATED_EXPLICIT_VR_LE and raw.value_tell + raw.length > source.size:
+                raise MediaError(
+                    f"truncated: Pixel Data needs {raw.value_tell + raw.length} bytes, the file has {source.size}",
+                    hint="the file was cut short; copy it again from its source",
+                )
+        length = getattr(raw, "length", None) if raw is not None and hasattr(raw, "value_tell") else (
+            len(ds.PixelData) if has_pixels and ds["PixelData"].value is not None else None)
+        sub = Dataset()
+        for keyword in sorted(KEY_KEYWORDS, key=lambda k: TAGS[k][0]):
+            if keyword in ds and keyword != "ContentSequence":
+                sub[keyword] = ds[keyword]
+        record_type = leaf_record_type(str(ds.get("SOPClassUID", "")), str(ds.get("Modality", "")))
+        if record_type in _DERIVED_KEY_RECORDS:
+            modifiers = concept_modifiers(ds)
+            if modifiers:
+                sub.ContentSequence = Sequence(modifiers)
+            if str(ds.get("VerificationFlag", "")).upper() == "VERIFIED":
+                # Verification DateTime (1C when VERIFIED) is the latest verifying observer's (PS3.3 F.5.19).
+                times = [str(i.get("VerificationDateTime", "")) for i in ds.get("VerifyingObserverSequence", [])]
+                if any(times):
+                    sub.VerificationDateTime = max(times)
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    write_dataset(out, sub)
+    keys = Keys({KEYWORDS[tag]: value for tag, value in read_elements(out.getvalue()).items()})
+    _check_native_length(keys, length, syntax)
+    return _header(source, keys, syntax, body_offset if syntax == EXPLICIT_VR_LE else None, has_pixels)
+
+
+def _detected_syntax(ds) -> str:
+    meta_ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if meta_ts:
+        return str(meta_ts)
+    if ds.original_encoding[0]:
+        return "1.2.840.10008.1.2"
+    return EXPLICIT_VR_LE if ds.original_encoding[1] else "1.2.840.10008.1.2.2"
+
+
+def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, has_pixels: bool) -> InstanceHeader:
+    sop_class = str(keys.get("SOPClassUID") or "")
+    sop_instance = str(keys.get("SOPInstanceUID") or "")
+    if not sop_class:
+        raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
+    if sop_class == MEDIA_STORAGE_DIRECTORY:
+        raise MediaError("a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)",
+                         source.label)
+    if not sop_instance:
+        raise MediaError("no SOP Instance UID (0008,0018)", source.label)
+    return InstanceHeader(source, sop_class, sop_instance, syntax, body_offset, keys, has_pixels)
 
 
 def read_header(source: Source) -> InstanceHeader:
-    """Read an input's header (pixel data skipped, large values deferred); raise MediaError if it is unusable."""
+    """Read an input's header (pixel data skipped); raise MediaError naming the file if it is unusable."""
     try:
         with source.open() as fp:
-            body_offset = _meta_end(fp)
-            fp.seek(0)
-            ds = dcmread(fp, force=True, defer_size=4096)
-            ts = _detected_syntax(ds)
-            if body_offset is not None and not (
-                ts == ExplicitVRLittleEndian and _body_is_explicit_le(fp, body_offset)
-            ):
-                body_offset = None
-            _check_pixel_data(ds, source.size, ts)
-            keys = _keys_of(ds)
+            parsed = read_part10_header(fp, source.size, _WANTED_TAGS)
+        keys = _fast_keys(parsed.values) if parsed and parsed.transfer_syntax == EXPLICIT_VR_LE else None
+        if keys is not None and leaf_record_type(str(keys.get("SOPClassUID") or ""),
+                                                 str(keys.get("Modality") or "")) not in _DERIVED_KEY_RECORDS:
+            _check_native_length(keys, parsed.pixel_length, parsed.transfer_syntax)
+            return _header(source, keys, EXPLICIT_VR_LE, parsed.body_offset, parsed.pixel_offset is not None)
+        return _pydicom_header(source, parsed.body_offset if parsed else None)
+    except Truncated as exc:
+        raise MediaError(f"truncated: {exc}", source.label, "the file was cut short; copy it again") from None
     except MediaError as exc:
-        raise MediaError(exc.message, source.label, exc.hint) from None
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, struct.error, IndexError) as exc:
+        raise MediaError(exc.message, exc.subject or source.label, exc.hint) from None
+    except (Malformed, EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise MediaError(f"not a readable DICOM file ({type(exc).__name__}: {exc})", source.label) from None
-    sop_class = str(keys.get("SOPClassUID", "") or "")
-    sop_instance = str(keys.get("SOPInstanceUID", "") or "")
-    if not sop_class:
-        raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
-    if sop_class == "1.2.840.10008.1.3.10":
-        raise MediaError("a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label)
-    if not sop_instance:
-        raise MediaError("no SOP Instance UID (0008,0018)", source.label)
-    return InstanceHeader(
-        source=source,
-        sop_class_uid=sop_class,
-        sop_instance_uid=sop_instance,
-        transfer_syntax_uid=ts,
-        body_offset=body_offset,
-        keys=keys,
-        has_pixel_data=PIXEL_DATA in ds,
-    )
+    except Exception as exc:  # pydicom raises its own types on damaged input
+        raise MediaError(f"not a readable DICOM file ({type(exc).__name__}: {exc})", source.label) from None
 
 
 def file_source(path: Path, origin: str = "") -> Source:
     """A source for a file on disk."""
     return Source(label=str(path), size=path.stat().st_size, path=path, origin=origin)
-
-
-def read_dataset(source: Source) -> Dataset:
-    """Read a whole input dataset (pixels included), for the instances that must be re-encoded."""
-    try:
-        with source.open() as fp:
-            data = fp.read()
-        return dcmread(io.BytesIO(data), force=True)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        raise MediaError(f"cannot be decoded ({type(exc).__name__}: {exc})", source.label) from None

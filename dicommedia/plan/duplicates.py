@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 
-from pydicom import dcmread
-
 from dicommedia.inputs.dicom_file import InstanceHeader
-from dicommedia.transforms.encoding import encode_body
 
 
 def content_digest(header: InstanceHeader) -> str:
     """Digest of what the object shows: decoded pixels when it has them, else its attributes."""
+    from pydicom import dcmread
+
+    from dicommedia.transforms.encoding import encode_body
+
     ds = dcmread(io.BytesIO(header.source.read_bytes()), force=True)
     h = hashlib.sha256()
     if "PixelData" in ds:

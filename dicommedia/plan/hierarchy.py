@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydicom.dataset import Dataset
-
-from dicommedia.inputs.dicom_file import InstanceHeader
+from dicommedia.inputs.dicom_file import InstanceHeader, Keys
+from dicommedia.inputs.part10_header import RawValue
 from dicommedia.plan.keys import Repair, checked, first_valid, modality_for, repair_leaf, unrepairable
+from dicommedia.standard.dictionary import vr_of
 from dicommedia.standard.identity import new_uid
 from dicommedia.standard.records import leaf_record_type
 
@@ -36,6 +36,20 @@ class PlannedInstance:
         if keyword in self.coercions:
             return self.coercions[keyword]
         return self.header.keys.get(keyword)
+
+    def display(self, keyword: str) -> str:
+        """A key as written, decoded for people to read."""
+        if keyword in self.coercions:
+            return str(self.coercions[keyword])
+        return self.header.keys.display(keyword)
+
+    def raw_key(self, keyword: str) -> RawValue | None:
+        """A key as written, encoded (Explicit VR LE)."""
+        if keyword in self.coercions:
+            from dicommedia.writers.elements import raw_of
+
+            return raw_of(vr_of(keyword), self.coercions[keyword])
+        return self.header.keys.raw(keyword)
 
 
 @dataclass
@@ -88,12 +102,18 @@ class Plan:
         """All values to set in one instance's file, from every level."""
         return {**patient.coercions, **study.coercions, **series.coercions, **inst.coercions}
 
+    def as_written(self, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries,
+                   inst: PlannedInstance) -> PlannedInstance:
+        """The instance with the values of every level applied, as its file will carry them."""
+        coercions = self.coercions_for(patient, study, series, inst)
+        return PlannedInstance(inst.header, inst.record_type, coercions, inst.target_syntax, inst.codec, inst.file_id)
+
 
 def _text(value: object) -> str:
     return str(value or "").strip()
 
 
-def _patient_key(keys: Dataset) -> str:
+def _patient_key(keys: Keys) -> str:
     patient_id = _text(keys.get("PatientID"))
     if patient_id:
         return "id:" + patient_id
@@ -164,7 +184,7 @@ def _check_patient_names(plan: Plan) -> None:
             )
 
 
-def _study_keys(study: PlannedStudy) -> list[Dataset]:
+def _study_keys(study: PlannedStudy) -> list[Keys]:
     return [inst.header.keys for series in study.series.values() for inst in series.instances]
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydicom.datadict import dictionary_VR
-from pydicom.dataset import Dataset
-
+from dicommedia.inputs.dicom_file import Keys
 from dicommedia.plan.values import is_empty, normalize_date, normalize_integer_string, normalize_time
+from dicommedia.standard.dictionary import vr_of
 from dicommedia.standard.records import record_type_keys
 
 # Modality (0008,0060) for a SOP class whose file lacks it (PS3.3 C.7.3.1.1.1 defined terms).
@@ -56,7 +55,7 @@ def checked(keyword: str, value: object) -> object | None:
     """The value as a valid value of the keyword's VR, or None when it is missing or invalid."""
     if is_empty(value):
         return None
-    vr = dictionary_VR(keyword)
+    vr = vr_of(keyword)
     if vr == "DA":
         return normalize_date(value)
     if vr == "TM":
@@ -66,7 +65,7 @@ def checked(keyword: str, value: object) -> object | None:
     return value
 
 
-def first_valid(keys: list[Dataset], keywords: tuple[str, ...]) -> object | None:
+def first_valid(keys: list[Keys], keywords: tuple[str, ...]) -> object | None:
     """The first valid value among several attributes of several instances (e.g. a date to lend a study)."""
     for keyword in keywords:
         for ds in keys:
@@ -76,7 +75,7 @@ def first_valid(keys: list[Dataset], keywords: tuple[str, ...]) -> object | None
     return None
 
 
-def repair_leaf(record_type: str, keys: Dataset, fallback: dict[str, object], label: str) -> Repair:
+def repair_leaf(record_type: str, keys: Keys, fallback: dict[str, object], label: str) -> Repair:
     """Repair the Type 1 keys of a leaf record; ``fallback`` lends dates/times/numbers (keyword -> value)."""
     repair = Repair()
     for key in record_type_keys(record_type):
@@ -101,7 +100,7 @@ def _invent_leaf_value(keyword: str, fallback: dict[str, object]) -> object | No
         return fallback[keyword]
     if keyword in _ENUMERATED_DEFAULTS:
         return _ENUMERATED_DEFAULTS[keyword]
-    vr = dictionary_VR(keyword)
+    vr = vr_of(keyword)
     if vr == "DA":
         return fallback.get("StudyDate")
     if vr == "TM":
@@ -113,7 +112,7 @@ def _invent_leaf_value(keyword: str, fallback: dict[str, object]) -> object | No
     return None
 
 
-def unrepairable(record_type: str, keys: Dataset, repair: Repair) -> list[str]:
+def unrepairable(record_type: str, keys: Keys, repair: Repair) -> list[str]:
     """Type 1 keys still missing after repair (e.g. a code sequence no value can be invented for)."""
     return [
         key.keyword

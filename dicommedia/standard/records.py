@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydicom import uid as U
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from dicommedia.standard.uids import uid_name
 
 
 @dataclass(frozen=True)
@@ -80,80 +78,62 @@ LEAF_REFERENCE_KEYS = _keys(
 )
 
 # PS3.3 F.4 Table F.4-1: leaf record type by SOP class; image storage classes default to IMAGE.
-_LEAF_BY_SOP_CLASS: dict[str, str] = {}
-
-
-def _register(record_type: str, *sop_classes: str) -> None:
-    for sop_class in sop_classes:
-        _LEAF_BY_SOP_CLASS[sop_class] = record_type
-
-
-_register("RT DOSE", U.RTDoseStorage)
-_register("RT STRUCTURE SET", U.RTStructureSetStorage)
-_register("RT PLAN", U.RTPlanStorage, U.RTIonPlanStorage)
-_register(
-    "RT TREAT RECORD",
-    U.RTBeamsTreatmentRecordStorage,
-    U.RTBrachyTreatmentRecordStorage,
-    U.RTTreatmentSummaryRecordStorage,
-    U.RTIonBeamsTreatmentRecordStorage,
-)
-_register(
-    "PRESENTATION",
-    U.GrayscaleSoftcopyPresentationStateStorage,
-    U.ColorSoftcopyPresentationStateStorage,
-    U.PseudoColorSoftcopyPresentationStateStorage,
-    U.BlendingSoftcopyPresentationStateStorage,
-    U.XAXRFGrayscaleSoftcopyPresentationStateStorage,
-    U.BasicStructuredDisplayStorage,
-)
-_register(
-    "WAVEFORM",
-    U.BasicVoiceAudioWaveformStorage,
-    U.TwelveLeadECGWaveformStorage,
-    U.GeneralECGWaveformStorage,
-    U.AmbulatoryECGWaveformStorage,
-    U.HemodynamicWaveformStorage,
-    U.CardiacElectrophysiologyWaveformStorage,
-    U.ArterialPulseWaveformStorage,
-    U.RespiratoryWaveformStorage,
-    U.GeneralAudioWaveformStorage,
-    U.RoutineScalpElectroencephalogramWaveformStorage,
-    U.ElectromyogramWaveformStorage,
-    U.ElectrooculogramWaveformStorage,
-    U.SleepElectroencephalogramWaveformStorage,
-    U.MultichannelRespiratoryWaveformStorage,
-    U.BodyPositionWaveformStorage,
-)
-_register("KEY OBJECT DOC", U.KeyObjectSelectionDocumentStorage)
-_register("SPECTROSCOPY", U.MRSpectroscopyStorage)
-_register("RAW DATA", U.RawDataStorage)
-_register("REGISTRATION", U.SpatialRegistrationStorage, U.DeformableSpatialRegistrationStorage)
-_register("FIDUCIAL", U.SpatialFiducialsStorage)
-_register("VALUE MAP", U.RealWorldValueMappingStorage)
-_register("STEREOMETRIC", U.StereometricRelationshipStorage)
-_register(
-    "MEASUREMENT",
-    U.LensometryMeasurementsStorage,
-    U.AutorefractionMeasurementsStorage,
-    U.KeratometryMeasurementsStorage,
-    U.SubjectiveRefractionMeasurementsStorage,
-    U.VisualAcuityMeasurementsStorage,
-    U.OphthalmicAxialMeasurementsStorage,
-    U.OphthalmicVisualFieldStaticPerimetryMeasurementsStorage,
-)
-_register("SURFACE", U.SurfaceSegmentationStorage)
-_register("SURFACE SCAN", U.SurfaceScanMeshStorage, U.SurfaceScanPointCloudStorage)
-_register("TRACT", U.TractographyResultsStorage)
-_register("ASSESSMENT", U.ContentAssessmentResultsStorage)
-_register(
-    "ENCAP DOC",
-    U.EncapsulatedPDFStorage,
-    U.EncapsulatedCDAStorage,
-    U.EncapsulatedSTLStorage,
-    U.EncapsulatedOBJStorage,
-    U.EncapsulatedMTLStorage,
-)
+_LEAF_BY_SOP_CLASS: dict[str, str] = {
+    "1.2.840.10008.5.1.4.1.1.90.1": "ASSESSMENT",  # Content Assessment Results Storage
+    "1.2.840.10008.5.1.4.1.1.104.1": "ENCAP DOC",  # Encapsulated PDF Storage
+    "1.2.840.10008.5.1.4.1.1.104.2": "ENCAP DOC",  # Encapsulated CDA Storage
+    "1.2.840.10008.5.1.4.1.1.104.3": "ENCAP DOC",  # Encapsulated STL Storage
+    "1.2.840.10008.5.1.4.1.1.104.4": "ENCAP DOC",  # Encapsulated OBJ Storage
+    "1.2.840.10008.5.1.4.1.1.104.5": "ENCAP DOC",  # Encapsulated MTL Storage
+    "1.2.840.10008.5.1.4.1.1.66.2": "FIDUCIAL",  # Spatial Fiducials Storage
+    "1.2.840.10008.5.1.4.1.1.88.59": "KEY OBJECT DOC",  # Key Object Selection Document Storage
+    "1.2.840.10008.5.1.4.1.1.78.1": "MEASUREMENT",  # Lensometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.2": "MEASUREMENT",  # Autorefraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.3": "MEASUREMENT",  # Keratometry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.4": "MEASUREMENT",  # Subjective Refraction Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.5": "MEASUREMENT",  # Visual Acuity Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.78.7": "MEASUREMENT",  # Ophthalmic Axial Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.80.1": "MEASUREMENT",  # Ophthalmic Visual Field Static Perimetry Measurements Storage
+    "1.2.840.10008.5.1.4.1.1.11.1": "PRESENTATION",  # Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.2": "PRESENTATION",  # Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.3": "PRESENTATION",  # Pseudo-Color Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.4": "PRESENTATION",  # Blending Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.11.5": "PRESENTATION",  # XA/XRF Grayscale Softcopy Presentation State Storage
+    "1.2.840.10008.5.1.4.1.1.131": "PRESENTATION",  # Basic Structured Display Storage
+    "1.2.840.10008.5.1.4.1.1.66": "RAW DATA",  # Raw Data Storage
+    "1.2.840.10008.5.1.4.1.1.66.1": "REGISTRATION",  # Spatial Registration Storage
+    "1.2.840.10008.5.1.4.1.1.66.3": "REGISTRATION",  # Deformable Spatial Registration Storage
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT DOSE",  # RT Dose Storage
+    "1.2.840.10008.5.1.4.1.1.481.5": "RT PLAN",  # RT Plan Storage
+    "1.2.840.10008.5.1.4.1.1.481.8": "RT PLAN",  # RT Ion Plan Storage
+    "1.2.840.10008.5.1.4.1.1.481.3": "RT STRUCTURE SET",  # RT Structure Set Storage
+    "1.2.840.10008.5.1.4.1.1.481.4": "RT TREAT RECORD",  # RT Beams Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.6": "RT TREAT RECORD",  # RT Brachy Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.7": "RT TREAT RECORD",  # RT Treatment Summary Record Storage
+    "1.2.840.10008.5.1.4.1.1.481.9": "RT TREAT RECORD",  # RT Ion Beams Treatment Record Storage
+    "1.2.840.10008.5.1.4.1.1.4.2": "SPECTROSCOPY",  # MR Spectroscopy Storage
+    "1.2.840.10008.5.1.4.1.1.77.1.5.3": "STEREOMETRIC",  # Stereometric Relationship Storage
+    "1.2.840.10008.5.1.4.1.1.66.5": "SURFACE",  # Surface Segmentation Storage
+    "1.2.840.10008.5.1.4.1.1.68.1": "SURFACE SCAN",  # Surface Scan Mesh Storage
+    "1.2.840.10008.5.1.4.1.1.68.2": "SURFACE SCAN",  # Surface Scan Point Cloud Storage
+    "1.2.840.10008.5.1.4.1.1.66.6": "TRACT",  # Tractography Results Storage
+    "1.2.840.10008.5.1.4.1.1.67": "VALUE MAP",  # Real World Value Mapping Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.1": "WAVEFORM",  # 12-lead ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.2": "WAVEFORM",  # General ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.1.3": "WAVEFORM",  # Ambulatory ECG Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.2.1": "WAVEFORM",  # Hemodynamic Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.3.1": "WAVEFORM",  # Cardiac Electrophysiology Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.4.1": "WAVEFORM",  # Basic Voice Audio Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.4.2": "WAVEFORM",  # General Audio Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.5.1": "WAVEFORM",  # Arterial Pulse Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.6.1": "WAVEFORM",  # Respiratory Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.6.2": "WAVEFORM",  # Multi-channel Respiratory Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.1": "WAVEFORM",  # Routine Scalp Electroencephalogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.2": "WAVEFORM",  # Electromyogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.3": "WAVEFORM",  # Electrooculogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.7.4": "WAVEFORM",  # Sleep Electroencephalogram Waveform Storage
+    "1.2.840.10008.5.1.4.1.1.9.8.1": "WAVEFORM",  # Body Position Waveform Storage
+}
 
 
 def leaf_record_type(sop_class_uid: str, modality: str | None = None) -> str:
@@ -165,7 +145,7 @@ def leaf_record_type(sop_class_uid: str, modality: str | None = None) -> str:
     sop_class = str(sop_class_uid)
     if sop_class in _LEAF_BY_SOP_CLASS:
         return _LEAF_BY_SOP_CLASS[sop_class]
-    name = UID(sop_class).name
+    name = uid_name(sop_class)
     if "SR Storage" in name or name.endswith("Report Storage"):
         return "SR DOCUMENT"
     return "IMAGE"
@@ -181,7 +161,7 @@ def type1_keys(record_type: str) -> list[str]:
     return [key.keyword for key in record_type_keys(record_type) if key.type == "1"]
 
 
-def concept_modifiers(ds: Dataset) -> list[Dataset]:
+def concept_modifiers(ds: "Dataset") -> list["Dataset"]:
     """Root Content Sequence items that modify the document title (PS3.3 F.5.19.1, F.5.20.1)."""
     return [
         item

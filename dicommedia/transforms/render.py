@@ -14,7 +14,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicommedia.errors import MediaError
 from dicommedia.transforms.encoding import apply_coercions, encode_body, remap_references, to_explicit_vr_little_endian
-from dicommedia.writers.part10 import encode_header, file_meta
+from dicommedia.writers.part10 import encode_header
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def render(job: RenderJob) -> RenderResult:
         except CannotCompress as exc:
             notes.append(f"{job.label}: kept uncompressed: {exc}")
     syntax = str(ds.file_meta.TransferSyntaxUID)
-    header = encode_header(file_meta(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax))
+    header = encode_header(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax)
     body = encode_body(ds, implicit_vr=syntax == ImplicitVRLittleEndian)
     with open(job.spool_path, "wb") as out:
         out.write(header)

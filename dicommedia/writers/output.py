@@ -17,17 +17,46 @@ from dicommedia.errors import MediaError
 SECTOR = 2048
 
 
+class _Splice(bytes):
+    """Bytes promised, not read: a header part, then ``count`` bytes of a file on disk from ``offset``.
+
+    A Part10Stream hands these to pycdlib's copy loop, which passes them on unread to the _SpliceWriter; the
+    writer copies the file region inside the kernel (copy_file_range), so the data never enters Python.
+    """
+
+    head: bytes
+    path: str
+    offset: int
+    count: int
+
+    def __new__(cls, head: bytes, path: str, offset: int, count: int) -> "_Splice":
+        obj = super().__new__(cls)
+        obj.head, obj.path, obj.offset, obj.count = head, path, offset, count
+        return obj
+
+    def __len__(self) -> int:
+        return len(self.head) + self.count
+
+
 class Part10Stream(io.RawIOBase):
     """A file's bytes assembled on the fly: a new header, then the source from ``offset`` (no staging copy)."""
 
-    def __init__(self, header: bytes, opener: Callable[[], BinaryIO], offset: int, length: int):
+    def __init__(self, header: bytes, opener: Callable[[], BinaryIO], offset: int, length: int,
+                 path: str | None = None):
         super().__init__()
         self._header = header
         self._opener = opener
         self._offset = offset
         self._length = length
+        self._path = path
+        self._splice = False
         self._pos = 0
         self._fp: BinaryIO | None = None
+
+    def enable_splice(self) -> int:
+        """Let reads return _Splice promises (only for the ISO writer); return the bytes that will be spliced."""
+        self._splice = self._path is not None
+        return len(self._header) + self._length if self._splice else 0
 
     def readable(self) -> bool:
         return True
@@ -43,26 +72,38 @@ class Part10Stream(io.RawIOBase):
         self._pos = base + pos
         return self._pos
 
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer)
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all that is left when negative), with no intermediate buffer."""
         total = len(self._header) + self._length
-        n = 0
-        while n < len(view) and self._pos < total:
-            if self._pos < len(self._header):
-                chunk = self._header[self._pos : self._pos + len(view) - n]
-            else:
-                if self._fp is None:
-                    self._fp = self._opener()
-                self._fp.seek(self._offset + self._pos - len(self._header))
-                chunk = self._fp.read(min(len(view) - n, total - self._pos))
-                if not chunk:
-                    raise MediaError("input file changed or shrank while the image was written")
-            view[n : n + len(chunk)] = chunk
-            n += len(chunk)
-            self._pos += len(chunk)
+        size = total - self._pos if size is None or size < 0 else min(size, total - self._pos)
+        if self._splice:
+            head = self._header[self._pos : self._pos + size]
+            start = self._offset + max(0, self._pos - len(self._header))
+            self._pos += size
+            return _Splice(head, self._path, start, size - len(head))
+        parts = []
+        if self._pos < len(self._header) and size > 0:
+            head = self._header[self._pos : self._pos + size]
+            parts.append(head)
+            self._pos += len(head)
+            size -= len(head)
+        if size > 0:
+            if self._fp is None:
+                self._fp = self._opener()
+            self._fp.seek(self._offset + self._pos - len(self._header))
+            data = self._fp.read(size)
+            if len(data) != size:
+                raise MediaError("input file changed or shrank while the image was written")
+            parts.append(data)
+            self._pos += size
         if self._pos >= total:
             self._release()
-        return n
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
 
     def _release(self) -> None:
         if self._fp is not None:
@@ -83,6 +124,47 @@ class VolumeFile:
     open: Callable[[], BinaryIO]
 
 
+def _copy_region(path: str, offset: int, count: int, out_fd: int, out_offset: int) -> None:
+    """Copy a file region into the output inside the kernel; plain reads where copy_file_range cannot."""
+    with open(path, "rb") as src:
+        fd = src.fileno()
+        while count > 0:
+            try:
+                n = os.copy_file_range(fd, out_fd, count, offset, out_offset)
+            except OSError:  # another file system, an old kernel: copy through user space
+                data = os.pread(fd, min(count, 1 << 20), offset)
+                n = os.pwrite(out_fd, data, out_offset) if data else 0
+            if n == 0:
+                raise MediaError("the file changed or shrank while the image was written", path)
+            offset, out_offset, count = offset + n, out_offset + n, count - n
+
+
+class _SpliceWriter:
+    """The output as pycdlib sees it: ordinary writes pass through, _Splice promises are copied by the kernel."""
+
+    def __init__(self, out: BinaryIO):
+        self.out = out
+        self.mode = "wb"
+        self.spliced = 0
+
+    def write(self, data: bytes) -> int:
+        if not isinstance(data, _Splice):
+            return self.out.write(data)
+        self.out.write(data.head)
+        self.out.flush()
+        position = self.out.tell()
+        _copy_region(data.path, data.offset, data.count, self.out.fileno(), position)
+        self.out.seek(position + data.count)
+        self.spliced += len(data)
+        return len(data)
+
+    def seek(self, *args: int) -> int:
+        return self.out.seek(*args)
+
+    def tell(self) -> int:
+        return self.out.tell()
+
+
 def _iso_name(parts: tuple[str, ...]) -> str:
     """ISO 9660 level 1 path: ``NAME.;1`` for names without extension (PS3.12 F.3.1), ``NAME.EXT;1`` otherwise."""
     *dirs, name = parts
@@ -90,9 +172,13 @@ def _iso_name(parts: tuple[str, ...]) -> str:
     return "/" + "/".join([*dirs, leaf])
 
 
-def build_iso(files: list[VolumeFile], volume_id: str) -> pycdlib.PyCdlib:
-    """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written."""
+def build_iso(files: list[VolumeFile], volume_id: str) -> tuple[pycdlib.PyCdlib, int]:
+    """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written.
+
+    Returns the layout and how many bytes the writer must splice from files on disk.
+    """
     iso = pycdlib.PyCdlib()
+    to_splice = 0
     iso.new(interchange_level=1, vol_ident=volume_id, app_ident_str="DICOMMEDIA", preparer_ident_str="DICOMMEDIA")
     made: set[tuple[str, ...]] = set()
     for f in files:
@@ -101,8 +187,11 @@ def build_iso(files: list[VolumeFile], volume_id: str) -> pycdlib.PyCdlib:
             if folder not in made:
                 iso.add_directory("/" + "/".join(folder))
                 made.add(folder)
-        iso.add_fp(f.open(), f.size, _iso_name(f.parts))
-    return iso
+        stream = f.open()
+        if isinstance(stream, Part10Stream):
+            to_splice += stream.enable_splice()
+        iso.add_fp(stream, f.size, _iso_name(f.parts))
+    return iso, to_splice
 
 
 def iso_size(iso: pycdlib.PyCdlib) -> int:
@@ -116,14 +205,19 @@ def _temp_sibling(output: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def write_iso(iso: pycdlib.PyCdlib, output: Path, progress: Callable[[int, int], None] | None = None) -> None:
+def write_iso(iso: pycdlib.PyCdlib, to_splice: int, output: Path,
+              progress: Callable[[int, int], None] | None = None) -> None:
     """Write the image under a temporary name and rename it into place: whole or not at all."""
     temp = _temp_sibling(output, ".tmp")
     try:
+        # No fsync: the rename makes the image appear whole or not at all for every reader and for an
+        # interrupted run; durability across a power cut is the burner's and file system's business.
         with temp.open("wb") as out:
-            iso.write_fp(out, blocksize=1 << 20, progress_cb=(lambda done, total, _: progress(done, total)) if progress else None)
-            out.flush()
-            os.fsync(out.fileno())
+            writer = _SpliceWriter(out)
+            iso.write_fp(writer, blocksize=1 << 24,
+                         progress_cb=(lambda done, total, _: progress(done, total)) if progress else None)
+        if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
+            raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
         os.replace(temp, output)
     except BaseException:
         temp.unlink(missing_ok=True)

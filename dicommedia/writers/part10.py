@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
+import struct
 
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, SOURCE_AE_TITLE
+from dicommedia.writers.elements import element, pad
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
-def file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> FileMetaDataset:
-    """File Meta Information with our Implementation Class UID and Version Name (PS3.10 7.1)."""
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.MediaStorageSOPInstanceUID = sop_instance_uid
-    meta.TransferSyntaxUID = transfer_syntax_uid
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    meta.SourceApplicationEntityTitle = SOURCE_AE_TITLE
-    return meta
-
-
-def encode_header(meta: FileMetaDataset) -> bytes:
-    """Preamble, prefix and the encoded File Meta group (with its group length)."""
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    write_file_meta_info(fp, meta, enforce_standard=True)
-    return PREAMBLE + fp.getvalue()
+def encode_header(sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str) -> bytes:
+    """Preamble, prefix and File Meta group with our Implementation Class UID and Version Name (PS3.10 7.1)."""
+    body = b"".join((
+        element(0x00020001, "OB", b"\x00\x01"),
+        element(0x00020002, "UI", sop_class_uid.encode("ascii")),
+        element(0x00020003, "UI", sop_instance_uid.encode("ascii")),
+        element(0x00020010, "UI", transfer_syntax_uid.encode("ascii")),
+        element(0x00020012, "UI", str(IMPLEMENTATION_CLASS_UID).encode("ascii")),
+        element(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME.encode("ascii")),
+        element(0x00020016, "AE", pad("AE", SOURCE_AE_TITLE.encode("ascii"))),
+    ))
+    return PREAMBLE + element(0x00020000, "UL", struct.pack("<I", len(body))) + body

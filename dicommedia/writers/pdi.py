@@ -64,17 +64,17 @@ def summarize(plan: Plan) -> list[PatientLine]:
                 key = lambda kw: series.coercions.get(kw, study.coercions.get(kw, first.key(kw)))  # noqa: E731
                 series_lines.append(
                     SeriesLine(str(key("SeriesNumber") or ""), str(key("Modality") or ""),
-                               str(first.key("SeriesDescription") or ""), len(series.instances))
+                               first.display("SeriesDescription"), len(series.instances))
                 )
             studies.append(
                 StudyLine(_date(study.coercions.get("StudyDate", first_study.key("StudyDate"))),
-                          str(first_study.key("StudyDescription") or ""),
-                          str(first_study.key("AccessionNumber") or ""), tuple(series_lines))
+                          first_study.display("StudyDescription"),
+                          first_study.display("AccessionNumber"), tuple(series_lines))
             )
         first = next(iter(patient.studies.values()))
         inst = next(iter(first.series.values())).instances[0]
         patients.append(
-            PatientLine(_person_name(inst.key("PatientName")), patient.patient_id,
+            PatientLine(_person_name(inst.display("PatientName")), patient.patient_id,
                         _date(inst.key("PatientBirthDate")), tuple(studies))
         )
     return patients
