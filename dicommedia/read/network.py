@@ -21,9 +21,7 @@ import socket
 import struct
 from collections.abc import Iterator
 
-from pydicom.dataset import Dataset
 from pynetdicom import AE
-from pynetdicom.dsutils import encode
 from pynetdicom.transport import AssociationSocket
 
 # PS3.8 9.3.5: P-DATA-TF PDU type, then PDV item length, presentation context ID, message control header.
@@ -75,19 +73,31 @@ class TunedAE(AE):
         return sock
 
 
+def _implicit_element(group: int, element: int, value: bytes) -> bytes:
+    """One Implicit VR Little Endian element (PS3.5 7.1.2): tag, 32-bit length, value."""
+    return struct.pack("<HHI", group, element, len(value)) + value
+
+
+def _ui(uid: str) -> bytes:
+    """A UI value, padded with NUL to even length (PS3.5 6.2)."""
+    raw = uid.encode("ascii")
+    return raw + b"\0" * (len(raw) % 2)
+
+
 def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
-    """The C-STORE-RQ command set (PS3.7 9.3.1.1), Implicit VR Little Endian as every command set is."""
-    cmd = Dataset()
-    cmd.AffectedSOPClassUID = sop_class_uid
-    cmd.CommandField = 0x0001
-    cmd.MessageID = message_id
-    cmd.Priority = 0x0000  # MEDIUM
-    cmd.CommandDataSetType = 0x0000  # anything but 0x0101 says a data set follows (PS3.7 E.1)
-    cmd.AffectedSOPInstanceUID = sop_instance_uid
-    body = encode(cmd, True, True)
-    group = Dataset()
-    group.CommandGroupLength = len(body)
-    return encode(group, True, True) + body
+    """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is.
+
+    Encoded by hand: pydicom takes ~0.6 ms per command, a sixth of the time a 512 KiB slice takes to go out.
+    """
+    body = b"".join((
+        _implicit_element(0x0000, 0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
+        _implicit_element(0x0000, 0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
+        _implicit_element(0x0000, 0x0110, struct.pack("<H", message_id)),  # Message ID
+        _implicit_element(0x0000, 0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
+        _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0000)),  # Command Data Set Type: a data set follows
+        _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
+    ))
+    return _implicit_element(0x0000, 0x0000, struct.pack("<I", len(body))) + body  # Command Group Length
 
 
 def _pdus(context_id: int, command: bytes, data: memoryview, max_pdu: int) -> Iterator[bytes]:

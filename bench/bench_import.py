@@ -1,0 +1,174 @@
+"""Import speed: ``dicommedia read disc.iso --send`` against DCMTK ``storescu`` sending the same files to the same
+DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
+
+    python bench/bench_import.py [--slices 400] [--repeat 3] [--naive] [--store]
+
+Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
+``dicommedia create``, then times, per peer setting:
+
+* ``storescu +sd +r`` on the folder the ISO was made from (the same instances, the same bytes);
+* ``dicommedia read disc.iso --send`` (the whole command: Python start-up, reading the ISO, C-ECHO, C-STORE);
+* with ``--naive``: one association, ``assoc.send_c_store(path)`` per file, pynetdicom defaults.
+
+Two peer settings, because Debian's DCMTK leaves Nagle's algorithm on: storescp then answers every C-STORE
+~40 ms late (see dicommedia/read/network.py), storescu included. ``TCP_NODELAY=1`` in DCMTK's environment
+turns it off for storescp and storescu alike: that is DCMTK at its fastest, and the harder comparison.
+Times are the best of ``--repeat`` runs; the figure that matters is the ratio ours / storescu.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+
+def native(name: str) -> str:
+    """A DCMTK executable: pynetdicom installs Python scripts named storescp/storescu that may shadow it."""
+    for folder in os.get_exec_path():
+        path = Path(folder) / name
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(4) == b"\x7fELF":
+                    return str(path)
+        except OSError:
+            continue
+    sys.exit(f"DCMTK {name} not found (apt-get install dcmtk)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_ct(folder: Path, slices: int) -> int:
+    """A synthetic CT series; returns the bytes written."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    total = 0
+    for n in range(1, slices + 1):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.Modality = "20240115", "101500", "BENCH1", "CT"
+        ds.ReferringPhysicianName, ds.PatientName, ds.PatientID = "", "BENCH^CT", "BENCH"
+        ds.PatientBirthDate, ds.PatientSex = "19700101", "O"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.StudyID, ds.SeriesNumber = study, series, "1", 1
+        ds.InstanceNumber, ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = n, frame, ""
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, float(n)], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness, ds.KVP, ds.AcquisitionNumber = [0.5, 0.5], 1.0, 120, 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", 512, 512
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024, 1, "HU"
+        ds.PixelData = rng.integers(-1000, 3000, (512, 512), dtype=np.int16).tobytes()
+        path = folder / f"CT{n:06d}"
+        ds.save_as(path, enforce_file_format=True)
+        total += path.stat().st_size
+    return total
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"storescp did not start on {port}")
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if result.returncode:
+        sys.exit(f"{cmd[0]} failed ({result.returncode}): {result.stderr.strip()[-400:]}")
+    return elapsed
+
+
+NAIVE = """
+import sys
+from pathlib import Path
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage
+from pydicom.uid import ExplicitVRLittleEndian
+ae = AE("NAIVE")
+ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+assoc = ae.associate("127.0.0.1", int(sys.argv[1]), ae_title="STORESCP")
+assert assoc.is_established
+for path in sorted(Path(sys.argv[2]).iterdir()):
+    assert assoc.send_c_store(path).Status == 0
+assoc.release()
+"""
+
+
+def run_setting(label: str, dcmtk_env: dict[str, str], folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
+    env = {**os.environ, **dcmtk_env}
+    port = free_port()
+    out = work / f"received-{port}"
+    out.mkdir()
+    scp_options = ["-od", str(out)] if args.store else ["--ignore"]
+    scp = subprocess.Popen([native("storescp"), *scp_options, str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(port)
+        storescu = [native("storescu"), "-aec", "STORESCP", "+sd", "+r", "127.0.0.1", str(port), str(folder)]
+        ours = [sys.executable, "-m", "dicommedia", "read", str(iso), "--send", f"STORESCP@127.0.0.1:{port}", "--json"]
+        times: dict[str, list[float]] = {"storescu": [], "dicommedia": []}
+        for _ in range(args.repeat):  # interleaved, so that a busy moment of the machine hits both
+            times["storescu"].append(timed(storescu, env))
+            times["dicommedia"].append(timed(ours, {**os.environ}))
+        best = {k: min(v) for k, v in times.items()}
+        if args.naive:
+            best["naive pynetdicom"] = timed([sys.executable, "-c", NAIVE, str(port), str(folder)], {**os.environ})
+    finally:
+        scp.terminate()
+        scp.wait()
+        shutil.rmtree(out, ignore_errors=True)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--naive", action="store_true", help="also time a naive pynetdicom send_c_store loop")
+    parser.add_argument("--store", action="store_true", help="let storescp write the files (default: --ignore)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
+        work = Path(tmp)
+        folder = work / "ct"
+        nbytes = write_ct(folder, args.slices)
+        iso = work / "disc.iso"
+        made = subprocess.run([sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
+                              capture_output=True, text=True)
+        if made.returncode:
+            sys.exit(f"dicommedia create failed: {made.stderr.strip()}")
+        print(f"{args.slices} CT slices 512x512x16 bit, {nbytes / 1e6:.0f} MB; ISO {iso.stat().st_size / 1e6:.0f} MB; "
+              f"best of {args.repeat}; storescp {'writing files' if args.store else '--ignore'}")
+        settings = {"Debian DCMTK defaults (Nagle on)": {}, "DCMTK with TCP_NODELAY=1": {"TCP_NODELAY": "1"}}
+        for label, dcmtk_env in settings.items():
+            best = run_setting(label, dcmtk_env, folder, iso, args, work)
+            base = best["storescu"]
+            print(f"\n{label}")
+            for name, seconds in best.items():
+                print(f"  {name:18s} {seconds:7.2f} s  {nbytes / seconds / 1e6:7.1f} MB/s  ratio to storescu {seconds / base:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
