@@ -181,3 +181,13 @@ def test_written_files_read_back_with_pydicom(pydicom_files, tmp_path):
         back = dcmread(path)
         assert back.pixel_array.shape == (2, 37, 41)
         assert back.file_meta.TransferSyntaxUID == CODECS[codec].transfer_syntax
+
+
+def test_damaged_pixel_data_is_refused_not_raised(pydicom_files):
+    ds = native(pydicom_files["CT_small.dcm"])
+    ds.PixelData = ds.PixelData[:1000]  # too short for 128 x 128 x 16 bits
+    with pytest.raises(CannotCompress, match="j2k-lossless failed"):
+        compress(ds, "j2k-lossless")
+    del ds.BitsStored
+    with pytest.raises(CannotCompress, match="BitsStored"):
+        compress(ds, "rle")

@@ -21,6 +21,8 @@ from dicommedia.transforms.coercion import (
 )
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+IMAGE_PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
+                        "BitsStored", "PixelRepresentation")
 RGB_LIKE = ("RGB", "YBR_FULL", "YBR_FULL_422")  # pydicom hands these over as RGB
 # IODs fixing Bits Allocated (PS3.3 C.8.2.1.1.4 CT, C.8.3.1.1.4 MR, C.8.9.4.1.3 PET): no 8-bit JPEG for them.
 IOD_BITS_ALLOCATED = {uid.CTImageStorage: 16, uid.MRImageStorage: 16, uid.PositronEmissionTomographyImageStorage: 16}
@@ -70,15 +72,21 @@ def compress(
     if "PixelData" not in ds:
         raise CannotCompress(f"{chosen.name} needs integer Pixel Data; this object has none")
 
+    missing = [k for k in IMAGE_PIXEL_KEYWORDS if ds.get(k) is None]
+    if missing:
+        raise CannotCompress(f"{chosen.name} needs {', '.join(missing)}, missing in this object")
     plan, warnings = plan_compression(ds, chosen)
     spec = plan.frame_spec(ds)
     encoded: list[bytes] = []
     expected: list[np.ndarray] = []
-    for frame in iter_pixels(ds):
-        written = _written_frame(frame, ds, plan)
-        encoded.append(chosen.encode(written, spec, quality))
-        if not chosen.lossy:
-            expected.append(written)
+    try:
+        for frame in iter_pixels(ds):
+            written = _written_frame(frame, ds, plan)
+            encoded.append(chosen.encode(written, spec, quality))
+            if not chosen.lossy:
+                expected.append(written)
+    except Exception as exc:  # the codec libraries raise assorted types; the instance stays as it was
+        raise CannotCompress(f"{chosen.name} failed on this pixel data ({type(exc).__name__}: {exc})") from None
 
     pixel_data, offsets = _encapsulate(encoded)
     if not chosen.lossy:
@@ -240,6 +248,13 @@ def _verify(ds: Dataset, plan: CompressionPlan, pixel_data: bytes, offsets, expe
             setattr(probe, keyword, ds[keyword].value)
     coerce_pixel_module(probe, plan.pixel)
     _store(probe, pixel_data, offsets, plan.codec.transfer_syntax)
-    for index, decoded in enumerate(iter_pixels(probe, raw=True)):
-        if decoded.shape != expected[index].shape or not np.array_equal(decoded, expected[index]):
+    frames = iter_pixels(probe, raw=True)
+    for index, wanted in enumerate(expected):
+        try:
+            decoded = next(frames)
+        except Exception as exc:  # a decoder refusing our own output is a failed verification too
+            raise LosslessMismatch(
+                f"{plan.codec.name} output of frame {index + 1} does not decode ({type(exc).__name__}: {exc})"
+            ) from None
+        if decoded.shape != wanted.shape or not np.array_equal(decoded, wanted):
             raise LosslessMismatch(f"{plan.codec.name} output of frame {index + 1} does not decode to its input")
