@@ -119,3 +119,15 @@ def test_dicomdir_pointing_outside_leaks_nothing(tmp_path: Path):
     extracted = [p for p in out.rglob("*") if p.is_file()]
     assert len(extracted) == 2  # one instance + the manifest
     assert all(b"TOP-SECRET" not in p.read_bytes() for p in extracted)
+
+
+def test_not_media_is_one_line(pydicom_files):
+    result = dicommedia("read", pydicom_files["CT_small.dcm"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "single DICOM instance" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_scanned_vendor_export(mixed_disc: Path):
+    (mixed_disc / "DICOMDIR").unlink()
+    data = listing(mixed_disc)
+    assert (data["fileset_id"], data["instances"]) == (None, 7)
