@@ -228,6 +228,17 @@ def test_iso_names_beyond_level1(disc: Path, tmp_path: Path):
     assert report.instances == 3  # still readable
 
 
+def test_iso_too_deep(disc: Path, tmp_path: Path):
+    deep = disc.joinpath("EXTRA", *"ABCDEFG")
+    deep.mkdir(parents=True)
+    (deep / "X.TXT").write_text("too deep")
+    iso = tmp_path / "deep.iso"
+    result = run([require_tool("genisoimage"), "-quiet", "-D", "-V", "TESTSET", "-o", str(iso), str(disc)])
+    assert result.returncode == 0, result.stderr
+    report = validate_media(iso, STD)
+    assert [(f.code, f.file_id) for f in report.errors] == [("iso-structure", "EXTRA/A/B/C/D/E/F/G")]
+
+
 def test_not_an_iso(tmp_path: Path):
     bogus = tmp_path / "bogus.iso"
     bogus.write_bytes(b"\0" * 70000)
