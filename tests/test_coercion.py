@@ -235,3 +235,13 @@ def test_compressed_ct_adds_no_dciodvfy_errors(codec, pydicom_files, tmp_path):
     compress(ds, codec)
     after = set(dciodvfy_errors(written(ds, tmp_path)))
     assert after <= before, sorted(after - before)
+
+
+@pytest.mark.parametrize("codec", ["jpeg-lossless", "j2k-lossless", "rle"])
+def test_modality_lut_with_negative_first_value_and_positive_pixels(codec, tmp_path):
+    ds = modality_lut_input()
+    ds.PixelData = np.clip(ds.pixel_array, 0, 3071).astype("<i2").tobytes()  # no negative stored value
+    expected = shown(ds)
+    compress(ds, codec)
+    back = dcmread(written(ds, tmp_path))
+    assert np.array_equal(shown(back), expected)

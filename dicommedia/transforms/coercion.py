@@ -127,7 +127,7 @@ def coerce_stored_values(ds: Dataset, vmap: StoredValueMap, signed: bool, rescal
             descriptor = list(lut.LUTDescriptor)
             descriptor[1] = vmap.forward(descriptor[1])
             lut.LUTDescriptor = descriptor
-            lut["LUTDescriptor"].VR = "US"
+            lut["LUTDescriptor"].VR = "SS" if signed else "US"  # PS3.3 C.11.1.1.1: first value mapped follows PR
     for mapping in ds.get("RealWorldValueMappingSequence", []):
         for keyword in ("RealWorldValueFirstValueMapped", "RealWorldValueLastValueMapped"):
             if keyword in mapping:

@@ -185,6 +185,7 @@ def _extremes(ds: Dataset, modality_lut: bool) -> tuple[int, int]:
 def _stored_value_attributes(ds: Dataset) -> list[int]:
     """Stored values named by attributes (padding, extremes, mapped ranges): they must stay representable."""
     values = [ds[k].value for k in STORED_VALUE_KEYWORDS if k in ds and ds[k].value is not None]
+    values += [lut.LUTDescriptor[1] for lut in ds.get("ModalityLUTSequence", []) if "LUTDescriptor" in lut]
     for mapping in ds.get("RealWorldValueMappingSequence", []):
         values += [mapping.get(k) for k in ("RealWorldValueFirstValueMapped", "RealWorldValueLastValueMapped")]
     return [int(v) for v in values if v is not None]
