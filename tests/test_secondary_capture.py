@@ -191,3 +191,25 @@ def test_converted_pictures_compress_and_stay_valid(codec, ctx, tmp_path):
         if not codec.startswith("jpeg-b"):
             decoded = dcmread(out).pixel_array
             assert np.array_equal(decoded if decoded.ndim == made[name].ndim else decoded[np.newaxis], made[name])
+
+
+def test_exif_orientation_applied_as_a_viewer_does(ctx, tmp_path):
+    pixels = rgb(10, 30)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # EXIF Orientation: rotate 90 degrees clockwise to display
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    ds = picture_to_dataset(tmp_path / "phone.jpg", ctx, 1)
+    assert (ds.Rows, ds.Columns) == (30, 10)
+
+
+@pytest.mark.interop
+def test_sixteen_bit_multi_page_tiff_is_word_sc(ctx, tmp_path):
+    pages = [RNG.integers(0, 65536, (12, 14), dtype=np.uint16) for _ in range(2)]
+    Image.fromarray(pages[0]).save(tmp_path / "deep.tif", save_all=True, append_images=[Image.fromarray(pages[1])])
+    ds = picture_to_dataset(tmp_path / "deep.tif", ctx, 1)
+    ds.save_as(tmp_path / "deep.dcm", enforce_file_format=True)
+    assert ds.SOPClassUID == uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    assert ds.NumberOfFrames == 2 and list(ds.PageNumberVector) == [1, 2]
+    assert np.array_equal(dcmread(tmp_path / "deep.dcm").pixel_array, np.stack(pages))
+    assert dciodvfy_errors(tmp_path / "deep.dcm") == []
