@@ -56,7 +56,7 @@ def ours(inputs_dir: Path, work: Path) -> tuple[float, int]:
     iso = work / "ours.iso"
     iso.unlink(missing_ok=True)
     return run_timed([sys.executable, "-m", "dicommedia", "create", str(inputs_dir), "-o", str(iso),
-                      "--fileset-id", "OURS", "--no-ihe-pdi"])
+                      "--fileset-id", "OURS", "--no-ihe-pdi", "--media", "usb"])
 
 
 def main() -> None:
@@ -88,6 +88,7 @@ def main() -> None:
             big_dir = work / "in5"
             for k in range(5):
                 write_series(big_dir / f"s{k}", args.slices, rows=512, cols=512)
+            shutil.rmtree(work / "stage", ignore_errors=True)
             _, rss_big = ours(big_dir, work)
             print(f"peak RSS: {args.slices} slices {rss_small / 1024:.0f} MiB, {5 * args.slices} slices "
                   f"{rss_big / 1024:.0f} MiB, ratio {rss_big / rss_small:.2f} (flat means ~1.0)")

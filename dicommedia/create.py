@@ -346,7 +346,6 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
     out = _Rendered()
     jobs: list[RenderJob] = []
     owners: dict[str, PlannedInstance] = {}
-    lossy_uids: dict[int, str] = {}
     for patient in plan.patients.values():
         for study in patient.studies.values():
             for series in study.series.values():
@@ -378,9 +377,14 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
     progress.stage("encoding instances", len(jobs))
     workers = options.jobs or os.cpu_count() or 1
     failed: set[int] = set()
+    # Lossy images were promised new UIDs before rendering; one that stayed uncompressed keeps its own.
+    broken_promises: dict[str, str] = {}
     for job, result in _bounded_map(render, jobs, min(workers, max(1, len(jobs)))):
         progress.advance()
         inst = owners[job.spool_path]
+        promised = job.new_sop_instance_uid
+        if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
+            broken_promises[promised] = inst.sop_instance_uid
         if isinstance(result, Exception):
             reason = result.message if isinstance(result, MediaError) else f"{type(result).__name__}: {result}"
             refused.append((job.label, reason))
@@ -393,6 +397,8 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
         warnings.extend(n for n in result.notes if "kept uncompressed" in n)
         out.transcoded += int(result.transcoded)
         out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))
+    if broken_promises:
+        _retarget_references(jobs, owners, out, broken_promises, failed)
     if failed:
         for patient in plan.patients.values():
             for study in patient.studies.values():
@@ -400,6 +406,23 @@ def render_all(plan: Plan, options: CreateOptions, spool: Path, remap: dict[str,
                     series.instances = [i for i in series.instances if id(i) not in failed]
         assign_file_ids(plan)
     return out
+
+
+def _retarget_references(jobs: list, owners: dict[str, PlannedInstance], out: _Rendered,
+                         back: dict[str, str], failed: set[int]) -> None:
+    """Point references back at the original UIDs of images that were not lossy-compressed after all."""
+    from dicommedia.transforms.render import retarget
+
+    needles = [uid.encode() for uid in back]
+    for job in jobs:
+        inst = owners[job.spool_path]
+        if id(inst) in failed:
+            continue
+        with open(job.spool_path, "rb") as fp:
+            if not any(n in fp.read() for n in needles):
+                continue
+        size = retarget(job.spool_path, back)
+        out.files[id(inst)] = VolumeFile((), size, _lazy_file(job.spool_path, size))
 
 
 def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:

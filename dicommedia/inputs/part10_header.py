@@ -68,23 +68,45 @@ class ParsedHeader:
 
 
 class _Reader:
+    """Sequential reads over a file through one prefetch buffer: skipped values cost no system call."""
+
+    _CHUNK = 65536
+
     def __init__(self, fp: BinaryIO, size: int):
         self.fp = fp
         self.size = size
         self.pos = fp.tell()
+        self.buf = b""
+        self.buf_start = self.pos
 
     def read(self, n: int) -> bytes:
-        data = self.fp.read(n)
-        if len(data) != n:
-            raise Truncated(f"the file ends at byte {self.pos + len(data)} inside an element")
+        off = self.pos - self.buf_start
+        if off < 0 or off + n > len(self.buf):
+            self.fp.seek(self.pos)
+            self.buf = self.fp.read(max(n, self._CHUNK))
+            self.buf_start, off = self.pos, 0
+            if len(self.buf) < n:
+                raise Truncated(f"the file ends at byte {self.pos + len(self.buf)} inside an element")
         self.pos += n
-        return data
+        return self.buf[off : off + n]
+
+    def peek(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the current position, without moving it."""
+        start = self.pos
+        try:
+            return self.read(min(n, self.size - start))
+        finally:
+            self.pos = start
 
     def skip(self, n: int) -> None:
         if self.pos + n > self.size:
             raise Truncated(f"a value needs {self.pos + n} bytes, the file has {self.size}")
         self.pos += n
-        self.fp.seek(self.pos)
+
+    def between(self, start: int, end: int) -> bytes:
+        """The bytes from ``start`` to ``end``; the position ends at ``end``."""
+        self.pos = start
+        return self.read(end - start)
 
     def element(self) -> tuple[int, bytes, int]:
         """Read one element header: (tag, VR, length)."""
@@ -130,8 +152,7 @@ def _meta(reader: _Reader) -> tuple[str, int]:
     syntax = None
     while True:
         start = reader.pos
-        head = reader.fp.read(8)
-        reader.fp.seek(start)
+        head = reader.peek(8)
         if len(head) < 8 or struct.unpack_from("<H", head)[0] != 0x0002:
             if syntax is None:
                 raise Malformed("the File Meta Information has no Transfer Syntax UID")
@@ -152,7 +173,7 @@ def read_part10_header(fp: BinaryIO, size: int, wanted: set[int]) -> ParsedHeade
     reader = _Reader(fp, size)
     try:
         syntax, body = _meta(reader)
-    except Malformed:
+    except (Malformed, Truncated):
         return None
     parsed = ParsedHeader(syntax, body)
     if syntax == EXPLICIT_VR_LE:
@@ -186,9 +207,7 @@ def _read_dataset(reader: _Reader, parsed: ParsedHeader, wanted: set[int] | None
             start = reader.pos
             reader.skip_undefined()
             if wanted is None or tag in wanted:
-                reader.fp.seek(start)
-                parsed.values[tag] = RawValue(vr.decode(), reader.fp.read(reader.pos - start), True)
-                reader.fp.seek(reader.pos)
+                parsed.values[tag] = RawValue(vr.decode(), reader.between(start, reader.pos), True)
         elif wanted is None or tag in wanted:
             parsed.values[tag] = RawValue(vr.decode(), reader.read(length))
         else:

@@ -85,3 +85,14 @@ def render(job: RenderJob) -> RenderResult:
         notes=tuple(notes),
         transcoded=transcoded,
     )
+
+
+def retarget(path: str, remap: dict[str, str]) -> int:
+    """Rewrite the references of an already rendered file (pixel data untouched); return its new size."""
+    ds = dcmread(path)
+    if remap_references(ds, remap):
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        with open(path, "wb") as out:
+            out.write(encode_header(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax))
+            out.write(encode_body(ds, implicit_vr=syntax == ImplicitVRLittleEndian))
+    return os.path.getsize(path)
