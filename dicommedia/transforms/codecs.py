@@ -15,7 +15,7 @@ import numpy as np
 from pydicom import uid
 from pydicom.pixels import get_decoder, get_encoder
 
-# Native encodings: the data set itself is (re)encoded, never the pixel data (PS3.5 A.1-A.3, A.5).
+# Transfer syntaxes with native (not encapsulated) Pixel Data (PS3.5 A.1-A.3, A.5).
 NATIVE_SYNTAXES = frozenset(
     {uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian}
 )
@@ -35,6 +35,7 @@ class FrameSpec:
 
 
 Encoder = Callable[[np.ndarray, FrameSpec, "int | None"], bytes]
+DEFAULT_QUALITY = 90  # --quality when not given (libjpeg-turbo quality scale; see j2k_compression_ratio)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ class Codec:
     colour_photometric: str = "RGB"  # Photometric Interpretation written for RGB input (seed App B.1)
     method: str = ""  # Lossy Image Compression Method (0028,2114) for lossy codecs (PS3.3 C.7.6.1.1.5.1)
     encode: Encoder | None = None
-    default_quality: int = 90
 
     def photometric_for(self, photometric: str) -> str:
         """Photometric Interpretation of the compressed data for a given native one (seed App B.1)."""
@@ -122,7 +122,7 @@ def _small_j2k(frame: np.ndarray, *, lossless: bool) -> bytes:
 
 def j2k_compression_ratio(quality: int | None) -> float:
     """``--quality`` 1-100 as the JPEG 2000 target compression ratio: 100 -> 2:1, 90 -> 4.5:1, 1 -> 27:1."""
-    q = 90 if quality is None else quality
+    q = DEFAULT_QUALITY if quality is None else quality
     return 2.0 + (100 - q) / 4.0
 
 
@@ -146,7 +146,7 @@ def _jpeg_lossless_encoder(predictor: int) -> Encoder:
 
 def _jpeg_lossy_encoder(frame: np.ndarray, spec: FrameSpec, quality: int | None) -> bytes:
     """DCT JPEG: baseline (8-bit, SOF0) or extended (12-bit, SOF1); colour as YCbCr 4:2:2 (YBR_FULL_422)."""
-    level = 90 if quality is None else quality
+    level = DEFAULT_QUALITY if quality is None else quality
     if spec.samples_per_pixel == 3:
         return bytes(
             imagecodecs.jpeg8_encode(frame, level=level, colorspace="RGB", outcolorspace="YCbCr", subsampling="422")

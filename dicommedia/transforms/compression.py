@@ -63,6 +63,8 @@ def compress(
     the instance ``new_sop_instance_uid`` (or a fresh UID) and the seed's App B.2 derivation attributes.
     """
     chosen = CODECS[codec]
+    if quality is not None and not 1 <= quality <= 100:
+        raise ValueError(f"quality must be 1-100, not {quality}")
     transfer_syntax = ds.file_meta.TransferSyntaxUID
     if transfer_syntax not in NATIVE_SYNTAXES:
         raise ValueError(f"compress needs native pixel data, not {uid.UID(transfer_syntax).name}")
