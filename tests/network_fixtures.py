@@ -178,12 +178,14 @@ class FaultSCP:
 
     ``explicit_only``: accept only Explicit VR Little Endian; ``fail``: SOP Instance UIDs answered 0xA700;
     ``abort_after``: abort every association on its (N+1)-th C-STORE; ``ssl_context``: serve DICOM over TLS;
-    ``refuse``: SOP classes not supported; ``strict_aet``: reject a called AE title other than FAULTY.
+    ``refuse``: SOP classes not supported; ``strict_aet``: reject a called AE title other than FAULTY;
+    ``die_after``: after N stores in all, abort and stop listening (a peer that goes away for good).
     """
 
     explicit_only: bool = False
     refuse: set[str] = field(default_factory=set)
     strict_aet: bool = False
+    die_after: int | None = None
     fail: set[str] = field(default_factory=set)
     abort_after: int | None = None
     ssl_context: ssl.SSLContext | None = None
@@ -206,6 +208,10 @@ class FaultSCP:
         if self.abort_after is not None and per_assoc[0] > self.abort_after:
             event.assoc.abort()
             return 0xA700
+        if self.die_after is not None and len(self.received) >= self.die_after:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+            event.assoc.abort()
+            return 0xA700
         if uid in self.fail:
             return 0xA700
         self.received[uid] = ds
@@ -223,6 +229,7 @@ class FaultSCP:
                 ae.add_supported_context(cx.abstract_syntax, syntaxes)
         ae.add_supported_context(Verification)
         self._stores: dict[int, list[int]] = {}
+        self._stop_lock, self._stopped = threading.Lock(), False
         self.port = free_port()
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_ESTABLISHED, self._on_open)]
         self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers,
@@ -230,7 +237,11 @@ class FaultSCP:
         return self
 
     def shutdown(self) -> None:
-        self._server.shutdown()
+        """Stop listening and end the associations (once, whoever asks first)."""
+        with self._stop_lock:
+            if not self._stopped:
+                self._stopped = True
+                self._server.shutdown()
 
 
 @pytest.fixture

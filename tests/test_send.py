@@ -272,6 +272,19 @@ def test_peer_aborting_midway_gets_a_new_association(fault_scp, ct_folder: Path)
     assert scp.associations >= 4  # 3 per association, then the peer aborts
 
 
+def test_peer_gone_for_good_names_every_instance_left(fault_scp, ct_folder: Path) -> None:
+    scp = fault_scp(die_after=5)
+    result = dicommedia("read", str(ct_folder), "--send", scp.address, "--json", "--retries", "1", "--timeout", "5")
+    no_traceback(result)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["sent"] == 5 and len(report["failed"]) == 7
+    with open_media(ct_folder) as view:
+        assert {f["sop_instance_uid"] for f in report["failed"]} | set(scp.received) == {f.sop_instance_uid for f in view.files()}
+    assert all(f["status"] is None and f["reason"] for f in report["failed"])
+    assert "cannot connect" in result.stderr
+
+
 def test_association_rejected_and_context_refused(fault_scp, ct_folder: Path) -> None:
     scp = fault_scp(strict_aet=True)
     rejected = dicommedia("read", str(ct_folder), "--send", f"WRONG@127.0.0.1:{scp.port}")
