@@ -7,17 +7,23 @@ first record of its lower-level entity (0004,1420). Zero means "none".
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
 from dicommedia.media.findings import Finding
+from dicommedia.media.structure import Truncated, meta_end, walk_dataset
+from dicommedia.profile import EXPLICIT_VR_LE
 from dicommedia.standard.file_id import split_file_id
 
 LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
+# What pydicom raises on damaged input (struct.error escapes it on a truncated element header).
+READ_ERRORS = (InvalidDicomError, BytesLengthException, EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
+               AttributeError, NotImplementedError, OverflowError, struct.error)
 INACTIVE = 0x0000
 
 
@@ -106,11 +112,14 @@ def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
     """Parse a DICOMDIR from an open binary file; raise DicomdirError when it cannot be parsed."""
     try:
         ds = dcmread(fp)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, IndexError, NotImplementedError) as exc:
+        seq = ds.get("DirectoryRecordSequence")
+        for item in seq or ():
+            list(item)  # pydicom converts values lazily: meet damaged ones here, not later
+    except READ_ERRORS as exc:
         raise DicomdirError(f"cannot be parsed: {exc}") from None
-    seq = ds.get("DirectoryRecordSequence")
     if seq is None:
         raise DicomdirError("has no Directory Record Sequence (0004,1220): not a DICOMDIR")
+    _check_structure(fp, str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)))
     records = [Record(i, getattr(item, "seq_item_tell", None), item) for i, item in enumerate(seq)]
     findings: list[Finding] = []
     roots = _tree_from_offsets(ds, records, findings, label)
@@ -120,6 +129,17 @@ def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
             rec.parent, rec.children = None, []
         roots = _tree_from_sequence(records)
     return Directory(ds, records, roots, findings, followed)
+
+
+def _check_structure(fp: BinaryIO, transfer_syntax: str) -> None:
+    """pydicom stops quietly at a truncated DICOMDIR: walk its elements to the end to be sure."""
+    size = fp.seek(0, 2)
+    try:
+        walk_dataset(fp, size, meta_end(fp, size), transfer_syntax)
+    except Truncated as exc:
+        raise DicomdirError(f"is truncated or has bad lengths: {exc}") from None
+    except ValueError:  # not a transfer syntax pydicom knows: nothing to walk with
+        pass
 
 
 def _offset(ds: Dataset, keyword: str) -> int:

@@ -8,14 +8,13 @@ from typing import BinaryIO, Iterator
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from dicommedia.errors import MediaError
-from dicommedia.media.dicomdir import Directory, DicomdirError, Record, read_dicomdir
+from dicommedia.media.dicomdir import READ_ERRORS, Directory, DicomdirError, Record, read_dicomdir
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import FolderStore, IsoStore, LocateError, Store, StoredFile, is_iso_image, plain_name
+from dicommedia.profile import MEDIA_STORAGE_DIRECTORY
 
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 # MediaFile key -> (record type holding it, record keyword, file keyword)
 _KEYS = {
@@ -170,7 +169,7 @@ class MediaView:
     def _complete(self, media_file: MediaFile) -> None:
         try:
             media_file.fill_from(media_file.read_header())
-        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        except READ_ERRORS as exc:
             self.problems.append(Finding("corrupt-file", f"cannot read the header: {exc}", show_file_id(media_file.file_id)))
 
     def _scan(self) -> Iterator[MediaFile]:
@@ -211,7 +210,7 @@ def read_part10_header(store: Store, stored: StoredFile) -> Dataset | None:
                 return None
             fp.seek(0)
             return dcmread(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError):
+    except READ_ERRORS:
         return None
 
 
@@ -224,7 +223,7 @@ def _refuse_non_dicomdir(path: Path) -> None:
             part10 = has_dicm(fp)
             fp.seek(0)
             meta = dcmread(fp, stop_before_pixels=True, specific_tags=[]).file_meta if part10 else None
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+    except READ_ERRORS as exc:
         raise MediaError(f"cannot be read as a DICOMDIR: {exc}", str(path)) from None
     if meta is None:
         raise MediaError("not an ISO image, a DICOMDIR or a folder", str(path))

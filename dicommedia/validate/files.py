@@ -6,14 +6,14 @@ import math
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from dicommedia.media import MediaFile
+from dicommedia.media.dicomdir import READ_ERRORS
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.view import has_dicm
 from dicommedia.profile import Action, Profile
-from dicommedia.validate.structure import PixelInfo, Truncated, meta_end, walk_dataset
+from dicommedia.media.structure import PixelInfo, Truncated, meta_end, walk_dataset
 
 REQUIRED_META = ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
 PIXEL_KEYS = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "SamplesPerPixel",
@@ -33,7 +33,7 @@ def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], 
         fp.seek(0)
         try:
             ds = dcmread(fp, stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, IndexError, NotImplementedError) as exc:
+        except READ_ERRORS as exc:
             return [Finding("corrupt-file", f"cannot be parsed: {exc}", where)], None
         findings = _check_meta(ds, where)
         if any(f.code == "not-part10" for f in findings):

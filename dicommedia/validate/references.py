@@ -6,13 +6,13 @@ from collections import defaultdict
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from dicommedia.media import MediaFile, MediaView
-from dicommedia.media.dicomdir import Record
+from dicommedia.media.dicomdir import READ_ERRORS, Record
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import plain_name, unsafe_reason
-from dicommedia.media.view import MEDIA_STORAGE_DIRECTORY, has_dicm
+from dicommedia.media.view import has_dicm
+from dicommedia.profile import MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.file_id import file_id_problems
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
 
@@ -132,6 +132,6 @@ def _dicom_kind(view: MediaView, stored) -> str | None:
                 return None
             fp.seek(0)
             meta = dcmread(fp, stop_before_pixels=True, specific_tags=["SOPClassUID"]).file_meta
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError):
+    except READ_ERRORS:
         return "instance"
     return "directory" if meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY else "instance"
