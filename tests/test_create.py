@@ -393,3 +393,97 @@ def test_profile_engine_answers_keep_convert_refuse():
     assert refused.action is Action.REFUSE and "not a standard Storage SOP class" in refused.reason
     # AUG augments STD: anything STD accepts, AUG accepts too
     assert aug.decide("1.2.840.10008.5.1.4.1.1.481.2", "1.2.840.10008.1.2.1").action is Action.KEEP
+
+
+def test_leaf_record_types_follow_the_sop_class(mixed_disc):
+    fs = FileSet(mixed_disc["root"] / "DICOMDIR")
+    types = {inst.SOPClassUID: inst.node.record_type for inst in fs}
+    assert types["1.2.840.10008.5.1.4.1.1.481.2"] == "RT DOSE"
+    assert types["1.2.840.10008.5.1.4.1.1.88.11"] == "SR DOCUMENT"
+    assert types["1.2.840.10008.5.1.4.1.1.9.1.1"] == "WAVEFORM"
+    assert types["1.2.840.10008.5.1.4.1.1.2"] == "IMAGE"
+
+
+def test_private_attributes_survive_implicit_to_explicit(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    ds = image_dataset()
+    block = ds.private_block(0x0029, "ACME 1.0", create=True)
+    block.add_new(0x10, "LO", "kept as it was")
+    block.add_new(0x11, "OB", b"\x01\x02\x03\x04")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    ds.save_as(src / "implicit.dcm", enforce_file_format=True, implicit_vr=True)
+    iso = tmp_path / "o.iso"
+    assert _create([str(src), "-o", str(iso)]).returncode == 0
+    written = dcmread(next(iter(_disc_files(_extract(iso, tmp_path / "x")).values())))
+    assert written.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert written[0x00290010].value == "ACME 1.0"
+    assert bytes(written[0x00291010].value).rstrip(b" ") == b"kept as it was"
+    assert bytes(written[0x00291011].value) == b"\x01\x02\x03\x04"
+
+
+def test_dicomdir_given_as_input_is_remastered(tmp_path):
+    src = tmp_path / "in"
+    write_series(src, 3)
+    folder = tmp_path / "first"
+    assert _create([str(src), "-o", str(folder), "--format", "dir"]).returncode == 0
+    iso = tmp_path / "second.iso"
+    proc = _create([str(folder / "DICOMDIR"), "-o", str(iso)])
+    assert proc.returncode == 0, proc.stderr
+    assert set(_disc_files(_extract(iso, tmp_path / "x"))) == {dcmread(p).SOPInstanceUID for p in src.iterdir()}
+
+
+def test_entities_stay_consistent_for_dcentvfy(tmp_path):
+    src = tmp_path / "in"
+    write_series(src / "a", 3, patient_id="P1")
+    write_series(src / "b", 2, patient_id="P1", patient_name="DOE^JANE")
+    iso = tmp_path / "o.iso"
+    assert _create([str(src), "-o", str(iso)]).returncode == 0
+    files = [str(p) for p in _disc_files(_extract(iso, tmp_path / "x")).values()]
+    proc = run([require_tool("dcentvfy"), *files])
+    assert [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("Error")] == []
+
+
+def _series_with_presentation_state(folder: Path) -> tuple[list[str], str]:
+    paths = write_series(folder, 2, rows=32, cols=32)
+    first = dcmread(paths[0])
+    pr = image_dataset(study_uid=first.StudyInstanceUID, patient_id=first.PatientID)
+    del pr.PixelData
+    from pydicom.dataset import Dataset
+
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = first.SOPClassUID, first.SOPInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID, series.ReferencedImageSequence = first.SeriesInstanceUID, [ref]
+    pr.SOPClassUID = GrayscaleSoftcopyPresentationStateStorage
+    pr.Modality, pr.ContentLabel, pr.ReferencedSeriesSequence = "PR", "PR1", [series]
+    pr.PresentationCreationDate, pr.PresentationCreationTime = "20240101", "101010"
+    pr.save_as(folder / "pr.dcm", enforce_file_format=True)
+    return [dcmread(p).SOPInstanceUID for p in paths], str(first.SOPInstanceUID)
+
+
+def test_lossy_compression_moves_references_to_the_new_uids(tmp_path):
+    uids, referenced = _series_with_presentation_state(tmp_path / "in")
+    iso = tmp_path / "o.iso"
+    proc = _create([str(tmp_path / "in"), "-o", str(iso), "-p", "AUG-GEN-DRS-CD", "--compress-for", "CT=j2k",
+                    "--quality", "80", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    files = _disc_files(_extract(iso, tmp_path / "x"))
+    images = {u: dcmread(p) for u, p in files.items() if dcmread(p).Modality == "CT"}
+    assert len(images) == 2 and not set(images) & set(uids)  # lossy: new SOP Instance UIDs (App B.2)
+    new = next(u for u, ds in images.items() if ds.SourceImageSequence[-1].ReferencedSOPInstanceUID == referenced)
+    pr = next(dcmread(p) for p in files.values() if dcmread(p).Modality == "PR")
+    assert pr.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID == new
+
+
+def test_a_lossy_request_that_cannot_be_met_keeps_uids_and_references(tmp_path):
+    uids, referenced = _series_with_presentation_state(tmp_path / "in")
+    iso = tmp_path / "o.iso"
+    proc = _create([str(tmp_path / "in"), "-o", str(iso), "-p", "AUG-GEN-DRS-CD", "--compress-for",
+                    "CT=jpeg-baseline", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    assert any("kept uncompressed" in w for w in json.loads(proc.stdout)["warnings"])
+    files = _disc_files(_extract(iso, tmp_path / "x"))
+    assert set(uids) <= set(files)
+    pr = next(dcmread(p) for p in files.values() if dcmread(p).Modality == "PR")
+    assert pr.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID == referenced
