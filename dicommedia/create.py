@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import tempfile
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -302,6 +301,8 @@ def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: 
 
 def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[object, object]]:
     """Yield (job, result or exception), at most 2 x workers jobs in flight (streams, bounded memory)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
     if workers <= 1:
         for job in jobs:
             try:

@@ -79,20 +79,22 @@ def _sc_metadata(path: str | None, given: dict[str, str | None]) -> dict[str, st
     return meta
 
 
+def _say(label: str, colour: str, text: str) -> None:
+    """One line on stderr, its label coloured on a terminal (plain click: no rich import for a summary)."""
+    click.echo(click.style(label, fg=colour) + " " + text if label else text, err=True)
+
+
 def _render_summary(result: CreateResult) -> None:
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        _say("warning:", "yellow", warning)
     for path, reason in result.skipped:
-        err_console.print(f"[yellow]left out:[/] {path}: {reason}", soft_wrap=True)
+        _say("left out:", "yellow", f"{path}: {reason}")
     for vol in result.volumes:
         capacity = "no limit" if vol.capacity_bytes is None else f"{vol.bytes / vol.capacity_bytes:.0%} of {vol.media}"
-        err_console.print(
-            f"[green]wrote[/] {vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
-            f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
-            soft_wrap=True,
-        )
-    err_console.print(f"{result.converted} converted, {result.transcoded} transcoded, {result.duplicates} duplicate(s) "
-                      f"written once, {len(result.skipped)} left out")
+        _say("wrote", "green", f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
+                               f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}")
+    _say("", "", f"{result.converted} converted, {result.transcoded} transcoded, {result.duplicates} duplicate(s) "
+                 f"written once, {len(result.skipped)} left out")
 
 
 @click.command()
@@ -147,7 +149,7 @@ def create(inputs: tuple[str, ...], output: str, output_format: str, profile_nam
             result = create_fileset(options, progress)
     except RefusedInputs as exc:
         for path, reason in exc.refused:
-            err_console.print(f"[red]refused:[/] {path}: {reason}", soft_wrap=True, markup=True)
+            _say("refused:", "red", f"{path}: {reason}")
         if as_json:
             emit_json({"volumes": [], "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
                        "converted": 0, "transcoded": 0, "duplicates": 0, "error": str(exc)})
