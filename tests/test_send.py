@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from io import BytesIO
 import sys
@@ -13,19 +14,22 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pynetdicom.dimse_messages import C_STORE_RQ
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode, split_dataset
+from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import CTImageStorage, SecondaryCaptureImageStorage
 
 from dicommedia.errors import MediaError
 from dicommedia.media import open_media
-from dicommedia.read.send import Peer, SendOptions, TlsOptions, choose_context, import_media, plan_contexts, describe
+from dicommedia.read.network import c_store_command, write_message
+from dicommedia.read.send import Peer, SendOptions, choose_context, describe, import_media, plan_contexts, split_part10
 from tests.conftest import free_port
 from tests.network_fixtures import (  # noqa: F401  (fixtures)
     certificates,
-    dcmtk,
     fault_scp,
     orthanc,
     orthanc_empty,
-    server_ssl_context,
     storescp,
 )
 from tests.synthetic import write_series
@@ -118,6 +122,49 @@ def test_contexts_offer_each_syntax_and_native_fallback(compressed_folder: dict[
     assert choose_context(accepted, SecondaryCaptureImageStorage, JPEGBaseline8Bit) == (5, JPEGBaseline8Bit)
     assert choose_context(accepted, SecondaryCaptureImageStorage, "1.2.840.10008.1.2.4.90") == (3, ExplicitVRLittleEndian)
     assert choose_context(accepted, CTImageStorage, ExplicitVRLittleEndian) is None
+
+
+def test_command_set_matches_pynetdicom() -> None:
+    req = C_STORE()
+    req.MessageID, req.Priority = 7, 0x0000
+    req.AffectedSOPClassUID, req.AffectedSOPInstanceUID = CTImageStorage, "1.2.826.0.1.3680043.2.1125.1"
+    req.DataSet = BytesIO(b"\0\0")
+    msg = C_STORE_RQ()
+    msg.primitive_to_message(req)
+    assert c_store_command(7, CTImageStorage, "1.2.826.0.1.3680043.2.1125.1") == encode(msg.command_set, True, True)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"])
+def test_split_part10_matches_pynetdicom(name: str) -> None:
+    path = bundled(name)
+    meta, offset = split_part10(path.read_bytes())
+    file_meta, expected = split_dataset(path)
+    assert offset == expected
+    assert meta["TransferSyntaxUID"] == file_meta.TransferSyntaxUID
+    assert meta["MediaStorageSOPInstanceUID"] == file_meta.MediaStorageSOPInstanceUID
+
+
+def test_write_message_frames_pdus_within_the_peer_maximum() -> None:
+    data = bytes(range(256)) * 300  # 76800 bytes: five fragments at a 16 KiB maximum PDU
+    command = c_store_command(1, CTImageStorage, "1.2.3")
+    a, b = socket.socketpair()
+    with a, b:
+        write_message(a, 5, command, data, 16384)
+        a.shutdown(socket.SHUT_WR)
+        stream = b"".join(iter(lambda: b.recv(65536), b""))
+    pdvs, pos = [], 0
+    while pos < len(stream):
+        length = int.from_bytes(stream[pos + 2:pos + 6], "big")
+        assert stream[pos] == 0x04 and length <= 16384
+        pdu = P_DATA_TF()
+        pdu.decode(stream[pos:pos + 6 + length])
+        pdvs += pdu.presentation_data_value_items
+        pos += 6 + length
+    assert [p.presentation_context_id for p in pdvs] == [5] * len(pdvs)
+    headers = [p.presentation_data_value[0] for p in pdvs]
+    assert headers == [0x03, 0x00, 0x00, 0x00, 0x00, 0x02]  # PS3.8 E.2: command last, data, ..., data last
+    assert pdvs[0].presentation_data_value[1:] == command
+    assert b"".join(p.presentation_data_value[1:] for p in pdvs[1:]) == data
 
 
 # --- Orthanc: a real PACS -----------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) 
         _implicit_element(0x0000, 0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
         _implicit_element(0x0000, 0x0110, struct.pack("<H", message_id)),  # Message ID
         _implicit_element(0x0000, 0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
-        _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0000)),  # Command Data Set Type: a data set follows
+        _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
         _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
     ))
     return _implicit_element(0x0000, 0x0000, struct.pack("<I", len(body))) + body  # Command Group Length

@@ -231,7 +231,7 @@ def encode_for(raw: bytes, offset: int, stored_ts: UID, send_ts: UID) -> bytes |
     if send_ts == stored_ts:
         return memoryview(raw)[offset:]
     ds = dcmread(BytesIO(raw))
-    if stored_ts.is_compressed:
+    if stored_ts.is_encapsulated and "PixelData" in ds:
         ds.decompress(generate_instance_uid=False)  # UIDs stay as on the media
     data = encode(ds, send_ts.is_implicit_VR, send_ts.is_little_endian, send_ts.is_deflated)
     if data is None:
