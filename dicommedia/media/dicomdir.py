@@ -104,6 +104,14 @@ class Directory:
         return out
 
 
+def read_checked(fp: BinaryIO, **kwargs) -> FileDataset:
+    """``dcmread`` that converts every value now, so damage raises here (one of READ_ERRORS), not at first use."""
+    ds = dcmread(fp, **kwargs)
+    ds.file_meta.walk(lambda _ds, _elem: None)
+    ds.walk(lambda _ds, _elem: None)
+    return ds
+
+
 class DicomdirError(Exception):
     """The DICOMDIR cannot be parsed at all."""
 
@@ -111,10 +119,8 @@ class DicomdirError(Exception):
 def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
     """Parse a DICOMDIR from an open binary file; raise DicomdirError when it cannot be parsed."""
     try:
-        ds = dcmread(fp)
+        ds = read_checked(fp)
         seq = ds.get("DirectoryRecordSequence")
-        for item in seq or ():
-            list(item)  # pydicom converts values lazily: meet damaged ones here, not later
     except READ_ERRORS as exc:
         raise DicomdirError(f"cannot be parsed: {exc}") from None
     if seq is None:

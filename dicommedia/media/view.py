@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from dicommedia.errors import MediaError
-from dicommedia.media.dicomdir import READ_ERRORS, Directory, DicomdirError, Record, read_dicomdir
+from dicommedia.media.dicomdir import READ_ERRORS, Directory, DicomdirError, Record, read_checked, read_dicomdir
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import FolderStore, IsoStore, LocateError, Store, StoredFile, is_iso_image, plain_name
 from dicommedia.profile import MEDIA_STORAGE_DIRECTORY
@@ -77,7 +76,7 @@ class MediaFile:
     def read_header(self) -> Dataset:
         """The file's data set up to (not including) the pixel data, with its File Meta Information."""
         with self.open() as fp:
-            return dcmread(fp, stop_before_pixels=True)
+            return read_checked(fp, stop_before_pixels=True)
 
     def fill_from(self, ds: Dataset) -> None:
         """Fill the keys still unknown from a data set read from the file."""
@@ -209,7 +208,7 @@ def read_part10_header(store: Store, stored: StoredFile) -> Dataset | None:
             if not has_dicm(fp):
                 return None
             fp.seek(0)
-            return dcmread(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+            return read_checked(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
     except READ_ERRORS:
         return None
 
@@ -222,7 +221,7 @@ def _refuse_non_dicomdir(path: Path) -> None:
         with open(path, "rb") as fp:
             part10 = has_dicm(fp)
             fp.seek(0)
-            meta = dcmread(fp, stop_before_pixels=True, specific_tags=[]).file_meta if part10 else None
+            meta = read_checked(fp, stop_before_pixels=True, specific_tags=[]).file_meta if part10 else None
     except READ_ERRORS as exc:
         raise MediaError(f"cannot be read as a DICOMDIR: {exc}", str(path)) from None
     if meta is None:

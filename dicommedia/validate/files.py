@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from dicommedia.media import MediaFile
-from dicommedia.media.dicomdir import READ_ERRORS
+from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.view import has_dicm
 from dicommedia.profile import Action, Profile
@@ -32,7 +31,7 @@ def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], 
             return [Finding("not-part10", "lacks the 128-byte preamble and 'DICM' prefix (PS3.10 7.1)", where)], None
         fp.seek(0)
         try:
-            ds = dcmread(fp, stop_before_pixels=True)
+            ds = read_checked(fp, stop_before_pixels=True)
         except READ_ERRORS as exc:
             return [Finding("corrupt-file", f"cannot be parsed: {exc}", where)], None
         findings = _check_meta(ds, where)

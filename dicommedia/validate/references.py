@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from dicommedia.media import MediaFile, MediaView
-from dicommedia.media.dicomdir import READ_ERRORS, Record
+from dicommedia.media.dicomdir import READ_ERRORS, Record, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import plain_name, unsafe_reason
 from dicommedia.media.view import has_dicm
@@ -131,7 +130,7 @@ def _dicom_kind(view: MediaView, stored) -> str | None:
             if not has_dicm(fp):
                 return None
             fp.seek(0)
-            meta = dcmread(fp, stop_before_pixels=True, specific_tags=["SOPClassUID"]).file_meta
+            meta = read_checked(fp, stop_before_pixels=True, specific_tags=["SOPClassUID"]).file_meta
     except READ_ERRORS:
         return "instance"
     return "directory" if meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY else "instance"
