@@ -128,11 +128,6 @@ class MediaView:
         if not self.directory.followed_offsets:
             self.problems.append(warning("offsets-ignored", "records read in sequence order instead", label))
 
-    @property
-    def scanned(self) -> bool:
-        """True when the instances come from scanning the media rather than from a DICOMDIR."""
-        return self.directory is None
-
     def files(self) -> Iterator[MediaFile]:
         """Every instance the media references (or, without a usable DICOMDIR, every Part 10 file found)."""
         if self._files is None:
