@@ -47,9 +47,12 @@ def classic_pipeline(inputs: list[Path], work: Path) -> float:
         name = f"DICOM/IM{n:06d}"
         shutil.copyfile(path, stage / name)  # cp
         names.append(name)
-    run_timed(["dcmmkdir", "+I", "+id", str(stage), "+F", "CLASSIC", "-q", *names])
+    run_timed(["dcmmkdir", "+I", "+id", str(stage), "+D", str(stage / "DICOMDIR"), "+F", "CLASSIC", "-q", *names])
     run_timed(["genisoimage", "-quiet", "-V", "CLASSIC", "-o", str(iso), str(stage)])
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    if not (stage / "DICOMDIR").is_file():
+        raise SystemExit("dcmmkdir wrote no DICOMDIR: the classic disc would be incomplete")
+    return elapsed
 
 
 def ours(inputs_dir: Path, work: Path) -> tuple[float, int]:
