@@ -1,12 +1,10 @@
-"""Helpers and fixtures for the codec, coercion and secondary-capture tests: inputs, outside decoders, "what a viewer shows"."""
+"""Helpers for the codec, coercion and secondary-capture tests: inputs, outside decoders, what a viewer shows."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
-import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, set_pixel_data
@@ -87,12 +85,6 @@ def synthetic_ct(
     set_pixel_data(ds, arr if frames > 1 else arr[0], "MONOCHROME2", 13)
     ds["PixelPaddingValue"].VR = "SS"
     return ds
-
-
-@pytest.fixture
-def fresh():
-    """``fresh(ds)``: a deep copy, so one parsed input serves several codecs."""
-    return copy.deepcopy
 
 
 def minimal_pdf(title: str) -> bytes:

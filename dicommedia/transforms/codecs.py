@@ -16,9 +16,10 @@ from pydicom import uid
 from pydicom.pixels import get_decoder, get_encoder
 
 # Transfer syntaxes with native (not encapsulated) Pixel Data (PS3.5 A.1-A.3, A.5).
-NATIVE_SYNTAXES = frozenset(
-    {uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian}
-)
+NATIVE_SYNTAXES = frozenset({
+    uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+})
 
 
 @dataclass(frozen=True)

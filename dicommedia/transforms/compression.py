@@ -17,7 +17,8 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, iter_pixels
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.codecs import CODECS, NATIVE_SYNTAXES, Codec, FrameSpec
 from dicommedia.transforms.coercion import (
-    STORED_VALUE_KEYWORDS, PixelModule, StoredValueMap, coerce_lossy, coerce_pixel_module, coerce_stored_values, drop_modality_lut,
+    STORED_VALUE_KEYWORDS, PixelModule, StoredValueMap, coerce_lossy, coerce_pixel_module, coerce_stored_values,
+    drop_modality_lut,
 )
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
