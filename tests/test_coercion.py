@@ -164,6 +164,20 @@ def test_lossy_coercion_attribute_by_attribute(codec, method, tmp_path):
         assert keyword not in back
 
 
+def test_lossy_enhanced_frame_type_becomes_derived():
+    ds = synthetic_ct(frames=2, rows=40, columns=40)
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        frame_type = Dataset()
+        frame_type.FrameType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
+        group = Dataset()
+        group.CTImageFrameTypeSequence = Sequence([frame_type])
+        setattr(ds, keyword, Sequence([group]))
+    compress(ds, "j2k")
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        item = ds[keyword][0].CTImageFrameTypeSequence[0]
+        assert list(item.FrameType) == ["DERIVED", "PRIMARY", "AXIAL", "NONE"]
+
+
 def test_lossy_without_history_gets_new_sequences_and_single_line(pydicom_files):
     ds = native(pydicom_files["CT_small.dcm"])
     for keyword in ("DerivationDescription", "SourceImageSequence", "DerivationCodeSequence"):

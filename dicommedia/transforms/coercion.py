@@ -171,6 +171,8 @@ def coerce_lossy(ds: Dataset, *, method: str, ratio: float, new_sop_instance_uid
     image_type = list(ds.get("ImageType") or []) or ["DERIVED", "SECONDARY"]
     image_type[0] = "DERIVED"
     ds.ImageType = image_type if len(image_type) > 1 else image_type + ["SECONDARY"]
+    for item in _frame_type_items(ds):  # enhanced objects: Frame Type value 1 follows (PS3.3 C.8.16.1)
+        item.FrameType = ["DERIVED", *list(item.FrameType)[1:]]
 
     ds.SOPInstanceUID = new_sop_instance_uid
     if getattr(ds, "file_meta", None) is not None:
@@ -197,6 +199,17 @@ def coerce_lossy(ds: Dataset, *, method: str, ratio: float, new_sop_instance_uid
     # R58, R59: padding dropped; series (and image) extremes cannot be recomputed from one lossy instance.
     for keyword in STORED_VALUE_KEYWORDS:
         ds.pop(keyword, None)
+
+
+def _frame_type_items(ds: Dataset) -> list[Dataset]:
+    """The ``*FrameTypeSequence`` items of the shared and per-frame functional groups that hold a Frame Type."""
+    items = []
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for group in ds.get(groups, []):
+            for element in group:
+                if element.VR == "SQ" and element.keyword.endswith("FrameTypeSequence"):
+                    items += [item for item in element.value if item.get("FrameType")]
+    return items
 
 
 def _append_item(ds: Dataset, keyword: str, item: Dataset) -> None:
