@@ -216,7 +216,7 @@ def picture_to_dataset(path: Path | str, ctx: ScContext, instance_number: int) -
     ds.DateOfSecondaryCapture, ds.TimeOfSecondaryCapture = ds.ContentDate, ds.ContentTime  # SC Image module
     ds.AcquisitionNumber = 1
     ds.PatientOrientation = ""
-    ds.BurnedInAnnotation = "NO"
+    ds.BurnedInAnnotation = "YES"  # unknown for a picture: assume text may identify the patient
     set_pixel_data(ds, frames if count > 1 else frames[0], "RGB" if colour else "MONOCHROME2",
                    16 if frames.dtype == np.uint16 else 8)
     if count > 1:
