@@ -54,7 +54,8 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def pydicom_files() -> dict[str, Path]:
     """pydicom's bundled test files by name: real-world objects written by many tools."""
-    from pydicom.data import get_testdata_file, get_testdata_files
+    import pydicom.data
 
-    files = {Path(p).name: Path(p) for p in get_testdata_files("*")}
-    return files
+    # Globbed, not get_testdata_files(): that one tries to download the external data set first.
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    return {p.name: p for p in folder.rglob("*") if p.is_file()}
