@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode, split_dataset
@@ -122,6 +122,16 @@ def test_contexts_offer_each_syntax_and_native_fallback(compressed_folder: dict[
     assert choose_context(accepted, SecondaryCaptureImageStorage, JPEGBaseline8Bit) == (5, JPEGBaseline8Bit)
     assert choose_context(accepted, SecondaryCaptureImageStorage, "1.2.840.10008.1.2.4.90") == (3, ExplicitVRLittleEndian)
     assert choose_context(accepted, CTImageStorage, ExplicitVRLittleEndian) is None
+
+
+def test_contexts_split_into_groups_of_at_most_127() -> None:
+    from dicommedia.read.send import _Job
+
+    jobs = [_Job(None, UID(f"1.2.3.{n}"), UID(f"1.2.3.4.{n}"), JPEGBaseline8Bit) for n in range(60)]  # 3 contexts each
+    groups = plan_contexts(jobs)
+    assert len(groups) == 2 and all(len(g) <= 127 for g in groups)
+    homes = [{cx.abstract_syntax for cx in g} for g in groups]
+    assert not homes[0] & homes[1] and len(homes[0] | homes[1]) == 60  # a SOP class never straddles two groups
 
 
 def test_command_set_matches_pynetdicom() -> None:

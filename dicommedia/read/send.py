@@ -600,7 +600,13 @@ def import_media(
                 first.echo()
         except _Refused as exc:
             first.abort()
-            raise MediaError(str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs") from None
+            if index == 0:
+                raise MediaError(str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs") from None
+            for job in group_jobs:  # earlier groups went: report this one's instances rather than stop
+                report.failed.append(Failure(job.sop_instance, job.file_id, None, f"not sent: {exc}"))
+                if progress:
+                    progress(1, job.item.size)
+            continue
         if not group_jobs:
             first.close()
             continue
