@@ -19,12 +19,23 @@ class _LazyConsole:
         self._options = options
         self._console = None
 
-    def __getattr__(self, name: str) -> Any:
+    @property
+    def console(self) -> Any:
+        """The rich Console itself (for APIs that need the real object)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+    def __enter__(self) -> Any:
+        return self.console.__enter__()
+
+    def __exit__(self, *exc: object) -> Any:
+        return self.console.__exit__(*exc)
 
 
 # Human text goes to stderr so that --json output on stdout stays machine-readable (SPEC 2).
