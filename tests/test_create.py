@@ -487,3 +487,16 @@ def test_a_lossy_request_that_cannot_be_met_keeps_uids_and_references(tmp_path):
     assert set(uids) <= set(files)
     pr = next(dcmread(p) for p in files.values() if dcmread(p).Modality == "PR")
     assert pr.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID == referenced
+
+
+def test_progress_bars_on_a_terminal(tmp_path):
+    """Under a terminal (util-linux `script` gives one) create draws rich progress bars and still succeeds."""
+    script = require_tool("script")
+    src = tmp_path / "in"
+    write_series(src, 3)
+    iso = tmp_path / "o.iso"
+    command = f"{sys.executable} -m dicommedia create {src} -o {iso}"
+    proc = run([script, "-qec", command, "/dev/null"], timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert "wrote" in proc.stdout and "internal error" not in proc.stdout and "Traceback" not in proc.stdout
+    assert iso.is_file()
