@@ -18,7 +18,7 @@ DEBIAN_PACKAGE = {
     "dcmdrle": "dcmtk", "dcmcjpeg": "dcmtk", "dcmconv": "dcmtk", "echoscu": "dcmtk", "dcmodify": "dcmtk",
     "dciodvfy": "dicom3tools", "dcentvfy": "dicom3tools", "Orthanc": "orthanc",
     "genisoimage": "genisoimage", "isoinfo": "genisoimage", "xorriso": "xorriso",
-    "gdcmconv": "libgdcm-tools", "chromium": "chromium",
+    "gdcmconv": "libgdcm-tools", "chromium": "chromium", "script": "bsdutils",
 }
 
 
