@@ -1,7 +1,7 @@
 """Import speed: ``dicommedia read disc.iso --send`` against DCMTK ``storescu`` sending the same files to the same
 DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
 
-    python bench/bench_import.py [--slices 400] [--repeat 3] [--naive] [--store]
+    python bench/bench_import.py [--slices 400] [--repeat 3] [--naive] [--store] [--orthanc]
 
 Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
 ``dicommedia create``, then times, per peer setting:
@@ -144,12 +144,49 @@ def run_setting(dcmtk_env: dict[str, str], scp_extra: list[str], folder: Path, i
     return best
 
 
+def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
+    """The same two senders into Orthanc (a real PACS, DCMTK inside), emptied before every run."""
+    import json
+    import urllib.request
+
+    dicom_port, http_port = free_port(), free_port()
+    config = {"Name": "bench", "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
+              "StorageDirectory": str(work / "orthanc"), "IndexDirectory": str(work / "orthanc"),
+              "DicomModalities": {}, "DicomCheckCalledAet": False, "RemoteAccessAllowed": False,
+              "AuthenticationEnabled": False, "Plugins": []}
+    (work / "orthanc.json").write_text(json.dumps(config))
+    binary = shutil.which("Orthanc") or sys.exit("Orthanc not found (apt-get install orthanc)")
+    server = subprocess.Popen([binary, str(work / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rest = f"http://127.0.0.1:{http_port}"
+
+    def empty() -> None:
+        with urllib.request.urlopen(f"{rest}/patients") as rsp:
+            for pid in json.load(rsp):
+                urllib.request.urlopen(urllib.request.Request(f"{rest}/patients/{pid}", method="DELETE")).read()
+
+    try:
+        wait_for(http_port)
+        wait_for(dicom_port)
+        storescu = [native("storescu"), "-aec", "ORTHANC", "+sd", "+r", "127.0.0.1", str(dicom_port), str(folder)]
+        ours = [sys.executable, "-m", "dicommedia", "read", str(iso), "--send", f"ORTHANC@127.0.0.1:{dicom_port}"]
+        times: dict[str, list[float]] = {"storescu": [], "dicommedia": []}
+        for _ in range(args.repeat):
+            for name, cmd in (("storescu", storescu), ("dicommedia", ours)):
+                empty()
+                times[name].append(timed(cmd, {**os.environ}))
+    finally:
+        server.terminate()
+        server.wait()
+    return {k: min(v) for k, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--naive", action="store_true", help="also time a naive pynetdicom send_c_store loop")
     parser.add_argument("--store", action="store_true", help="let storescp write the files (default: --ignore)")
+    parser.add_argument("--orthanc", action="store_true", help="also compare both senders into Orthanc")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         work = Path(tmp)
@@ -169,10 +206,16 @@ def main() -> None:
         }
         for label, (dcmtk_env, scp_extra) in settings.items():
             best = run_setting(dcmtk_env, scp_extra, folder, iso, args, work)
-            base = best["storescu"]
-            print(f"\n{label}")
-            for name, seconds in best.items():
-                print(f"  {name:18s} {seconds:7.2f} s  {nbytes / seconds / 1e6:7.1f} MB/s  ratio to storescu {seconds / base:5.2f}")
+            report(label, best, nbytes)
+        if args.orthanc:
+            report("Orthanc 1.x as the peer (emptied before each run)", orthanc_setting(folder, iso, args, work), nbytes)
+
+
+def report(label: str, best: dict[str, float], nbytes: int) -> None:
+    base = best["storescu"]
+    print(f"\n{label}")
+    for name, seconds in best.items():
+        print(f"  {name:18s} {seconds:7.2f} s  {nbytes / seconds / 1e6:7.1f} MB/s  ratio to storescu {seconds / base:5.2f}")
 
 
 if __name__ == "__main__":
