@@ -103,7 +103,7 @@ def test_peer_parse() -> None:
     assert Peer.parse("ORTHANC@127.0.0.1:4242") == Peer("ORTHANC", "127.0.0.1", 4242)
     assert Peer.parse("PACS@[::1]:104") == Peer("PACS", "::1", 104)
     assert str(Peer.parse("PACS@[::1]:104")) == "PACS@[::1]:104"
-    for bad in ("127.0.0.1:4242", "PACS@host", "PACS@host:0", "PACS@host:99999", "ABCDEFGHIJKLMNOPQ@h:1"):
+    for bad in ("127.0.0.1:4242", "PACS@host", "PACS@host:0", "PACS@host:99999", "ABCDEFGHIJKLMNOPQ@h:1", " @h:1", "A\\B@h:1"):
         with pytest.raises(MediaError):
             Peer.parse(bad)
 
@@ -267,6 +267,12 @@ def test_tls_against_storescp(storescp, certificates, ct_folder: Path) -> None:
 
 
 # --- faults ------------------------------------------------------------------------------------------------
+
+def test_bad_calling_aet_is_one_line(ct_folder: Path) -> None:
+    result = dicommedia("read", str(ct_folder), "--send", "PACS@127.0.0.1:104", "--calling-aet", "A" * 17)
+    no_traceback(result)
+    assert result.returncode == 1 and "not a valid AE title" in result.stderr
+
 
 def test_dead_port_is_one_line(ct_folder: Path) -> None:
     result = dicommedia("read", str(ct_folder), "--send", f"NOBODY@127.0.0.1:{free_port()}", "--timeout", "3")

@@ -53,6 +53,13 @@ class SendItem(Protocol):
     def open(self) -> BinaryIO: ...
 
 
+def check_ae_title(title: str, what: str) -> str:
+    """An AE title as PS3.5 6.2 allows it (1-16 characters, no backslash or control character), or MediaError."""
+    if not title.strip() or len(title) > 16 or any(c == "\\" or ord(c) < 32 for c in title):
+        raise MediaError(f"{what} {title!r} is not a valid AE title", hint="1 to 16 characters, no backslash")
+    return title.strip()
+
+
 @dataclass(frozen=True)
 class Peer:
     """A Storage SCP: called AE title, host and port."""
@@ -64,10 +71,10 @@ class Peer:
     @classmethod
     def parse(cls, text: str) -> Peer:
         """Read ``AET@HOST:PORT`` (``AET@[::1]:PORT`` for IPv6)."""
-        match = re.fullmatch(r"([^@]{1,16})@(\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+):(\d{1,5})", text.strip())
-        if not match or not 0 < int(match[3]) < 65536 or not match[1].strip():
+        match = re.fullmatch(r"([^@]+)@(\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+):(\d{1,5})", text.strip())
+        if not match or not 0 < int(match[3]) < 65536:
             raise MediaError(f"--send {text!r} is not AET@HOST:PORT", hint="e.g. ORTHANC@127.0.0.1:4242")
-        return cls(match[1].strip(), match[2].strip("[]"), int(match[3]))
+        return cls(check_ae_title(match[1], "called AE title"), match[2].strip("[]"), int(match[3]))
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -578,6 +585,7 @@ def import_media(
     items: Iterable[SendItem], peer: Peer, options: SendOptions = SendOptions(), progress: Progress | None = None
 ) -> ImportReport:
     """C-ECHO, then C-STORE every item into ``peer``; raise MediaError when the peer cannot be reached at all."""
+    check_ae_title(options.calling_aet, "--calling-aet")
     started = time.perf_counter()
     report = ImportReport()
     jobs: list[_Job] = []
