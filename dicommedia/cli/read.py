@@ -187,7 +187,7 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
         )
     rate = report.bytes_sent / report.seconds / 1e6 if report.seconds else 0.0
     err_console.print(
-        f"sent {_plural(report.sent, 'instance')} to {escape(str(peer))} in {report.seconds:.1f} s ({rate:.1f} MB/s, "
+        f"sent {_plural(report.sent, 'instance')} to {escape(str(peer))} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
         f"{_plural(report.associations, 'association')}); {len(report.failed)} failed, {report.skipped} skipped"
         + (f", {report.warnings} with a warning status" if report.warnings else "")
     )
