@@ -38,6 +38,7 @@ from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATIO
 NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)  # the fallback encodings, preferred first
 MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
 DEFAULT_ASSOCIATIONS = 4
+_WORTH_ANOTHER_ASSOCIATION = 8  # instances still queued for opening one more association to pay off
 _EXTRA_ASSOCIATION_TIMEOUT = 1.0  # how long a parallel association may wait for a peer that serves one at a time
 
 
@@ -412,8 +413,8 @@ class _Importer:
         threads[0].start()
         # One more association at a time, only while the peer accepts them promptly: a peer that serves one
         # association at a time (DCMTK storescp without --fork) leaves the second waiting, and we stop there.
-        for _ in range(min(self.options.associations, len(jobs)) - 1):
-            if not self.queue:
+        for _ in range(self.options.associations - 1):
+            if len(self.queue) < _WORTH_ANOTHER_ASSOCIATION:
                 break
             link = _Link(self.peer, self.options, self.contexts)
             try:
