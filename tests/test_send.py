@@ -335,6 +335,22 @@ def test_peer_aborting_midway_gets_a_new_association(fault_scp, ct_folder: Path)
     assert scp.associations >= 4  # 3 per association, then the peer aborts
 
 
+def test_file_missing_from_the_media_is_a_failure(fault_scp, tmp_path: Path) -> None:
+    write_series(tmp_path / "in", 4, rows=16, cols=16)
+    made = dicommedia("create", str(tmp_path / "in"), "-o", str(tmp_path / "disc"), "--format", "dir", "--no-ihe-pdi")
+    assert made.returncode == 0, made.stderr
+    gone = sorted((tmp_path / "disc" / "DICOM").rglob("IM*"))[0]
+    gone.unlink()
+    scp = fault_scp()
+    result = dicommedia("read", str(tmp_path / "disc"), "--send", scp.address, "--json")
+    no_traceback(result)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["sent"] == 3 and len(scp.received) == 3
+    (failure,) = report["failed"]
+    assert failure["file_id"].endswith(gone.name) and failure["status"] is None
+
+
 def test_peer_gone_for_good_names_every_instance_left(fault_scp, ct_folder: Path) -> None:
     scp = fault_scp(die_after=5)
     result = dicommedia("read", str(ct_folder), "--send", scp.address, "--json", "--retries", "1", "--timeout", "5")
