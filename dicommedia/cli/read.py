@@ -149,7 +149,6 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
     """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
     import threading
 
-    from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
     from dicommedia.read.send import Failure, import_media
@@ -161,8 +160,7 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
         TextColumn("{task.fields[done]}/{task.fields[count]} instances"), TransferSpeedColumn(), TimeElapsedColumn(),
     )
     lock = threading.Lock()
-    # A console of its own: rich's Live needs a real Console (err_console is made lazily), on stderr as ever.
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("import", total=sum(f.size for f in files), done=0, count=len(files), peer=str(peer))
         done = [0]
 
