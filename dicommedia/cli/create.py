@@ -12,7 +12,7 @@ import click
 
 from dicommedia.cli.render import emit_json, err_console, fail
 from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create_fileset
-from dicommedia.create import Progress as CreateProgress
+from dicommedia.progress import Progress as CreateProgress
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 

@@ -6,6 +6,8 @@ import hashlib
 import io
 
 from dicommedia.inputs.dicom_file import InstanceHeader
+from dicommedia.plan.hierarchy import PlannedInstance
+from dicommedia.standard.identity import new_uid
 
 
 def content_digest(header: InstanceHeader) -> str:
@@ -32,3 +34,36 @@ def content_digest(header: InstanceHeader) -> str:
 def same_object(a: InstanceHeader, b: InstanceHeader) -> bool:
     """True when two inputs with one SOP Instance UID hold the same object (any encoding)."""
     return content_digest(a) == content_digest(b)
+
+
+def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: list[str],
+                    refused: list[tuple[str, str]]) -> tuple[list[PlannedInstance], int, dict[str, dict[str, str]]]:
+    """Keep one of identical objects; refuse (or re-identify with --fix-uids) different objects under one UID."""
+    by_uid: dict[str, PlannedInstance] = {}
+    kept: list[PlannedInstance] = []
+    duplicates = 0
+    origin_remap: dict[str, dict[str, str]] = {}
+    for inst in instances:
+        uid = inst.header.sop_instance_uid
+        first = by_uid.get(uid)
+        if first is None:
+            by_uid[uid] = inst
+            kept.append(inst)
+            continue
+        if same_object(first.header, inst.header):
+            duplicates += 1
+            warnings.append(f"{inst.header.source.label}: same object as {first.header.source.label} "
+                            f"(SOP Instance UID {uid}); written once")
+            continue
+        if not fix_uids:
+            refused.append((inst.header.source.label,
+                            f"SOP Instance UID {uid} is also used by {first.header.source.label} for a different "
+                            "object (use --fix-uids to give this one new UIDs)"))
+            continue
+        fresh = new_uid()
+        inst.coercions["SOPInstanceUID"] = fresh
+        origin_remap.setdefault(inst.header.source.origin, {})[uid] = fresh
+        warnings.append(f"{inst.header.source.label}: SOP Instance UID {uid} conflicts with "
+                        f"{first.header.source.label}; new UID {fresh} written, references fixed")
+        kept.append(inst)
+    return kept, duplicates, origin_remap

@@ -1,0 +1,159 @@
+"""Render the whole plan: unchanged files are framed as they are, the others rendered in worker processes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from dicommedia.errors import MediaError
+from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
+from dicommedia.progress import Progress
+from dicommedia.writers.output import Part10Stream, VolumeFile
+from dicommedia.writers.part10 import encode_header
+
+
+def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[object, object]]:
+    """Yield (job, result or exception), at most 2 x workers jobs in flight (streams, bounded memory)."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    if workers <= 1:
+        for job in jobs:
+            try:
+                yield job, fn(job)
+            except Exception as exc:  # reported per instance by the caller
+                yield job, exc
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future, object] = {}
+        for job in jobs:
+            pending[pool.submit(fn, job)] = job
+            if len(pending) >= 2 * workers:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), (fut.exception() or fut.result())
+        for fut in list(pending):
+            yield pending.pop(fut), (fut.exception() or fut.result())
+
+
+def _needs_render(inst: PlannedInstance, coercions: dict, remap: dict[str, str]) -> bool:
+    header = inst.header
+    if header.body_offset is None or coercions or inst.codec:
+        return True
+    if inst.target_syntax != header.transfer_syntax_uid:
+        return True
+    if remap:
+        data = header.source.read_bytes()
+        return any(uid.encode() in data for uid in remap)
+    return False
+
+
+@dataclass
+class Rendered:
+    """The bytes of every instance (by id of its PlannedInstance) and how many were transcoded."""
+
+    files: dict[int, VolumeFile] = field(default_factory=dict)
+    transcoded: int = 0
+
+
+def render_all(plan: Plan, spool: Path, remap: dict[str, str], origin_remap: dict[str, dict[str, str]],
+               quality: int | None, jobs_wanted: int, progress: Progress, warnings: list[str],
+               refused: list[tuple[str, str]]) -> Rendered:
+    """Render every instance that must change; the rest are copied verbatim behind a new File Meta."""
+    out = Rendered()
+    jobs: list[RenderJob] = []
+    owners: dict[str, PlannedInstance] = {}
+    for patient in plan.patients.values():
+        for study in patient.studies.values():
+            for series in study.series.values():
+                for inst in series.instances:
+                    coercions = plan.coercions_for(patient, study, series, inst)
+                    inst_remap = {**remap, **origin_remap.get(inst.header.source.origin, {})}
+                    if not _needs_render(inst, coercions, inst_remap):
+                        out.files[id(inst)] = _passthrough(inst)
+                        continue
+                    from dicommedia.transforms.render import RenderJob  # loads pydicom: only when needed
+
+                    spool_path = spool / f"r{len(jobs):07d}.dcm"
+                    source = inst.header.source
+                    job = RenderJob(
+                        label=source.label, spool_path=str(spool_path),
+                        path=str(source.path) if source.path else None,
+                        data=None if source.path else source.read_bytes(),
+                        coercions=coercions, remap=inst_remap,
+                        keep_syntax=inst.target_syntax == inst.header.transfer_syntax_uid and not inst.codec,
+                        codec=inst.codec, quality=quality,
+                        new_sop_instance_uid=remap.get(inst.sop_instance_uid) if inst.codec else None,
+                    )
+                    owners[job.spool_path] = inst
+                    jobs.append(job)
+    if not jobs:
+        return out
+    from dicommedia.transforms.render import RenderResult, render
+
+    progress.stage("encoding instances", len(jobs))
+    workers = jobs_wanted or os.cpu_count() or 1
+    failed: set[int] = set()
+    # Lossy images were promised new UIDs before rendering; one that stayed uncompressed keeps its own.
+    broken_promises: dict[str, str] = {}
+    for job, result in _bounded_map(render, jobs, min(workers, max(1, len(jobs)))):
+        progress.advance()
+        inst = owners[job.spool_path]
+        promised = job.new_sop_instance_uid
+        if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
+            broken_promises[promised] = inst.sop_instance_uid
+        if isinstance(result, Exception):
+            reason = result.message if isinstance(result, MediaError) else f"{type(result).__name__}: {result}"
+            refused.append((job.label, reason))
+            failed.add(id(inst))
+            continue
+        assert isinstance(result, RenderResult)
+        inst.target_syntax = result.transfer_syntax
+        if result.sop_instance_uid != inst.sop_instance_uid:
+            inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
+        warnings.extend(n for n in result.notes if "kept uncompressed" in n)
+        out.transcoded += int(result.transcoded)
+        out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))
+    if broken_promises:
+        _retarget_references(jobs, owners, out, broken_promises, failed)
+    if failed:
+        for patient in plan.patients.values():
+            for study in patient.studies.values():
+                for series in study.series.values():
+                    series.instances = [i for i in series.instances if id(i) not in failed]
+        assign_file_ids(plan)
+    return out
+
+
+def _retarget_references(jobs: list, owners: dict[str, PlannedInstance], out: Rendered,
+                         back: dict[str, str], failed: set[int]) -> None:
+    """Point references back at the original UIDs of images that were not lossy-compressed after all."""
+    from dicommedia.transforms.render import retarget
+
+    needles = [uid.encode() for uid in back]
+    for job in jobs:
+        inst = owners[job.spool_path]
+        if id(inst) in failed:
+            continue
+        with open(job.spool_path, "rb") as fp:
+            if not any(n in fp.read() for n in needles):
+                continue
+        size = retarget(job.spool_path, back)
+        out.files[id(inst)] = VolumeFile((), size, _lazy_file(job.spool_path, size))
+
+
+def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
+    """An opener that opens the spooled file only when its bytes are read (thousands of files, few descriptors)."""
+    return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
+
+
+def _passthrough(inst: PlannedInstance) -> VolumeFile:
+    """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
+    header = inst.header
+    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+    length = header.source.size - header.body_offset
+    source = header.source
+    path = str(source.path) if source.path else None
+    return VolumeFile((), len(meta) + length,
+                      lambda: Part10Stream(meta, source.open, header.body_offset, length, path))

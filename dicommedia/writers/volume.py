@@ -1,0 +1,105 @@
+"""Volumes: splitting a plan over several media (--span), laying out and writing each one."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from dicommedia.errors import MediaError
+from dicommedia.plan.hierarchy import Plan, assign_file_ids
+from dicommedia.progress import Progress
+from dicommedia.writers.dicomdir import build_records, encode_dicomdir
+from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
+from dicommedia.writers.pdi import index_html, readme_text, summarize
+
+_SECTOR = 2048
+# Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
+_VOLUME_OVERHEAD = 256 * 1024
+# Per series: its directory and, at worst, new study and patient directories (one sector each).
+_SERIES_OVERHEAD = 3 * 2048
+# Per instance: its directory record in the DICOMDIR and in the ISO directory (generous).
+_INSTANCE_OVERHEAD = 1024
+
+
+def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -> list[Plan]:
+    """Volumes for --span: whole series, in order, each volume a complete file-set (never a split series)."""
+    if capacity is None:
+        return [plan]
+    volumes: list[Plan] = [Plan()]
+    used = _VOLUME_OVERHEAD
+    for pkey, patient in plan.patients.items():
+        for skey, study in patient.studies.items():
+            for sekey, series in study.series.items():
+                size = _SERIES_OVERHEAD + sum(
+                    -(-files[id(i)].size // _SECTOR) * _SECTOR + _INSTANCE_OVERHEAD for i in series.instances
+                )
+                if size + _VOLUME_OVERHEAD > capacity:
+                    raise MediaError(f"series {series.uid} alone needs {size:,} bytes, more than one volume "
+                                     f"holds ({capacity:,})", hint="use larger media (--media)")
+                if used + size > capacity and volumes[-1].patients:
+                    volumes.append(Plan())
+                    used = _VOLUME_OVERHEAD
+                target = volumes[-1]
+                p = target.patients.setdefault(pkey, type(patient)(patient.patient_id, coercions=patient.coercions))
+                s = p.studies.setdefault(skey, type(study)(study.uid, coercions=study.coercions))
+                s.series[sekey] = series
+                used += size
+    for vol in volumes:
+        assign_file_ids(vol)
+    return volumes
+
+
+def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str,
+                 ihe_pdi: bool) -> list[VolumeFile]:
+    """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
+    dicomdir = encode_dicomdir(build_records(plan), fileset_id)
+    out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
+    if ihe_pdi:
+        patients = summarize(plan)
+        readme = readme_text(patients, fileset_id, profile_name).encode("utf-8")
+        index = index_html(patients, fileset_id).encode("utf-8")
+        out.append(VolumeFile(("README.TXT",), len(readme), lambda: _bytes_io(readme)))
+        out.append(VolumeFile(("INDEX.HTM",), len(index), lambda: _bytes_io(index)))
+    for inst in plan.instances():
+        f = files[id(inst)]
+        out.append(VolumeFile(inst.file_id, f.size, f.open))
+    return out
+
+
+def _bytes_io(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
+
+
+def volume_path(output: Path, index: int, count: int) -> Path:
+    """X.iso for one volume; X_1.iso, X_2.iso, ... for several (--span)."""
+    if count == 1:
+        return output
+    return output.with_name(f"{output.stem}_{index}{output.suffix}")
+
+
+def write_volume(files: list[VolumeFile], vol_id: str, path: Path, output_format: str, media: str,
+                 capacity: int | None, overwrite: bool, progress: Progress) -> int:
+    """Check the exact size against the media, then write the image (or folder); return its size."""
+    iso, to_splice = build_iso(files, vol_id)
+    size = iso_size(iso)
+    if capacity is not None and size > capacity:
+        iso.close()
+        raise MediaError(
+            f"the file-set needs {size:,} bytes ({size / 1e6:,.1f} MB); {media} "
+            f"holds {capacity:,}",
+            hint="use --span for several volumes, larger --media, or --compress",
+        )
+    if output_format == "dir":
+        iso.close()
+        progress.stage("writing folder", None)
+        write_folder(files, path, overwrite)
+        return sum(f.size for f in files)
+    progress.stage("writing image", size)
+    last = [0]
+
+    def report(done: int, total: int) -> None:
+        progress.advance(done - last[0])
+        last[0] = done
+
+    write_iso(iso, to_splice, path, report)
+    return size
