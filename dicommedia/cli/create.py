@@ -7,6 +7,7 @@ from pathlib import Path
 
 import contextlib
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create
 from dicommedia.progress import Progress as CreateProgress
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 CODEC_CHOICES = ["keep", "none", "rle", "jpeg-lossless", "jpeg-lossless-sv1", "jpeg-baseline", "jpeg-extended",
                  "j2k-lossless", "j2k"]

@@ -6,7 +6,6 @@ every other encoding goes through pydicom. Either way the keys come out as raw E
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
