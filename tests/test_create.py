@@ -500,3 +500,11 @@ def test_progress_bars_on_a_terminal(tmp_path):
     assert proc.returncode == 0, proc.stdout
     assert "wrote" in proc.stdout and "internal error" not in proc.stdout and "Traceback" not in proc.stdout
     assert iso.is_file()
+
+
+def test_a_pipe_among_the_inputs_is_named_not_waited_on(tmp_path):
+    src = tmp_path / "in"
+    write_series(src, 1)
+    os.mkfifo(src / "pipe")
+    proc = _create([str(src), "-o", str(tmp_path / "o.iso")])
+    assert proc.returncode == 1 and "pipe" in proc.stderr and "not a regular file" in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -92,6 +93,8 @@ def _classify(path: Path, given: bool, origin: str) -> InputFile | None:
             return InputFile(path, InputKind.DISC, origin=origin)
         return None  # met inside a folder: never an instance; its instances are found by the walk
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return InputFile(path, InputKind.UNUSABLE, "not a regular file (a pipe, socket or device)", origin)
         with path.open("rb") as fp:
             head = fp.read(132)
     except OSError as exc:

@@ -19,6 +19,8 @@ _VOLUME_OVERHEAD = 256 * 1024
 _SERIES_OVERHEAD = 3 * 2048
 # Per instance: its directory record in the DICOMDIR and in the ISO directory (generous).
 _INSTANCE_OVERHEAD = 1024
+# A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4).
+_MAX_FILE = 0xFFFFFFFF
 
 
 def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -> list[Plan]:
@@ -62,6 +64,9 @@ def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, prof
         out.append(VolumeFile(("INDEX.HTM",), len(index), lambda: _bytes_io(index)))
     for inst in plan.instances():
         f = files[id(inst)]
+        if f.size > _MAX_FILE:
+            raise MediaError(f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
+                             inst.header.source.label, "such an object cannot go on a CD/DVD file-set")
         out.append(VolumeFile(inst.file_id, f.size, f.open))
     return out
 
