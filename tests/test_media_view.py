@@ -13,6 +13,7 @@ from pydicom.data import get_testdata_file
 
 from dicommedia.errors import MediaError
 from dicommedia.media import open_media
+from tests.conftest import require_tool, run
 from tests.media_fixtures import (
     dcmmkdir,
     dcmtk_disc,
@@ -168,6 +169,29 @@ def test_link_inside_the_media_is_refused(disc: Path, tmp_path: Path):
     scanned = open_media(disc)
     assert len(list(scanned.files())) == 2
     assert [p.code for p in scanned.problems] == ["link-skipped"]
+
+
+@pytest.mark.parametrize("extensions", [["-R"], ["-J", "-R"]])
+def test_rock_ridge_link_in_an_iso_is_refused(disc: Path, tmp_path: Path, extensions: list[str]):
+    victim = next((disc / "DICOM").rglob("IM1"))
+    outside = tmp_path / "outside.dcm"
+    shutil.move(victim, outside)
+    victim.symlink_to(outside)
+    iso = tmp_path / "rr.iso"
+    result = run([require_tool("genisoimage"), "-quiet", *extensions, "-V", "TESTSET", "-o", str(iso), str(disc)])
+    assert result.returncode == 0, result.stderr
+    with open_media(iso) as view:
+        assert len(list(view.files())) == 2
+        assert codes(view) == ["bad-file-id"] and "link" in view.problems[0].message
+        assert view.store.iso.has_rock_ridge()  # pycdlib agrees that the image carries Rock Ridge
+
+
+def test_truncated_iso_is_one_error(disc: Path, tmp_path: Path):
+    iso = genisoimage(disc, tmp_path / "t.iso", "TESTSET")
+    truncated = tmp_path / "cut.iso"
+    truncated.write_bytes(iso.read_bytes()[:16 * 2048 + 100])
+    with pytest.raises(MediaError, match="not a readable ISO 9660 image"):
+        open_media(truncated)
 
 
 def test_not_media(tmp_path: Path):

@@ -1,4 +1,4 @@
-"""Where the media's bytes live: a folder (a mounted disc) or an ISO 9660 image read with pycdlib.
+"""Where the media's bytes live: a folder (a mounted disc) or an ISO 9660 image, read without mounting it.
 
 Both stores resolve a File ID the same tolerant way and refuse any File ID that would leave the media.
 """
@@ -9,13 +9,9 @@ import io
 import os
 import re
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
-
-import pycdlib
-from pycdlib.pycdlibexception import PyCdlibException
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, show_file_id, warning
@@ -56,6 +52,7 @@ class Entry:
     is_dir: bool
     is_link: bool
     size: int
+    start: int = 0  # ISO image: byte offset of the file's data (-1: not readable as one span); folder: unused
 
 
 @dataclass(frozen=True)
@@ -64,6 +61,7 @@ class StoredFile:
 
     names: tuple[str, ...]
     size: int
+    start: int = 0  # as Entry.start
 
     @property
     def file_id(self) -> tuple[str, ...]:
@@ -148,7 +146,7 @@ class Store:
                 raise LocateError("missing-file", "the File ID names a folder, not a file")
             if not last and not entry.is_dir:
                 raise LocateError("missing-file", f"{'/'.join(names)} is a file, not a folder")
-        return StoredFile(names, entry.size)
+        return StoredFile(names, entry.size, entry.start)
 
     def walk(self, names: tuple[str, ...] = ()) -> Iterator[StoredFile]:
         """Every regular file of the media, depth first in name order; links are skipped and reported."""
@@ -164,7 +162,7 @@ class Store:
             elif entry.is_dir:
                 yield from self.walk(path)
             else:
-                yield StoredFile(path, entry.size)
+                yield StoredFile(path, entry.size, entry.start)
 
 
 class FolderStore(Store):
@@ -206,12 +204,17 @@ class FolderStore(Store):
         return sum(-(-f.size // 2048) * 2048 for f in self.walk())
 
 
-class _LockedRaw(io.RawIOBase):
-    """A pycdlib file stream whose seek+read pairs on the image's shared descriptor are made atomic."""
+_SECTOR = 2048
+_SUSP_ENTRY = struct.Struct("<2sBB")
+_S_IFMT, _S_IFLNK = 0o170000, 0o120000
 
-    def __init__(self, inner: io.RawIOBase, lock: threading.Lock):
+
+class _SpanReader(io.RawIOBase):
+    """A file's bytes within the image: ``os.pread`` on the image's descriptor (thread-safe, no shared offset)."""
+
+    def __init__(self, fd: int, start: int, size: int):
         super().__init__()
-        self._inner, self._lock = inner, lock
+        self._fd, self._start, self._size, self._pos = fd, start, size, 0
 
     def readable(self) -> bool:
         return True
@@ -220,24 +223,32 @@ class _LockedRaw(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        with self._lock:
-            return self._inner.readinto(buffer)
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        view = memoryview(buffer).cast("B")[:want]
+        got = os.preadv(self._fd, [view], self._start + self._pos)
+        self._pos += got
+        return got
+
+    def readall(self) -> bytes:
+        data = os.pread(self._fd, max(self._size - self._pos, 0), self._start + self._pos)
+        self._pos += len(data)
+        return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        with self._lock:
-            return self._inner.seek(offset, whence)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError("negative seek position")
+        self._pos = base + offset
+        return self._pos
 
     def tell(self) -> int:
-        return self._inner.tell()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._inner.close()
-        super().close()
+        return self._pos
 
 
 class _IsoFile(io.BufferedReader):
-    """A buffered stream over a pycdlib file, with the ``name`` pydicom asks for."""
+    """A buffered stream over a file of the image, with the ``name`` pydicom asks for."""
 
     def __init__(self, raw: io.RawIOBase, name: str):
         super().__init__(raw, buffer_size=64 * 1024)
@@ -248,37 +259,160 @@ class _IsoFile(io.BufferedReader):
         return self._name
 
 
+@dataclass(frozen=True)
+class _DirRecord:
+    """The fields of an ISO 9660 directory record we use (ECMA-119 9.1)."""
+
+    name: bytes
+    start: int  # byte offset of the data in the image (after any extended attribute record)
+    size: int
+    is_dir: bool
+    more: bool  # multi-extent: not the last record of this file (ECMA-119 9.1.6 bit 7)
+    interleaved: bool
+    system_use: bytes
+
+
 class IsoStore(Store):
-    """An ISO 9660 image read through pycdlib's primary volume (plain ISO 9660 names), never mounted."""
+    """An ISO 9660 image read through its Primary Volume Descriptor (plain ISO 9660 names), never mounted.
+
+    The directory hierarchy is read directly (ECMA-119 8.4, 9.1); Joliet is ignored and Rock Ridge is read only
+    to refuse symbolic links (RRIP SL / PX entries). Files are read with ``os.pread`` on one descriptor.
+    """
 
     kind = "iso"
 
     def __init__(self, path: Path):
         super().__init__(str(path))
         self.path = path
-        self._lock = threading.Lock()
-        self.iso = pycdlib.PyCdlib()
+        self._pycdlib = None
         try:
-            self.iso.open(str(path))
-        except (PyCdlibException, OSError, ValueError, IndexError, struct.error) as exc:
+            self._fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            raise MediaError(f"cannot open the image: {exc.strerror or exc}", str(path)) from None
+        try:
+            self._read_pvd()
+        except (OSError, ValueError, struct.error) as exc:
+            os.close(self._fd)
             raise MediaError(f"not a readable ISO 9660 image: {exc}", str(path)) from None
+        self._dirs: dict[tuple[str, ...], _DirRecord] = {(): self._root}
+
+    def _read_pvd(self) -> None:
+        for sector in range(16, 16 + 64):  # ECMA-119 6.7.1: descriptors from sector 16 to the terminator
+            desc = os.pread(self._fd, _SECTOR, sector * _SECTOR)
+            if len(desc) < _SECTOR or desc[1:6] != b"CD001":
+                raise ValueError(f"no volume descriptor at sector {sector}")
+            if desc[0] == 255:
+                break
+            if desc[0] == 1:
+                self._block = struct.unpack_from("<H", desc, 128)[0]
+                if self._block not in (512, 1024, 2048):
+                    raise ValueError(f"logical block size {self._block}")
+                self._volume_id = desc[40:72]
+                self._root = self._record(desc, 156)
+                root_records = self._records(self._root)
+                self._susp_skip = self._susp_skip_of(root_records[0].system_use) if root_records else None
+                return
+        raise ValueError("no Primary Volume Descriptor")
+
+    def _record(self, buf: bytes, pos: int) -> _DirRecord:
+        length, xar = buf[pos], buf[pos + 1]
+        extent, size = struct.unpack_from("<I", buf, pos + 2)[0], struct.unpack_from("<I", buf, pos + 10)[0]
+        flags, unit, gap, name_len = buf[pos + 25], buf[pos + 26], buf[pos + 27], buf[pos + 32]
+        if length < 34 or 33 + name_len > length or pos + length > len(buf):
+            raise ValueError(f"bad directory record at byte {pos}")
+        use_at = 33 + name_len + (1 - name_len % 2)  # a padding byte follows an even-length name
+        return _DirRecord(bytes(buf[pos + 33:pos + 33 + name_len]), (extent + xar) * self._block, size,
+                          bool(flags & 0x02), bool(flags & 0x80), bool(unit or gap), bytes(buf[pos + use_at:pos + length]))
+
+    def _records(self, directory: _DirRecord) -> list[_DirRecord]:
+        """The records of a directory's extent, ``.`` and ``..`` included (records never cross a sector)."""
+        data = os.pread(self._fd, directory.size, directory.start)
+        if len(data) < directory.size:
+            raise OSError(f"the image ends inside a directory (at byte {directory.start})")
+        records, pos = [], 0
+        while pos < len(data):
+            if data[pos] == 0:
+                pos = (pos // _SECTOR + 1) * _SECTOR
+                continue
+            records.append(self._record(data, pos))
+            pos += data[pos]
+        return records
+
+    @staticmethod
+    def _susp_skip_of(system_use: bytes) -> int | None:
+        """SUSP's SP entry in the root's ``.`` record: present when Rock Ridge may be used; its bytes to skip."""
+        if system_use[:2] == b"SP" and len(system_use) >= 7 and system_use[4:6] == b"\xbe\xef":
+            return system_use[6]
+        return None
+
+    def _is_link(self, rec: _DirRecord) -> bool:
+        """A Rock Ridge symbolic link: an SL entry, or a PX mode of S_IFLNK (RRIP 4.1.1, 4.1.3), CE followed."""
+        if self._susp_skip is None:
+            return False
+        area, hops = rec.system_use[self._susp_skip:], 0
+        while area and hops < 16:
+            continuation, pos = None, 0
+            while pos + 4 <= len(area):
+                sig, length, _ = _SUSP_ENTRY.unpack_from(area, pos)
+                if length < 4:
+                    break
+                if sig == b"SL":
+                    return True
+                if sig == b"PX" and length >= 12 and struct.unpack_from("<I", area, pos + 4)[0] & _S_IFMT == _S_IFLNK:
+                    return True
+                if sig == b"CE" and length >= 28:
+                    block, offset, size = struct.unpack_from("<I", area, pos + 4)[0], *(
+                        struct.unpack_from("<I", area, pos + at)[0] for at in (12, 20))
+                    continuation = (block * self._block + offset, size)
+                if sig == b"ST":
+                    break
+                pos += length
+            if continuation is None:
+                break
+            area, hops = os.pread(self._fd, continuation[1], continuation[0]), hops + 1
+        return False
 
     def _scan_dir(self, names: tuple[str, ...]) -> list[Entry]:
-        entries = []
-        for rec in self.iso.list_children(iso_path="/" + "/".join(names)):
-            if rec.is_dot() or rec.is_dotdot():
+        directory = self._dirs.get(names)
+        if directory is None:
+            raise OSError(f"{'/'.join(names)} is not a directory of the image")
+        entries: list[Entry] = []
+        pending: _DirRecord | None = None  # the first record of a multi-extent file
+        for rec in self._records(directory):
+            if rec.name in (b"\x00", b"\x01"):  # "." and ".."
                 continue
-            name = rec.file_identifier().decode("ascii", "replace")
-            is_link = rec.rock_ridge is not None and rec.rock_ridge.is_symlink()
-            is_dir = rec.is_dir()
-            entries.append(Entry(name, is_dir, is_link, 0 if is_dir else rec.get_data_length()))
+            name = rec.name.decode("ascii", "replace")
+            if pending is not None:  # a multi-extent file's next part: contiguous ones read as one span
+                contiguous = rec.name == pending.name and rec.start == pending.start + pending.size
+                pending = _DirRecord(pending.name, pending.start if contiguous else -1, pending.size + rec.size,
+                                     False, rec.more, pending.interleaved, pending.system_use)
+                if rec.more:
+                    continue
+                rec, pending = pending, None
+            elif rec.more:
+                pending = rec
+                continue
+            if rec.is_dir:
+                self._dirs[(*names, name)] = rec
+            start = -1 if rec.interleaved else rec.start  # interleaved or scattered extents: not read (-1)
+            entries.append(Entry(name, rec.is_dir, self._is_link(rec), 0 if rec.is_dir else rec.size, start))
         return entries
 
     def open(self, stored: StoredFile) -> BinaryIO:
-        """Stream a file out of the image; safe from several threads (reads on the shared descriptor are locked)."""
-        with self._lock:
-            raw = self.iso.open_file_from_iso(iso_path="/" + "/".join(stored.names)).__enter__()
-        return _IsoFile(_LockedRaw(raw, self._lock), f"{self.label}:{stored.media_path}")
+        """Stream a file out of the image; safe from several threads (positioned reads, no shared offset)."""
+        if stored.start < 0:
+            raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
+        return _IsoFile(_SpanReader(self._fd, stored.start, stored.size), f"{self.label}:{stored.media_path}")
+
+    def span(self, stored: StoredFile) -> tuple[int, int]:
+        """The file's descriptor-relative location: (byte offset in the image, length)."""
+        if stored.start < 0:
+            raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
+        return stored.start, stored.size
+
+    def fileno(self) -> int:
+        """The image's descriptor (for positioned reads)."""
+        return self._fd
 
     def total_bytes(self) -> int:
         """Size of the image file."""
@@ -286,14 +420,32 @@ class IsoStore(Store):
 
     def volume_identifier(self) -> str:
         """The Primary Volume Descriptor's Volume Identifier, without padding."""
-        return self.iso.pvd.volume_identifier.decode("ascii", "replace").rstrip(" \x00")
+        return self._volume_id.decode("ascii", "replace").rstrip(" \x00")
+
+    @property
+    def iso(self):  # type: ignore[no-untyped-def]
+        """The image opened with pycdlib, for checks of its extensions (opened on first use)."""
+        if self._pycdlib is None:
+            import pycdlib
+
+            iso = pycdlib.PyCdlib()
+            iso.open(str(self.path))
+            self._pycdlib = iso
+        return self._pycdlib
 
     def close(self) -> None:
         """Close the image."""
-        try:
-            self.iso.close()
-        except PyCdlibException:
-            pass
+        if self._pycdlib is not None:
+            from pycdlib.pycdlibexception import PyCdlibException
+
+            try:
+                self._pycdlib.close()
+            except PyCdlibException:
+                pass
+            self._pycdlib = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def is_iso_image(path: Path) -> bool:

@@ -249,5 +249,5 @@ def open_media(path: str | Path) -> MediaView:
         if kind == "iso":
             view.problems.append(Finding("no-dicomdir", "no DICOMDIR in the root directory; scanning the image", str(path)))
         return view
-    return MediaView(path, kind, store, StoredFile((entry.name,), entry.size))
+    return MediaView(path, kind, store, StoredFile((entry.name,), entry.size, entry.start))
 
