@@ -126,6 +126,59 @@ def test_unparseable_dicomdir_falls_back_to_scanning(disc: Path, keep: float):
     assert codes(view) == ["dicomdir-corrupt"]
 
 
+def snapshot(view) -> tuple:
+    """Everything a reader of the view sees: files with their keys, problems, File-set ID."""
+    files = [(f.file_id, f.size, f.patient_id, f.patient_name, f.study_instance_uid, f.study_date, f.study_description,
+              f.series_instance_uid, f.modality, f.series_number, f.sop_instance_uid, f.sop_class_uid,
+              f.transfer_syntax_uid) for f in view.files()]
+    return files, [(p.code, p.message, p.file_id) for p in view.problems], view.fileset_id, view.kind
+
+
+def deactivate_first_image(records):
+    next(r for r in records if r.DirectoryRecordType == "IMAGE").RecordInUseFlag = 0
+
+
+def damage(disc: Path, how: str) -> None:
+    dicomdir = disc / "DICOMDIR"
+    if how == "bad-offset":
+        patch_record(dicomdir, 0, "OffsetOfReferencedLowerLevelDirectoryEntity", 12345)
+    elif how == "loop":
+        offsets = record_offsets(dicomdir)
+        images = [i for i, (kind, _) in enumerate(offsets) if kind == "IMAGE"]
+        patch_record(dicomdir, images[-1], "OffsetOfTheNextDirectoryRecord", offsets[images[0]][1])
+    elif how.startswith("cut"):
+        data = dicomdir.read_bytes()
+        dicomdir.write_bytes(data[: int(len(data) * float(how[3:]))])
+    elif how == "inactive":
+        rewrite_dicomdir(dicomdir, deactivate_first_image)
+    elif how == "missing":
+        next((disc / "DICOM").rglob("IM2")).unlink()
+    elif how == "latin1":  # a Patient's Name byte made 0xDC ("Ü" in ISO_IR 100): text that is not plain ASCII
+        data = bytearray(dicomdir.read_bytes())
+        at = data.index(b"\x10\x00\x10\x00PN") + 8
+        data[at] = 0xDC
+        dicomdir.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how, plain", [
+    ("none", True), ("inactive", True), ("missing", True),
+    ("bad-offset", False), ("loop", False), ("cut0.15", False), ("cut0.8", False), ("cut0.97", False), ("latin1", False),
+])
+def test_plain_reader_agrees_with_pydicom(disc: Path, how: str, plain: bool):
+    """``open_media(plain=True)`` reads a sound DICOMDIR without pydicom, and leaves any other to pydicom."""
+    damage(disc, how)
+    full, quick = open_media(disc), open_media(disc, plain=True)
+    assert snapshot(quick) == snapshot(full)
+    assert (type(quick.directory).__name__ == "PlainDirectory") == plain
+
+
+@pytest.mark.parametrize("name", ["DICOMDIR", "DICOMDIR-reordered", "DICOMDIR-nooffset", "DICOMDIR-implicit",
+                                  "DICOMDIR-bigEnd", "TINY_ALPHA/DICOMDIR"])
+def test_plain_reader_on_pydicom_bundled_dicomdirs(name: str):
+    path = PYDICOM_DIRTESTS / name
+    assert snapshot(open_media(path, plain=True)) == snapshot(open_media(path))
+
+
 def test_inactive_record_is_skipped(disc: Path):
     def deactivate(records):
         next(r for r in records if r.DirectoryRecordType == "IMAGE").RecordInUseFlag = 0

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.progress import Progress
-from rich.tree import Tree
 
 from dicommedia.cli.render import emit_json, err_console, fail, out_console
 from dicommedia.media import MediaView, open_media
-from dicommedia.read.extract import extract
 from dicommedia.read.listing import Patient, build_tree, listing_json, select
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
 
 
 def _date(value: str | None) -> str:
@@ -28,6 +29,8 @@ def _plural(n: int, word: str) -> str:
 
 def render_tree(view: MediaView, tree: list[Patient]) -> Tree:
     """The listing as a rich tree: patient -> study -> series, with counts."""
+    from rich.tree import Tree
+
     total = sum(p.instances for p in tree)
     fileset = f"File-set [bold]{escape(view.fileset_id)}[/]" if view.fileset_id else "no File-set ID"
     root = Tree(f"{escape(str(view.path))} ({view.kind}) — {fileset}, {_plural(total, 'instance')}")
@@ -94,7 +97,7 @@ def read(
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
     if send_to and extract_dir:
         raise click.UsageError("--send and --extract cannot be combined")
-    with open_media(media) as view, warnings.catch_warnings():
+    with open_media(media, plain=True) as view, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         report_problems(view)
@@ -123,6 +126,10 @@ def read(
 
 
 def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: bool) -> None:
+    from rich.progress import Progress
+
+    from dicommedia.read.extract import extract
+
     if not files:
         fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
@@ -149,7 +156,7 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
     """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
     import threading
 
-    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
     from dicommedia.read.send import Failure, import_media
 
