@@ -100,6 +100,10 @@ class Store:
         """Open a file of the media for binary reading (the caller closes it)."""
         raise NotImplementedError
 
+    def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
+        """Fill ``slots`` in order with the file's bytes from ``offset`` on (OSError when the file is shorter)."""
+        raise NotImplementedError
+
     def total_bytes(self) -> int:
         """Bytes the media occupies."""
         raise NotImplementedError
@@ -195,6 +199,14 @@ class FolderStore(Store):
         """Open a file of the folder."""
         return open(self._path(stored.names), "rb")
 
+    def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
+        """Fill ``slots`` with the file's bytes from ``offset`` on."""
+        fd = os.open(self._path(stored.names), os.O_RDONLY)
+        try:
+            pread_into(fd, offset, slots)
+        finally:
+            os.close(fd)
+
     def path_of(self, stored: StoredFile) -> Path:
         """The file's path on the local file system."""
         return self._path(stored.names)
@@ -202,6 +214,21 @@ class FolderStore(Store):
     def total_bytes(self) -> int:
         """Bytes of all files, each rounded up to 2048-byte sectors as on a disc."""
         return sum(-(-f.size // 2048) * 2048 for f in self.walk())
+
+
+def pread_into(fd: int, offset: int, slots: list[memoryview]) -> None:
+    """Fill the slots in order with a descriptor's bytes from ``offset`` (positioned reads: no shared file offset)."""
+    pending = [s for s in slots if len(s)]
+    while pending:
+        got = os.preadv(fd, pending[:1024], offset)  # IOV_MAX is 1024 on Linux
+        if not got:
+            raise OSError("the file ends early")
+        offset += got
+        while pending and got >= len(pending[0]):
+            got -= len(pending[0])
+            pending.pop(0)
+        if got:
+            pending[0] = pending[0][got:]
 
 
 _SECTOR = 2048
@@ -404,15 +431,13 @@ class IsoStore(Store):
             raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
         return _IsoFile(_SpanReader(self._fd, stored.start, stored.size), f"{self.label}:{stored.media_path}")
 
-    def span(self, stored: StoredFile) -> tuple[int, int]:
-        """The file's descriptor-relative location: (byte offset in the image, length)."""
+    def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
+        """Fill ``slots`` with the file's bytes from ``offset`` on, straight from the image (thread-safe)."""
         if stored.start < 0:
             raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
-        return stored.start, stored.size
-
-    def fileno(self) -> int:
-        """The image's descriptor (for positioned reads)."""
-        return self._fd
+        if offset + sum(len(s) for s in slots) > stored.size:
+            raise OSError(f"{stored.media_path} is shorter than the bytes asked for")
+        pread_into(self._fd, stored.start + offset, slots)
 
     def total_bytes(self) -> int:
         """Size of the image file."""

@@ -65,7 +65,7 @@ def split_part10(raw: bytes) -> tuple[dict[str, str], int]:
     pos = 132
     while pos + 8 <= len(raw) and raw[pos:pos + 2] == b"\x02\x00":
         (element,) = struct.unpack_from("<H", raw, pos + 2)
-        if raw[pos + 4:pos + 6] in _LONG_VRS:
+        if bytes(raw[pos + 4:pos + 6]) in _LONG_VRS:
             (length,), start = _UL.unpack_from(raw, pos + 8), pos + 12
         else:
             (length,), start = struct.unpack_from("<H", raw, pos + 6), pos + 8
@@ -342,6 +342,10 @@ class MediaFile:
     def open(self) -> BinaryIO:
         """Open the file for binary reading; the caller closes it."""
         return self.store.open(self.stored)
+
+    def read_into(self, offset: int, slots: list[memoryview]) -> None:
+        """Fill ``slots`` in order with the file's bytes from ``offset`` on (no intermediate copy)."""
+        self.store.read_into(self.stored, offset, slots)
 
     @property
     def media_path(self) -> str:

@@ -1,76 +1,118 @@
-"""Transport for our C-STORE associations: TCP tuning and whole-message P-DATA writes.
+"""The DICOM Upper Layer of our C-STORE associations (PS3.8 9): associate, P-DATA, release, abort.
 
-Measured on loopback against DCMTK storescp (bench/bench_import.py), a plain pynetdicom ``send_c_store``
-loop spends ~80 ms per 512 KiB CT slice waiting on TCP timers, not working:
+Why not pynetdicom here: importing it (with pydicom) takes ~0.5 s, longer than DCMTK storescu needs to send a
+400-slice CT, and it moves every PDU through a reactor thread, queues and a state machine (~1.7 ms per 512 KiB
+slice on loopback against ~0.9 ms for storescu). An association here is one blocking socket used by one thread:
+each DIMSE message is laid out as P-DATA-TF PDUs in one buffer, the data set read from the media straight into
+it (``os.preadv``), written with one ``sendall``; the response is read on the same socket.
 
-* our side: Nagle holds the short last P-DATA PDU of each data set until the peer ACKs what is in flight,
-  and the peer delays that ACK (40 ms on Linux) -> ``TCP_NODELAY``;
-* storescp writes each C-STORE-RSP as two ``send()`` calls (a 12-byte PDU/PDV header, then the 158-byte
-  command); with Nagle on its socket (Debian's DCMTK does not disable it) the second waits for our ACK of
-  the first, which our delayed-ACK timer holds -> ``TCP_QUICKACK`` again after every read (Linux resets it).
+TCP, measured against DCMTK storescp on loopback (bench/bench_import.py):
 
-What is left is pynetdicom's per-PDU cost: each P-DATA PDU (33 of them for a slice at the usual 16 KiB
-maximum PDU length) goes through its provider queue, state machine and event hooks. ``write_message``
-frames a whole DIMSE message into P-DATA-TF PDUs itself and writes them with a few ``sendall`` calls;
-pynetdicom still negotiates, reads the responses and releases or aborts the association.
+* Nagle off (``TCP_NODELAY``): otherwise the short last PDU of a data set waits for the peer's delayed ACK;
+* ``TCP_QUICKACK`` after every read: storescp as Debian builds it writes each C-STORE-RSP in two ``send()``
+  calls with Nagle on, the second waiting for our ACK of the first, which Linux's delayed ACK holds 40 ms.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
-from collections.abc import Iterator
+from dataclasses import dataclass
 
-from pynetdicom import AE
-from pynetdicom.transport import AssociationSocket
+APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # DICOM Application Context Name (PS3.7 A.2.1)
+MAX_PDU_RECEIVED = 0  # what we accept: no limit (PS3.8 D.1); responses are small anyway
 
-# PS3.8 9.3.5: P-DATA-TF PDU type, then PDV item length, presentation context ID, message control header.
+# PDU types (PS3.8 9.3.1)
+ASSOCIATE_RQ, ASSOCIATE_AC, ASSOCIATE_RJ, P_DATA, RELEASE_RQ, RELEASE_RP, ABORT = range(1, 8)
+_PDU = struct.Struct(">BBI")
+# P-DATA-TF PDU header with one PDV (PS3.8 9.3.5): type, reserved, PDU length, PDV length, context ID, control.
 _PDU_HEADER = struct.Struct(">BBIIBB")
 _PDV_OVERHEAD = 6  # PDV item length (4) + context ID (1) + message control header (1)
 # Message control header bits (PS3.8 E.2): bit 0 set = command, bit 1 set = last fragment.
-_COMMAND_LAST = 0x03
-_DATA = 0x00
-_DATA_LAST = 0x02
-_FRAGMENT_WHEN_UNLIMITED = 1 << 20  # a peer with maximum length 0 takes any size; keep writes bounded
-_WRITE_BATCH = 1 << 20  # bytes gathered per sendall
-
+_COMMAND, _LAST = 0x01, 0x02
+_FRAGMENT_WHEN_UNLIMITED = 1 << 20  # a peer with maximum length 0 takes any size; keep PDUs bounded
+_ITEM = struct.Struct(">BBH")
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
-
-def _quickack(sock: socket.socket | None) -> None:
-    if sock is not None and _QUICKACK is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        except OSError:
-            pass
-
-
-class TunedSocket(AssociationSocket):
-    """An association socket with Nagle off that ACKs every read at once (see the module docstring)."""
-
-    def connect(self, primitive) -> None:  # type: ignore[no-untyped-def]
-        """Connect as pynetdicom does, then turn Nagle off."""
-        super().connect(primitive)
-        if self.socket is not None:
-            try:
-                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-
-    def recv(self, nr_bytes: int) -> bytearray:
-        """Read as pynetdicom does, then ask for an immediate ACK so the peer's Nagle never waits on us."""
-        data = super().recv(nr_bytes)
-        _quickack(self.socket)
-        return data
+# A-ASSOCIATE-RJ (PS3.8 9.3.4), in pynetdicom's words.
+_RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
+_RJ_SOURCE = {1: "Service User", 2: "Service Provider (ACSE)", 3: "Service Provider (Presentation)"}
+_RJ_REASON = {
+    (1, 1): "No reason given", (1, 2): "Application context name not supported",
+    (1, 3): "Calling AE title not recognised", (1, 7): "Called AE title not recognised",
+    (2, 1): "No reason given", (2, 2): "Protocol version not supported",
+    (3, 1): "Temporary congestion", (3, 2): "Local limit exceeded",
+}
 
 
-class TunedAE(AE):
-    """A pynetdicom Application Entity whose associations use :class:`TunedSocket`."""
+class Refused(Exception):
+    """No association: the reason, in words."""
 
-    def _create_socket(self, assoc, address, tls_args):  # type: ignore[no-untyped-def]
-        sock = TunedSocket(assoc, address=address)
-        sock.tls_args = tls_args
-        return sock
+
+class Lost(Exception):
+    """The association broke (aborted, closed, or silent past the timeout)."""
+
+
+@dataclass(frozen=True)
+class ProposedContext:
+    """A presentation context to propose: one abstract syntax, its transfer syntaxes in order of preference."""
+
+    abstract_syntax: str
+    transfer_syntax: tuple[str, ...]
+
+
+def _item(kind: int, body: bytes) -> bytes:
+    return _ITEM.pack(kind, 0, len(body)) + body
+
+
+def _ae(title: str) -> bytes:
+    return title.encode("ascii").ljust(16)
+
+
+def associate_rq(called: str, calling: str, contexts: list[ProposedContext], implementation: tuple[str, str]) -> bytes:
+    """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given."""
+    items = [_item(0x10, APPLICATION_CONTEXT.encode())]
+    for n, cx in enumerate(contexts):
+        syntaxes = _item(0x30, cx.abstract_syntax.encode()) + b"".join(_item(0x40, ts.encode()) for ts in cx.transfer_syntax)
+        items.append(_item(0x20, bytes((2 * n + 1, 0, 0, 0)) + syntaxes))
+    uid, version = implementation
+    user = _item(0x51, struct.pack(">I", MAX_PDU_RECEIVED)) + _item(0x52, uid.encode()) + _item(0x55, version.encode())
+    items.append(_item(0x50, user))
+    body = struct.pack(">HH", 1, 0) + _ae(called) + _ae(calling) + bytes(32) + b"".join(items)
+    return _PDU.pack(ASSOCIATE_RQ, 0, len(body)) + body
+
+
+def _items(data: bytes, pos: int) -> list[tuple[int, bytes]]:
+    out = []
+    while pos + 4 <= len(data):
+        kind, _, length = _ITEM.unpack_from(data, pos)
+        out.append((kind, data[pos + 4:pos + 4 + length]))
+        pos += 4 + length
+    return out
+
+
+def parse_associate_ac(body: bytes, contexts: list[ProposedContext]) -> tuple[dict[tuple[str, str], int], int]:
+    """The accepted (abstract syntax, transfer syntax) -> context ID, and the peer's maximum PDU length."""
+    accepted: dict[tuple[str, str], int] = {}
+    max_pdu = 0
+    for kind, item in _items(body, 68):  # after protocol version, reserved, AE titles, 32 reserved bytes
+        if kind == 0x21 and len(item) >= 4 and item[2] == 0 and item[0] % 2 and item[0] // 2 < len(contexts):
+            ts = next((sub.decode("ascii").rstrip("\0 ") for k, sub in _items(item, 4) if k == 0x40), None)
+            if ts:
+                accepted[(contexts[item[0] // 2].abstract_syntax, ts)] = item[0]
+        elif kind == 0x50:
+            for sub_kind, sub in _items(item, 0):
+                if sub_kind == 0x51 and len(sub) == 4:
+                    (max_pdu,) = struct.unpack(">I", sub)
+    return accepted, max_pdu
+
+
+def _rejection(body: bytes) -> str:
+    result, source, reason = body[1], body[2], body[3]
+    words = (_RJ_RESULT.get(result, f"result {result}"), _RJ_SOURCE.get(source, f"source {source}"),
+             _RJ_REASON.get((source, reason), f"reason {reason}"))
+    return "the peer rejected the association ({}, {}: {})".format(*words)
 
 
 def _implicit_element(group: int, element: int, value: bytes) -> bytes:
@@ -84,47 +126,243 @@ def _ui(uid: str) -> bytes:
     return raw + b"\0" * (len(raw) % 2)
 
 
-def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
-    """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is.
-
-    Encoded by hand: pydicom takes ~0.6 ms per command, a sixth of the time a 512 KiB slice takes to go out.
-    """
-    body = b"".join((
-        _implicit_element(0x0000, 0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
-        _implicit_element(0x0000, 0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
-        _implicit_element(0x0000, 0x0110, struct.pack("<H", message_id)),  # Message ID
-        _implicit_element(0x0000, 0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
-        _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
-        _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
-    ))
+def _command(fields: list[tuple[int, bytes]]) -> bytes:
+    body = b"".join(_implicit_element(0x0000, element, value) for element, value in fields)
     return _implicit_element(0x0000, 0x0000, struct.pack("<I", len(body))) + body  # Command Group Length
 
 
-def _pdus(context_id: int, command: bytes, data: memoryview, max_pdu: int) -> Iterator[bytes]:
-    """The message as P-DATA-TF PDUs, one PDV each, none longer than the peer's maximum length."""
+def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
+    """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is."""
+    return _command([
+        (0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
+        (0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
+        (0x0110, struct.pack("<H", message_id)),  # Message ID
+        (0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
+        (0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
+        (0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
+    ])
+
+
+def c_echo_command(message_id: int) -> bytes:
+    """The C-ECHO-RQ command set (PS3.7 9.3.5.1)."""
+    return _command([
+        (0x0002, _ui("1.2.840.10008.1.1")),  # Affected SOP Class UID: Verification
+        (0x0100, struct.pack("<H", 0x0030)),  # Command Field: C-ECHO-RQ
+        (0x0110, struct.pack("<H", message_id)),
+        (0x0800, struct.pack("<H", 0x0101)),  # no data set
+    ])
+
+
+@dataclass(frozen=True)
+class Response:
+    """What we read of a DIMSE response command set (PS3.7 E.1): the message it answers, status, comment."""
+
+    message_id: int | None
+    status: int | None
+    error_comment: str | None
+
+
+def parse_response(command: bytes) -> Response:
+    """Message ID Being Responded To (0000,0120), Status (0000,0900), Error Comment (0000,0902)."""
+    values: dict[int, bytes] = {}
+    pos = 0
+    while pos + 8 <= len(command):
+        _, element, length = struct.unpack_from("<HHI", command, pos)
+        values[element] = command[pos + 8:pos + 8 + length]
+        pos += 8 + length
+
+    def us(element: int) -> int | None:
+        raw = values.get(element)
+        return int.from_bytes(raw[:2], "little") if raw and len(raw) >= 2 else None
+
+    comment = values.get(0x0902, b"").decode("ascii", "replace").strip(" \0") or None
+    return Response(us(0x0120), us(0x0900), comment)
+
+
+def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int) -> tuple[bytearray, list[memoryview]]:
+    """A DIMSE message as P-DATA-TF PDUs (one PDV each, none over the peer's maximum) in one buffer.
+
+    Returns the buffer and the slots the data set's bytes go into, in order (PS3.8 Annex E: command first);
+    ``data_length`` None: a message without a data set.
+    """
     fragment = (max_pdu - _PDV_OVERHEAD) if max_pdu else _FRAGMENT_WHEN_UNLIMITED
-    # PS3.8 Annex E: the command fragments come first, then the data set fragments.
+    command_pdus = -(-len(command) // fragment)
+    data_pdus = 0 if data_length is None else max(-(-data_length // fragment), 1)  # an empty data set: one PDU
+    buffer = bytearray(len(command) + (data_length or 0) + _PDU_HEADER.size * (command_pdus + data_pdus))
+    view = memoryview(buffer)
+    pos = 0
     for start in range(0, len(command), fragment):
         part = command[start:start + fragment]
-        control = _COMMAND_LAST if start + fragment >= len(command) else 0x01
-        yield _PDU_HEADER.pack(0x04, 0, len(part) + _PDV_OVERHEAD, len(part) + 2, context_id, control)
-        yield part
-    for start in range(0, max(len(data), 1), fragment):  # an empty data set still sends its last fragment
-        part = data[start:start + fragment]
-        control = _DATA_LAST if start + fragment >= len(data) else _DATA
-        yield _PDU_HEADER.pack(0x04, 0, len(part) + _PDV_OVERHEAD, len(part) + 2, context_id, control)
-        yield part
+        control = _COMMAND | (_LAST if start + fragment >= len(command) else 0)
+        _PDU_HEADER.pack_into(buffer, pos, P_DATA, 0, len(part) + _PDV_OVERHEAD, len(part) + 2, context_id, control)
+        buffer[pos + 12:pos + 12 + len(part)] = part
+        pos += 12 + len(part)
+    slots = []
+    if data_length is not None:
+        for start in range(0, max(data_length, 1), fragment):
+            size = min(fragment, data_length - start)
+            control = _LAST if start + fragment >= data_length else 0
+            _PDU_HEADER.pack_into(buffer, pos, P_DATA, 0, size + _PDV_OVERHEAD, size + 2, context_id, control)
+            slots.append(view[pos + 12:pos + 12 + size])
+            pos += 12 + size
+    return buffer, slots
+
+
+def fill_from(data: bytes | memoryview, slots: list[memoryview]) -> None:
+    """Copy a data set held in memory into its slots."""
+    pos = 0
+    for slot in slots:
+        slot[:] = data[pos:pos + len(slot)]
+        pos += len(slot)
 
 
 def write_message(sock: socket.socket, context_id: int, command: bytes, data: bytes | memoryview, max_pdu: int) -> None:
-    """Write one DIMSE message (command set and data set) as P-DATA-TF PDUs, in a few ``sendall`` calls."""
-    batch: list[bytes | memoryview] = []
-    size = 0
-    for piece in _pdus(context_id, command, memoryview(data), max_pdu):
-        batch.append(piece)
-        size += len(piece)
-        if size >= _WRITE_BATCH:
-            sock.sendall(b"".join(batch))
-            batch, size = [], 0
-    if batch:
-        sock.sendall(b"".join(batch))
+    """Write one DIMSE message (command set and data set held in memory) as P-DATA-TF PDUs."""
+    buffer, slots = frame(context_id, command, len(data), max_pdu)
+    fill_from(data, slots)
+    sock.sendall(buffer)
+
+
+class Association:
+    """An established association we requested: one socket, used by one thread at a time."""
+
+    def __init__(self, sock: socket.socket, accepted: dict[tuple[str, str], int], max_pdu: int, timeout: float):
+        self.sock = sock
+        self.accepted = accepted
+        self.max_pdu = max_pdu
+        self.timeout = timeout
+        self.is_open = True
+        self._message_id = 0
+
+    @classmethod
+    def request(cls, host: str, port: int, calling: str, called: str, contexts: list[ProposedContext],
+                implementation: tuple[str, str], connect_timeout: float, timeout: float,
+                tls: ssl.SSLContext | None = None) -> Association:
+        """Connect (and TLS handshake) and negotiate; raise :class:`Refused` saying why when there is no association."""
+        try:
+            raw = socket.create_connection((host, port), timeout=connect_timeout)
+        except socket.timeout:
+            raise Refused(f"no connection within {connect_timeout:g} s") from None
+        except OSError as exc:
+            raise Refused(f"cannot connect: {exc.strerror or exc}") from None
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock = tls.wrap_socket(raw, server_hostname=host) if tls else raw
+        except ssl.SSLError as exc:
+            raw.close()
+            raise Refused(f"TLS handshake failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raw.close()
+            raise Refused(f"TLS handshake failed: {exc.strerror or exc}") from None
+        assoc = cls(sock, {}, 0, connect_timeout)
+        try:
+            sock.sendall(associate_rq(called, calling, contexts, implementation))
+            kind, body = assoc._read_pdu()
+        except (Lost, OSError):
+            assoc.close()
+            raise Refused(f"the peer closed the connection or did not answer the association request "
+                          f"within {connect_timeout:g} s") from None
+        if kind != ASSOCIATE_AC:
+            assoc.abort()
+            if kind == ASSOCIATE_RJ and len(body) >= 4:
+                raise Refused(_rejection(body))
+            raise Refused("the peer aborted the association request" if kind == ABORT else f"unexpected PDU type {kind}")
+        assoc.accepted, assoc.max_pdu = parse_associate_ac(body, contexts)
+        if not assoc.accepted:
+            assoc.release()
+            raise Refused("the peer accepted none of the proposed presentation contexts")
+        assoc.timeout = timeout
+        sock.settimeout(timeout)
+        return assoc
+
+    def _recv(self, n: int) -> bytearray:
+        buffer = bytearray(n)
+        view, got = memoryview(buffer), 0
+        while got < n:
+            try:
+                count = self.sock.recv_into(view[got:])
+            except socket.timeout:
+                raise Lost(f"no response within {self.timeout:g} s") from None
+            except OSError as exc:
+                raise Lost(f"connection lost ({exc.strerror or exc})") from None
+            if not count:
+                raise Lost("the peer closed the connection")
+            got += count
+        if _QUICKACK is not None:
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+        return buffer
+
+    def _read_pdu(self) -> tuple[int, bytearray]:
+        kind, _, length = _PDU.unpack(self._recv(6))
+        return kind, self._recv(length)
+
+    def next_message_id(self) -> int:
+        """A Message ID for the next request (PS3.7 9.1.1.1: unique among outstanding ones)."""
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    def send(self, buffer: bytearray | bytes) -> None:
+        """Write a framed message; raise :class:`Lost` when the connection is gone."""
+        try:
+            self.sock.sendall(buffer)
+        except OSError as exc:
+            raise Lost(f"connection lost while sending ({exc.strerror or exc})") from None
+
+    def receive(self) -> Response:
+        """Read the next DIMSE response's command set; raise :class:`Lost` on abort, release or silence."""
+        command = bytearray()
+        while True:
+            kind, body = self._read_pdu()
+            if kind == ABORT:
+                raise Lost("the peer aborted the association")
+            if kind != P_DATA:
+                raise Lost(f"the peer sent PDU type {kind} instead of a response")
+            pos = 0
+            while pos + 6 <= len(body):
+                (length,) = struct.unpack_from(">I", body, pos)
+                control = body[pos + 5]
+                if control & _COMMAND:
+                    command += body[pos + 6:pos + 4 + length]
+                    if control & _LAST:
+                        return parse_response(bytes(command))
+                pos += 4 + length
+
+    def echo(self) -> Response | None:
+        """C-ECHO on the Verification context, when the peer accepted it (None otherwise)."""
+        context_id = self.accepted.get(("1.2.840.10008.1.1", "1.2.840.10008.1.2"))
+        if context_id is None:
+            return None
+        buffer, _ = frame(context_id, c_echo_command(self.next_message_id()), None, self.max_pdu)
+        self.send(buffer)
+        return self.receive()
+
+    def release(self) -> None:
+        """A-RELEASE (PS3.8 7.2), waiting for the reply at most the timeout; the socket is closed either way."""
+        if self.is_open:
+            try:
+                self.sock.sendall(_PDU.pack(RELEASE_RQ, 0, 4) + bytes(4))
+                while self._read_pdu()[0] not in (RELEASE_RP, ABORT):
+                    pass
+            except (Lost, OSError):
+                pass
+        self.close()
+
+    def abort(self) -> None:
+        """A-ABORT (PS3.8 7.3.1), source: service user; the socket is closed."""
+        if self.is_open:
+            try:
+                self.sock.sendall(_PDU.pack(ABORT, 0, 4) + bytes(4))
+            except OSError:
+                pass
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.is_open = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -10,32 +10,22 @@ lost mid-way is replaced and the import goes on with what is left. Every failure
 from __future__ import annotations
 
 import re
-import socket
 import ssl
-import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import BinaryIO, Protocol
 
-from pydicom import dcmread
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import build_context, evt
-from pynetdicom.association import Association
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import encode
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import Verification
-from pynetdicom.status import STORAGE_SERVICE_CLASS_STATUS, code_to_category
-
 from dicommedia.errors import MediaError
-from dicommedia.read.network import TunedAE, c_store_command, write_message
+from dicommedia.media.view import split_part10
+from dicommedia.read.network import Association, Lost, ProposedContext, Refused, Response, c_store_command, fill_from, frame
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
-NATIVE = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)  # the fallback encodings, preferred first
+VERIFICATION = "1.2.840.10008.1.1"
+NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
 MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
 DEFAULT_ASSOCIATIONS = 4
 _WORTH_ANOTHER_ASSOCIATION = 8  # instances still queued for opening one more association to pay off
@@ -52,6 +42,8 @@ class SendItem(Protocol):
     transfer_syntax_uid: str | None
 
     def open(self) -> BinaryIO: ...
+
+    def read_into(self, offset: int, slots: list[memoryview]) -> None: ...
 
 
 def check_ae_title(title: str, what: str) -> str:
@@ -150,9 +142,9 @@ Progress = Callable[[int, int], None]  # (instances finished, bytes of them), ca
 @dataclass
 class _Job:
     item: SendItem
-    sop_class: UID
-    sop_instance: UID
-    transfer_syntax: UID
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str
     attempts: int = 0
 
     @property
@@ -160,232 +152,153 @@ class _Job:
         return "/".join(self.item.file_id)
 
 
-class _Lost(Exception):
-    """The association broke (aborted, closed or silent past the timeout) while an instance was in flight."""
-
-
-class _Refused(Exception):
-    """An association could not be established: the reason, in words."""
-
-
 def show_uid(uid: str) -> str:
-    """A UID with its name when pydicom knows it."""
-    name = UID(uid).name
+    """A UID with its name when we know it."""
+    name = uid_name(uid)
     return uid if name == uid else f"{name} ({uid})"
 
 
+def is_stored(status: int) -> bool:
+    """Success or Warning (PS3.7 C.1-C.3: 0000; 0001, 0107, 0116, Bxxx): the peer has the instance."""
+    return status == 0x0000 or status in (0x0001, 0x0107, 0x0116) or status >> 12 == 0xB
+
+
 def status_text(code: int) -> str:
-    """The Storage Service meaning of a status code (PS3.4 B.2.3)."""
+    """The Storage Service meaning of a status code (PS3.4 B.2.3), from pynetdicom's table."""
+    from pynetdicom.status import STORAGE_SERVICE_CLASS_STATUS, code_to_category  # 0.5 s: only once a store fails
+
     return STORAGE_SERVICE_CLASS_STATUS.get(code, (code_to_category(code), "unknown status"))[1]
 
 
-def plan_contexts(jobs: Sequence[_Job]) -> list[list[PresentationContext]]:
+def plan_contexts(jobs: Sequence[_Job]) -> list[list[ProposedContext]]:
     """Presentation contexts for the jobs, in groups that each fit one association.
 
     Per SOP class: every transfer syntax found on the media on its own context (so the peer's answer says
     which it takes), plus Explicit and Implicit VR Little Endian as the decode-and-send fallback.
     """
-    syntaxes: dict[UID, list[UID]] = {}
+    syntaxes: dict[str, list[str]] = {}
     for job in jobs:
         wanted = syntaxes.setdefault(job.sop_class, list(NATIVE))
         if job.transfer_syntax not in wanted:
             wanted.insert(0, job.transfer_syntax)
-    groups: list[list[PresentationContext]] = [[]]
+    groups: list[list[ProposedContext]] = [[]]
     for sop_class, tss in syntaxes.items():
-        contexts = [build_context(sop_class, ts) for ts in tss]
+        contexts = [ProposedContext(sop_class, (ts,)) for ts in tss]
         if len(groups[-1]) + len(contexts) > MAX_CONTEXTS:
             groups.append([])
         groups[-1].extend(contexts)
     return groups
 
 
-def choose_context(accepted: dict[tuple[str, str], int], sop_class: str, ts: str) -> tuple[int, UID] | None:
+def choose_context(accepted: dict[tuple[str, str], int], sop_class: str, ts: str) -> tuple[int, str] | None:
     """The context to send an instance on: its own encoding when accepted, else the first native one."""
     for candidate in (ts, *NATIVE):
         if (sop_class, candidate) in accepted:
-            return accepted[(sop_class, candidate)], UID(candidate)
+            return accepted[(sop_class, candidate)], candidate
     return None
 
 
-_META_UIDS = {0x0002: "MediaStorageSOPClassUID", 0x0003: "MediaStorageSOPInstanceUID", 0x0010: "TransferSyntaxUID"}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+def read_head(item: SendItem) -> tuple[dict[str, str], int]:
+    """The File Meta UIDs and the data set offset of an item, reading no more of it than needed."""
+    head = bytearray(min(item.size, 16384))
+    item.read_into(0, [memoryview(head)])
+    try:
+        return split_part10(head)
+    except ValueError:
+        if len(head) == item.size:
+            raise
+    with item.open() as fp:  # a File Meta Information longer than 16 KiB
+        return split_part10(fp.read())
 
 
-def split_part10(raw: bytes) -> tuple[dict[str, str], int]:
-    """The File Meta UIDs and the offset of the data set in a Part 10 file (PS3.10 7.1).
+def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
+    """The data set of a Part 10 file decoded and encoded in ``send_ts`` (pydicom, loaded only for this)."""
+    from io import BytesIO
 
-    Group 0002 is always Explicit VR Little Endian (PS3.5 7.1.2): walked here, as pydicom takes 0.4 ms a file.
-    """
-    if raw[128:132] != b"DICM":
-        raise ValueError("no 'DICM' after a 128-byte preamble: not a Part 10 file")
-    meta: dict[str, str] = {}
-    pos = 132
-    while pos + 8 <= len(raw) and raw[pos:pos + 2] == b"\x02\x00":
-        (element,) = struct.unpack_from("<H", raw, pos + 2)
-        if raw[pos + 4:pos + 6] in _LONG_VRS:
-            (length,), start = struct.unpack_from("<I", raw, pos + 8), pos + 12
-        else:
-            (length,), start = struct.unpack_from("<H", raw, pos + 6), pos + 8
-        if element in _META_UIDS:
-            meta[_META_UIDS[element]] = raw[start:start + length].decode("ascii", "replace").rstrip("\0 ")
-        pos = start + length
-    if pos > len(raw) or "TransferSyntaxUID" not in meta:
-        raise ValueError("truncated File Meta Information, or no Transfer Syntax UID in it")
-    return meta, pos
+    from pydicom import dcmread
+    from pydicom.uid import UID
+    from pynetdicom.dsutils import encode
 
-
-def encode_for(raw: bytes, offset: int, stored_ts: UID, send_ts: UID) -> bytes | memoryview:
-    """The data set bytes to send in ``send_ts``: the stored bytes when they match, else decoded and re-encoded."""
-    if send_ts == stored_ts:
-        return memoryview(raw)[offset:]
     ds = dcmread(BytesIO(raw))
-    if stored_ts.is_encapsulated and "PixelData" in ds:
+    if is_compressed(stored_ts) and "PixelData" in ds:
         ds.decompress(generate_instance_uid=False)  # UIDs stay as on the media
-    data = encode(ds, send_ts.is_implicit_VR, send_ts.is_little_endian, send_ts.is_deflated)
+    ts = UID(send_ts)
+    data = encode(ds, ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated)
     if data is None:
-        raise ValueError(f"cannot encode the data set in {send_ts.name}")
+        raise ValueError(f"cannot encode the data set in {uid_name(send_ts)}")
     return data
 
 
 class _Link:
     """One association with the peer, sending one instance at a time."""
 
-    def __init__(self, peer: Peer, options: SendOptions, contexts: list[PresentationContext]):
+    def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext]):
         self.peer = peer
         self.options = options
         self.contexts = contexts
         self.assoc: Association | None = None
-        self.accepted: dict[tuple[str, str], int] = {}
-        self._message_id = 0
         self.stored = 0  # responses received: a link that never stored anything does not count as used
 
-    def open(self, timeout: float) -> None:
-        """Associate; raise :class:`_Refused` with the reason when the peer will not have us."""
-        ae = TunedAE(ae_title=self.options.calling_aet)
-        ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-        ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-        ae.acse_timeout = ae.connection_timeout = timeout
-        ae.dimse_timeout = ae.network_timeout = self.options.timeout
-        answers: list = []
-        tls = self.options.tls
-        tls_args = (tls.context(), self.peer.host) if tls else None
-        assoc = ae.associate(
-            self.peer.host, self.peer.port, contexts=[build_context(Verification), *self.contexts],
-            ae_title=self.peer.ae_title, max_pdu=0, tls_args=tls_args,
-            evt_handlers=[(evt.EVT_ACSE_RECV, lambda event: answers.append(event.primitive))],
-        )
-        if not assoc.is_established:
-            raise _Refused(self._why_not(assoc, answers, timeout))
-        self.assoc = assoc
-        self.accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]): cx.context_id for cx in assoc.accepted_contexts}
+    @property
+    def accepted(self) -> dict[tuple[str, str], int]:
+        """Accepted (abstract syntax, transfer syntax) -> presentation context ID."""
+        return self.assoc.accepted if self.assoc else {}
 
-    def _why_not(self, assoc: Association, answers: list, timeout: float) -> str:
-        if assoc.is_rejected:
-            rj = next((a for a in answers if getattr(a, "result", None) in (0x01, 0x02)), None)
-            if rj is not None:
-                return f"the peer rejected the association ({rj.result_str}, {rj.source_str}: {rj.reason_str})"
-            return "the peer rejected the association"
-        if any(getattr(a, "result", None) == 0x00 for a in answers):
-            return "the peer accepted none of the proposed presentation contexts"
-        return _probe(self.peer, self.options, timeout)
+    def open(self, timeout: float) -> None:
+        """Associate; raise :class:`Refused` with the reason when the peer will not have us."""
+        tls = self.options.tls.context() if self.options.tls else None
+        self.assoc = Association.request(
+            self.peer.host, self.peer.port, self.options.calling_aet, self.peer.ae_title,
+            [ProposedContext(VERIFICATION, (IMPLICIT_VR_LE,)), *self.contexts],
+            (IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME), timeout, self.options.timeout, tls,
+        )
 
     def echo(self) -> None:
         """C-ECHO (PS3.7 9.1.5): a peer that does not offer Verification is let through; a failed echo is not."""
         assert self.assoc is not None
-        if not any(cx.abstract_syntax == Verification for cx in self.assoc.accepted_contexts):
-            return
-        status = self.assoc.send_c_echo()
-        code = status.get("Status") if status else None
-        if code is None:
-            raise _Refused("no answer to C-ECHO")
-        if code_to_category(code) not in ("Success", "Warning"):
-            raise _Refused(f"C-ECHO failed with status 0x{code:04X}")
-
-    def pause(self) -> None:
-        """Hold pynetdicom's association reactor so that C-STORE responses come to us (as send_c_store does)."""
-        assert self.assoc is not None
-        self.assoc._reactor_checkpoint.clear()
-        while not self.assoc._is_paused and self.assoc.is_established:
-            time.sleep(0.0001)
+        try:
+            rsp = self.assoc.echo()
+        except Lost as exc:
+            raise Refused(f"no answer to C-ECHO ({exc})") from None
+        if rsp is not None and (rsp.status is None or not is_stored(rsp.status)):
+            raise Refused("no answer to C-ECHO" if rsp.status is None else f"C-ECHO failed with status 0x{rsp.status:04X}")
 
     def request(self, ready: _Ready) -> None:
-        """Write one C-STORE-RQ; raise :class:`_Lost` if the association is gone."""
-        assoc = self.assoc
-        if assoc is None or not assoc.is_established:
-            raise _Lost("association closed")
-        self._message_id = self._message_id % 0xFFFF + 1
-        job = ready.job
-        try:
-            if self.options.tls is None:
-                # pynetdicom's reader thread only reads meanwhile: a plain TCP socket takes the two at once.
-                command = c_store_command(self._message_id, job.sop_class, job.sop_instance)
-                write_message(assoc.dul.socket.socket, ready.context_id, command, ready.data, assoc.acceptor.maximum_length)
-            else:  # an SSL socket must not be written and read from two threads: let pynetdicom write
-                req = C_STORE()
-                req.MessageID = self._message_id
-                req.AffectedSOPClassUID = job.sop_class
-                req.AffectedSOPInstanceUID = job.sop_instance
-                req.Priority = 0x0000
-                req.DataSet = BytesIO(bytes(ready.data))
-                assoc.dimse.send_msg(req, ready.context_id)
-        except (OSError, AttributeError) as exc:  # AttributeError: the socket went away under us
-            raise _Lost(f"connection lost while sending ({exc})") from None
+        """Write one C-STORE-RQ with its data set; raise :class:`Lost` if the association is gone."""
+        if self.assoc is None or not self.assoc.is_open:
+            raise Lost("association closed")
+        self.assoc.send(ready.message)
 
-    def response(self) -> C_STORE:
-        """Wait for the C-STORE-RSP to the last request; raise :class:`_Lost` if the association breaks."""
+    def response(self, ready: _Ready) -> Response:
+        """Wait for the C-STORE-RSP to ``ready``; raise :class:`Lost` if the association breaks."""
         assert self.assoc is not None
-        _, rsp = self.assoc.dimse.get_msg(block=True)
-        if rsp is None:
-            if self.assoc.is_aborted or not self.assoc.is_established:
-                raise _Lost("the peer aborted the association")
-            raise _Lost(f"no response within {self.options.timeout:g} s")
-        if getattr(rsp, "MessageIDBeingRespondedTo", None) != self._message_id or rsp.Status is None:
-            raise _Lost("the peer answered out of turn")
+        rsp = self.assoc.receive()
+        if rsp.message_id != ready.message_id or rsp.status is None:
+            raise Lost("the peer answered out of turn")
         self.stored += 1
         return rsp
 
     def close(self) -> None:
-        """Release the association (abort it when it is in a bad state)."""
+        """Release the association."""
         assoc, self.assoc = self.assoc, None
-        if assoc is None:
-            return
-        assoc._reactor_checkpoint.set()
-        if assoc.is_established:
+        if assoc is not None:
             assoc.release()
-        if not assoc.is_released:
-            assoc.abort()
 
     def abort(self) -> None:
         """Drop the association."""
         assoc, self.assoc = self.assoc, None
         if assoc is not None:
-            assoc._reactor_checkpoint.set()
             assoc.abort()
-
-
-def _probe(peer: Peer, options: SendOptions, timeout: float) -> str:
-    """Why a connection failed, in words: the TCP (and TLS) connect is tried again by hand."""
-    try:
-        with socket.create_connection((peer.host, peer.port), timeout=timeout) as sock:
-            if options.tls:
-                with options.tls.context().wrap_socket(sock, server_hostname=peer.host):
-                    pass
-    except ssl.SSLError as exc:
-        return f"TLS handshake failed: {exc.reason or exc}"
-    except socket.timeout:
-        return f"no connection within {timeout:g} s"
-    except OSError as exc:
-        return f"cannot connect: {exc.strerror or exc}"
-    return f"the peer closed the connection or did not answer the association request within {timeout:g} s"
 
 
 @dataclass
 class _Ready:
-    """A job ready to go on a given link: the context to use and the data set bytes in its encoding."""
+    """A job ready to go on a given link: its C-STORE-RQ framed as P-DATA-TF PDUs, data set included."""
 
     job: _Job
-    context_id: int
-    data: bytes | memoryview
+    message_id: int
+    message: bytearray
+    data_length: int
 
 
 class _Importer:
@@ -394,14 +307,13 @@ class _Importer:
     A worker reads and encodes its next instance while the peer stores the previous one.
     """
 
-    def __init__(self, peer: Peer, options: SendOptions, contexts: list[PresentationContext], progress: Progress | None):
+    def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext], progress: Progress | None):
         self.peer = peer
         self.options = options
         self.contexts = contexts
         self.progress = progress
         self.queue: deque[_Job] = deque()
         self.lock = threading.Lock()  # guards the queue and the report
-        self.media_lock = threading.Lock()  # items need not be readable from several threads at once
         self.report = ImportReport()
         self.last_error = ""
         self.used = 0  # associations that carried at least one instance
@@ -419,10 +331,8 @@ class _Importer:
             link = _Link(self.peer, self.options, self.contexts)
             try:
                 link.open(min(self.options.timeout, _EXTRA_ASSOCIATION_TIMEOUT))
-            except _Refused:
-                link.abort()
+            except Refused:
                 break
-            link.pause()
             threads.append(threading.Thread(target=self._work, args=(link,), daemon=True))
             threads[-1].start()
         for t in threads:
@@ -457,11 +367,9 @@ class _Importer:
             link = _Link(self.peer, self.options, self.contexts)
             try:
                 link.open(self.options.timeout)
-            except _Refused as exc:
-                link.abort()
+            except Refused as exc:
                 self.last_error = str(exc)
                 continue
-            link.pause()
             return link
         return None
 
@@ -488,15 +396,15 @@ class _Importer:
                 ready.job.attempts += 1
                 try:
                     link.request(ready)
-                except _Lost as exc:
+                except Lost as exc:
                     link = self._lost(link, ready.job, exc)
                     ready = None
                     continue
                 following = self._next()
                 upcoming = self._prepare(link, following) if following else None  # while the peer works
                 try:
-                    rsp = link.response()
-                except _Lost as exc:
+                    rsp = link.response(ready)
+                except Lost as exc:
                     if upcoming is not None:
                         self._requeue(upcoming.job)
                     link = self._lost(link, ready.job, exc)
@@ -514,7 +422,7 @@ class _Importer:
             with self.lock:
                 self.used += 1
 
-    def _lost(self, link: _Link, job: _Job, exc: _Lost) -> None:  # returns the link to use next: none
+    def _lost(self, link: _Link, job: _Job, exc: Lost) -> None:  # returns the link to use next: none
         """The association broke with ``job`` in flight: drop it, and retry or report the job."""
         self._count(link)
         link.abort()
@@ -523,39 +431,50 @@ class _Importer:
         return None
 
     def _prepare(self, link: _Link, job: _Job) -> _Ready | None:
-        """Read the job's file and encode it for ``link``; None (and the job reported) when that cannot be done."""
-        try:
-            with self.media_lock, job.item.open() as fp:
-                raw = fp.read()
-            meta, offset = split_part10(raw)
-        except Exception as exc:  # unreadable media file: report it, never crash the import
-            self._fail(job, None, f"cannot read the file: {exc}")
-            return None
+        """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs
+        (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done."""
         chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
         if chosen is None:
             self._fail(job, None, f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
                                   f"in {show_uid(job.transfer_syntax)} nor uncompressed")
             return None
         context_id, send_ts = chosen
+        assert link.assoc is not None
+        message_id = link.assoc.next_message_id()
+        command = c_store_command(message_id, job.sop_class, job.sop_instance)
         try:
-            data = encode_for(raw, offset, UID(meta["TransferSyntaxUID"]), send_ts)
-        except Exception as exc:  # a codec that cannot decode this object
-            self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {send_ts.name}: {exc}")
+            meta, offset = read_head(job.item)
+            stored_ts = meta["TransferSyntaxUID"]
+            if stored_ts == send_ts:
+                message, slots = frame(context_id, command, job.item.size - offset, link.assoc.max_pdu)
+                job.item.read_into(offset, slots)
+                return _Ready(job, message_id, message, job.item.size - offset)
+            with job.item.open() as fp:
+                raw = fp.read()
+        except Exception as exc:  # unreadable media file: report it, never crash the import
+            self._fail(job, None, f"cannot read the file: {exc}")
             return None
-        return _Ready(job, context_id, data)
+        try:
+            data = reencode(raw, stored_ts, send_ts)
+        except Exception as exc:  # a codec that cannot decode this object
+            self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}")
+            return None
+        message, slots = frame(context_id, command, len(data), link.assoc.max_pdu)
+        fill_from(data, slots)
+        return _Ready(job, message_id, message, len(data))
 
-    def _settle(self, ready: _Ready, rsp: C_STORE) -> None:
+    def _settle(self, ready: _Ready, rsp: Response) -> None:
         """Count a stored instance, or retry or report a refused one (PS3.4 B.2.3 statuses)."""
-        category = code_to_category(rsp.Status)
-        if category in ("Success", "Warning"):
+        assert rsp.status is not None
+        if is_stored(rsp.status):
             with self.lock:
                 self.report.sent += 1
-                self.report.warnings += category == "Warning"
-                self.report.bytes_sent += len(ready.data)
+                self.report.warnings += rsp.status != 0x0000
+                self.report.bytes_sent += ready.data_length
             self._finish(ready.job)
             return
-        reason = status_text(rsp.Status) + (f": {rsp.ErrorComment}" if rsp.ErrorComment else "")
-        self._retry_or_fail(ready.job, rsp.Status, reason)
+        reason = status_text(rsp.status) + (f": {rsp.error_comment}" if rsp.error_comment else "")
+        self._retry_or_fail(ready.job, rsp.status, reason)
 
     def _retry_or_fail(self, job: _Job, status: int | None, reason: str) -> None:
         if job.attempts <= self.options.retries:
@@ -579,7 +498,7 @@ def describe(item: SendItem) -> _Job | Failure:
         ts = ts or meta.get("TransferSyntaxUID")
     if not (sop_class and sop_instance and ts):
         return Failure(sop_instance, file_id, None, "no SOP Class, SOP Instance or Transfer Syntax UID in the file meta")
-    return _Job(item, UID(str(sop_class)), UID(str(sop_instance)), UID(str(ts)))
+    return _Job(item, str(sop_class), str(sop_instance), str(ts))
 
 
 def import_media(
@@ -607,7 +526,7 @@ def import_media(
             first.open(options.timeout)
             if index == 0:
                 first.echo()
-        except _Refused as exc:
+        except Refused as exc:
             first.abort()
             if index == 0:
                 raise MediaError(str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs") from None
@@ -619,7 +538,6 @@ def import_media(
         if not group_jobs:
             first.close()
             continue
-        first.pause()
         importer = _Importer(peer, options, contexts, progress)
         importer.run(group_jobs, first)
         report.sent += importer.report.sent
