@@ -238,6 +238,16 @@ class _Link:
         self.contexts = contexts
         self.assoc: Association | None = None
         self.stored = 0  # responses received: a link that never stored anything does not count as used
+        # Two message buffers used in turn: one in flight while the next instance is read into the other.
+        self._buffers = [bytearray(), bytearray()]
+        self._turn = 0
+
+    def buffer(self, size: int) -> bytearray:
+        """The next message buffer, at least ``size`` bytes."""
+        self._turn ^= 1
+        if len(self._buffers[self._turn]) < size:
+            self._buffers[self._turn] = bytearray(size)
+        return self._buffers[self._turn]
 
     @property
     def accepted(self) -> dict[tuple[str, str], int]:
@@ -297,7 +307,7 @@ class _Ready:
 
     job: _Job
     message_id: int
-    message: bytearray
+    message: memoryview  # in one of the link's two buffers
     data_length: int
 
 
@@ -446,7 +456,7 @@ class _Importer:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
             if stored_ts == send_ts:
-                message, slots = frame(context_id, command, job.item.size - offset, link.assoc.max_pdu)
+                message, slots = frame(context_id, command, job.item.size - offset, link.assoc.max_pdu, link.buffer)
                 job.item.read_into(offset, slots)
                 return _Ready(job, message_id, message, job.item.size - offset)
             with job.item.open() as fp:
@@ -459,7 +469,7 @@ class _Importer:
         except Exception as exc:  # a codec that cannot decode this object
             self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}")
             return None
-        message, slots = frame(context_id, command, len(data), link.assoc.max_pdu)
+        message, slots = frame(context_id, command, len(data), link.assoc.max_pdu, link.buffer)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
 
