@@ -22,8 +22,9 @@ from pynetdicom.sop_class import CTImageStorage, SecondaryCaptureImageStorage
 
 from dicommedia.errors import MediaError
 from dicommedia.media import open_media
-from dicommedia.read.network import c_store_command, write_message
-from dicommedia.read.send import Peer, SendOptions, choose_context, describe, import_media, plan_contexts, split_part10
+from dicommedia.media.view import split_part10
+from dicommedia.read.network import Framer, c_store_command, fill_from, frame, write_message
+from dicommedia.read.send import Peer, SendOptions, choose_context, describe, import_media, plan_contexts
 from tests.conftest import free_port
 from tests.network_fixtures import (  # noqa: F401  (fixtures)
     certificates,
@@ -175,6 +176,19 @@ def test_write_message_frames_pdus_within_the_peer_maximum() -> None:
     assert headers == [0x03, 0x00, 0x00, 0x00, 0x00, 0x02]  # PS3.8 E.2: command last, data, ..., data last
     assert pdvs[0].presentation_data_value[1:] == command
     assert b"".join(p.presentation_data_value[1:] for p in pdvs[1:]) == data
+
+
+def test_framer_reuses_a_layout_and_frames_as_fresh() -> None:
+    framer = Framer()
+    messages = [(1, "1.2.3.4", bytes(range(256)) * 200), (3, "1.2.3.5", b"\x01" * 999), (1, "1.2.3.6", b"\x07" * 51200),
+                (3, "1.2.3.77", b"\x02" * 999), (1, "1.2.3.8", b"\x09" * 51200)]
+    for n, (context_id, uid, data) in enumerate(messages):
+        command = c_store_command(n + 1, CTImageStorage, uid)
+        message, slots = framer.frame(context_id, command, len(data), 16384)
+        fill_from(data, slots)
+        fresh, fresh_slots = frame(context_id, command, len(data), 16384)
+        fill_from(data, fresh_slots)
+        assert bytes(message) == bytes(fresh)
 
 
 # --- Orthanc: a real PACS -----------------------------------------------------------------------------------

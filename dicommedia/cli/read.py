@@ -152,22 +152,20 @@ def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: 
         raise SystemExit(1)
 
 
-def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bool, filtered: bool) -> None:
-    """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
+def _send_with_progress(files: list, peer, options):  # type: ignore[no-untyped-def]
+    """import_media under a progress bar on the terminal."""
     import threading
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
-    from dicommedia.read.send import Failure, import_media
+    from dicommedia.read.send import import_media
 
-    if not files:
-        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
     columns = (
         TextColumn("C-STORE to {task.fields[peer]}"), BarColumn(),
         TextColumn("{task.fields[done]}/{task.fields[count]} instances"), TransferSpeedColumn(), TimeElapsedColumn(),
     )
     lock = threading.Lock()
-    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+    with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task("import", total=sum(f.size for f in files), done=0, count=len(files), peer=str(peer))
         done = [0]
 
@@ -176,7 +174,19 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
                 done[0] += instances
                 progress.update(task, advance=nbytes, done=done[0])
 
-        report = import_media(files, peer, options, progress=advance)
+        return import_media(files, peer, options, progress=advance)
+
+
+def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bool, filtered: bool) -> None:
+    """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
+    from dicommedia.read.send import Failure, import_media
+
+    if not files:
+        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
+    if err_console.is_terminal:
+        report = _send_with_progress(files, peer, options)
+    else:  # no bar to draw: rich.progress is not even loaded
+        report = import_media(files, peer, options)
     report.skipped = skipped
     # Instances the DICOMDIR references but the media lacks never reached the import: they failed too.
     report.failed += [

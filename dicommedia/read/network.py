@@ -16,10 +16,13 @@ TCP, measured against DCMTK storescp on loopback (bench/bench_import.py):
 from __future__ import annotations
 
 import socket
-import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl  # loaded (~15 ms) only by a TLS association
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"  # DICOM Application Context Name (PS3.7 A.2.1)
 MAX_PDU_RECEIVED = 0  # what we accept: no limit (PS3.8 D.1); responses are small anyway
@@ -186,7 +189,7 @@ def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int
 
     Returns the message and the slots the data set's bytes go into, in order (PS3.8 Annex E: command first);
     ``data_length`` None: a message without a data set. ``alloc(size)`` gives a buffer of at least ``size``
-    bytes: a reused one spares allocating and faulting in half a megabyte per slice.
+    bytes: a reused one (see :class:`Framer`) spares allocating and faulting in half a megabyte per slice.
     """
     fragment = (max_pdu - _PDV_OVERHEAD) if max_pdu else _FRAGMENT_WHEN_UNLIMITED
     command_pdus = -(-len(command) // fragment)
@@ -212,6 +215,39 @@ def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int
     return view, slots
 
 
+class Framer:
+    """Frames messages into two buffers used in turn: one in flight while the next is read into the other.
+
+    A buffer keeps its PDU headers: the next message of the same layout (same context, command and data set
+    lengths: every slice of a CT series) gets only its command and data written, not 34 headers again.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple[tuple, bytearray, memoryview, list[memoryview]] | None] = [None, None]
+        self._turn = 0
+
+    def frame(self, context_id: int, command: bytes, data_length: int, max_pdu: int) -> tuple[memoryview, list[memoryview]]:
+        """As :func:`frame`, in the next buffer."""
+        self._turn ^= 1
+        layout = (context_id, len(command), data_length, max_pdu)
+        held = self._held[self._turn]
+        if held is not None and held[0] == layout and (not max_pdu or len(command) <= max_pdu - _PDV_OVERHEAD):
+            _, _, view, slots = held
+            view[12:12 + len(command)] = command  # the one command PDU, right after its header
+            return view, slots
+        storage = held[1] if held is not None else bytearray()
+
+        def alloc(size: int) -> bytearray:
+            nonlocal storage
+            if len(storage) < size:
+                storage = bytearray(size)
+            return storage
+
+        view, slots = frame(context_id, command, data_length, max_pdu, alloc)
+        self._held[self._turn] = (layout, storage, view, slots)
+        return view, slots
+
+
 def fill_from(data: bytes | memoryview, slots: list[memoryview]) -> None:
     """Copy a data set held in memory into its slots."""
     pos = 0
@@ -225,6 +261,20 @@ def write_message(sock: socket.socket, context_id: int, command: bytes, data: by
     buffer, slots = frame(context_id, command, len(data), max_pdu)
     fill_from(data, slots)
     sock.sendall(buffer)
+
+
+def _handshake(raw: socket.socket, tls: ssl.SSLContext, host: str) -> ssl.SSLSocket:
+    """The TLS client handshake (PS3.15 B.1); :class:`Refused` saying why it failed."""
+    import ssl
+
+    try:
+        return tls.wrap_socket(raw, server_hostname=host)
+    except ssl.SSLError as exc:
+        raw.close()
+        raise Refused(f"TLS handshake failed: {exc.reason or exc}") from None
+    except OSError as exc:
+        raw.close()
+        raise Refused(f"TLS handshake failed: {exc.strerror or exc}") from None
 
 
 class Association:
@@ -250,14 +300,7 @@ class Association:
         except OSError as exc:
             raise Refused(f"cannot connect: {exc.strerror or exc}") from None
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock = tls.wrap_socket(raw, server_hostname=host) if tls else raw
-        except ssl.SSLError as exc:
-            raw.close()
-            raise Refused(f"TLS handshake failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            raw.close()
-            raise Refused(f"TLS handshake failed: {exc.strerror or exc}") from None
+        sock = _handshake(raw, tls, host) if tls else raw
         assoc = cls(sock, {}, 0, connect_timeout)
         try:
             sock.sendall(associate_rq(called, calling, contexts, implementation))

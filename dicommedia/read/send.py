@@ -10,19 +10,21 @@ lost mid-way is replaced and the import goes on with what is left. Every failure
 from __future__ import annotations
 
 import re
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from dicommedia.errors import MediaError
 from dicommedia.media.view import split_part10
-from dicommedia.read.network import Association, Lost, ProposedContext, Refused, Response, c_store_command, fill_from, frame
+from dicommedia.read.network import Association, Framer, Lost, ProposedContext, Refused, Response, c_store_command, fill_from
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
+
+if TYPE_CHECKING:
+    import ssl
 
 VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
@@ -84,6 +86,8 @@ class TlsOptions:
 
     def context(self) -> ssl.SSLContext:
         """A client context that verifies the peer (system CAs unless ``ca`` is given)."""
+        import ssl
+
         try:
             ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
             if self.cert:
@@ -200,14 +204,14 @@ def choose_context(accepted: dict[tuple[str, str], int], sop_class: str, ts: str
 
 def read_head(item: SendItem) -> tuple[dict[str, str], int]:
     """The File Meta UIDs and the data set offset of an item, reading no more of it than needed."""
-    head = bytearray(min(item.size, 16384))
+    head = bytearray(min(item.size, 4096))
     item.read_into(0, [memoryview(head)])
     try:
         return split_part10(head)
     except ValueError:
         if len(head) == item.size:
             raise
-    with item.open() as fp:  # a File Meta Information longer than 16 KiB
+    with item.open() as fp:  # a File Meta Information longer than the head read
         return split_part10(fp.read())
 
 
@@ -238,16 +242,7 @@ class _Link:
         self.contexts = contexts
         self.assoc: Association | None = None
         self.stored = 0  # responses received: a link that never stored anything does not count as used
-        # Two message buffers used in turn: one in flight while the next instance is read into the other.
-        self._buffers = [bytearray(), bytearray()]
-        self._turn = 0
-
-    def buffer(self, size: int) -> bytearray:
-        """The next message buffer, at least ``size`` bytes."""
-        self._turn ^= 1
-        if len(self._buffers[self._turn]) < size:
-            self._buffers[self._turn] = bytearray(size)
-        return self._buffers[self._turn]
+        self.framer = Framer()
 
     @property
     def accepted(self) -> dict[tuple[str, str], int]:
@@ -307,7 +302,7 @@ class _Ready:
 
     job: _Job
     message_id: int
-    message: memoryview  # in one of the link's two buffers
+    message: memoryview  # in one of the link's two buffers (see Framer)
     data_length: int
 
 
@@ -456,7 +451,7 @@ class _Importer:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
             if stored_ts == send_ts:
-                message, slots = frame(context_id, command, job.item.size - offset, link.assoc.max_pdu, link.buffer)
+                message, slots = link.framer.frame(context_id, command, job.item.size - offset, link.assoc.max_pdu)
                 job.item.read_into(offset, slots)
                 return _Ready(job, message_id, message, job.item.size - offset)
             with job.item.open() as fp:
@@ -469,7 +464,7 @@ class _Importer:
         except Exception as exc:  # a codec that cannot decode this object
             self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}")
             return None
-        message, slots = frame(context_id, command, len(data), link.assoc.max_pdu, link.buffer)
+        message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
 
