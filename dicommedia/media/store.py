@@ -92,6 +92,7 @@ class Store:
         self.label = label
         self.findings: list[Finding] = []
         self._listings: dict[tuple[str, ...], dict[str, Entry]] = {}
+        self._found: dict[tuple[tuple[str, ...], str], Entry | None] = {}  # the folders of 400 slices, looked up once
 
     def _scan_dir(self, names: tuple[str, ...]) -> list[Entry]:
         raise NotImplementedError
@@ -119,6 +120,12 @@ class Store:
 
     def find(self, names: tuple[str, ...], component: str) -> Entry | None:
         """The entry of a directory that a File ID component denotes, trying the mounted-disc name forms."""
+        key = (names, component)
+        if key not in self._found:
+            self._found[key] = self._find(names, component)
+        return self._found[key]
+
+    def _find(self, names: tuple[str, ...], component: str) -> Entry | None:
         entries = self.listing(names)
         for variant in name_variants(component):
             if variant in entries:

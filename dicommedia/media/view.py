@@ -52,6 +52,7 @@ def _text(value: object) -> str | None:
 _META_UIDS = {0x0002: "MediaStorageSOPClassUID", 0x0003: "MediaStorageSOPInstanceUID", 0x0010: "TransferSyntaxUID"}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UL = struct.Struct("<I")
+_ELEMENT = struct.Struct("<HH2sH")  # Explicit VR element header: group, element, VR, 16-bit length (PS3.5 7.1.2)
 
 
 def split_part10(raw: bytes) -> tuple[dict[str, str], int]:
@@ -192,16 +193,14 @@ class _PlainWalk:
         data = self.data
         if pos + 8 > len(data):
             raise NotPlain("the file ends inside an element header")
-        group, element = struct.unpack_from("<HH", data, pos)
-        tag = group << 16 | element
+        group, element, vr, short = _ELEMENT.unpack_from(data, pos)
         if group == 0xFFFE:  # item and delimiters carry no VR (PS3.5 7.5)
-            return tag, b"", pos + 8, _UL.unpack_from(data, pos + 4)[0]
-        vr = data[pos + 4:pos + 6]
+            return group << 16 | element, b"", pos + 8, _UL.unpack_from(data, pos + 4)[0]
         if vr in _LONG_VRS:
-            return tag, vr, pos + 12, _UL.unpack_from(data, pos + 8)[0]
+            return group << 16 | element, vr, pos + 12, _UL.unpack_from(data, pos + 8)[0]
         if not vr.isalpha() or not vr.isupper():
             raise NotPlain(f"no explicit VR at byte {pos}")
-        return tag, vr, pos + 8, struct.unpack_from("<H", data, pos + 6)[0]
+        return group << 16 | element, vr, pos + 8, short
 
     def elements(self, pos: int, end: int | None, values: dict[int, bytes] | None, top: bool = False) -> int:
         """Walk elements from ``pos`` to ``end`` (or to an item delimiter when None); keep _KEPT ones in ``values``.
@@ -367,17 +366,30 @@ class MediaFile:
                 setattr(self, name, _text(value))
 
 
-def _keys_from_records(leaf: AnyRecord) -> dict[str, str | None]:
-    """Keys of an instance gathered from its leaf record and its PATIENT/STUDY/SERIES ancestors."""
-    by_type: dict[str, AnyRecord] = {}
-    node: AnyRecord | None = leaf.parent
-    while node is not None:
-        by_type.setdefault(node.record_type, node)
-        node = node.parent
-    keys = {}
+def _keys_from_records(leaf: AnyRecord, inherited: dict[int, dict[str, str | None]] | None = None) -> dict[str, str | None]:
+    """Keys of an instance gathered from its leaf record and its PATIENT/STUDY/SERIES ancestors.
+
+    ``inherited``: a cache of the ancestors' keys by parent record, for the many leaves of one series.
+    """
+    parent = leaf.parent
+    cached = inherited.get(id(parent)) if inherited is not None else None
+    if cached is None:
+        by_type: dict[str, AnyRecord] = {}
+        node: AnyRecord | None = parent
+        while node is not None:
+            by_type.setdefault(node.record_type, node)
+            node = node.parent
+        cached = {}
+        for name, (record_type, keyword, _) in _KEYS.items():
+            if record_type is not None:
+                rec = by_type.get(record_type)
+                cached[name] = rec.key(keyword) if rec is not None else None
+        if inherited is not None:
+            inherited[id(parent)] = cached
+    keys = dict(cached)
     for name, (record_type, keyword, _) in _KEYS.items():
-        rec = leaf if record_type is None else by_type.get(record_type)
-        keys[name] = rec.key(keyword) if rec is not None else None
+        if record_type is None:
+            keys[name] = leaf.key(keyword)
     return keys
 
 
@@ -435,6 +447,7 @@ class MediaView:
     def _referenced(self) -> Iterator[MediaFile]:
         assert self.directory is not None
         seen: dict[tuple[str, ...], AnyRecord] = {}
+        inherited: dict[int, dict[str, str | None]] = {}  # records live as long as the directory: ids stay valid
         for rec in self.directory.active_records():
             components = rec.file_id
             if components is None:
@@ -453,7 +466,7 @@ class MediaView:
                 )
                 continue
             seen[stored.names] = rec
-            media_file = MediaFile(components, stored.size, stored, self.store, rec, **_keys_from_records(rec))
+            media_file = MediaFile(components, stored.size, stored, self.store, rec, **_keys_from_records(rec, inherited))
             if any(getattr(media_file, name) is None for name in _ESSENTIAL):
                 self._complete(media_file)
             yield media_file
