@@ -179,7 +179,8 @@ class FaultSCP:
     ``explicit_only``: accept only Explicit VR Little Endian; ``fail``: SOP Instance UIDs answered 0xA700;
     ``abort_after``: abort every association on its (N+1)-th C-STORE; ``ssl_context``: serve DICOM over TLS;
     ``refuse``: SOP classes not supported; ``strict_aet``: reject a called AE title other than FAULTY;
-    ``die_after``: after N stores in all, abort and stop listening (a peer that goes away for good).
+    ``die_after``: after N stores in all, abort and stop listening (a peer that goes away for good);
+    ``delay``: seconds each store takes (a slow archive, worth more associations).
     """
 
     explicit_only: bool = False
@@ -189,6 +190,7 @@ class FaultSCP:
     fail: set[str] = field(default_factory=set)
     abort_after: int | None = None
     ssl_context: ssl.SSLContext | None = None
+    delay: float = 0.0
     received: dict[str, Dataset] = field(default_factory=dict)
     attempts: Counter = field(default_factory=Counter)
     associations: int = 0
@@ -199,6 +201,7 @@ class FaultSCP:
         return f"FAULTY@127.0.0.1:{self.port}"
 
     def _on_store(self, event: evt.Event) -> int:
+        time.sleep(self.delay)
         ds = event.dataset
         ds.file_meta = event.file_meta
         uid = ds.SOPInstanceUID

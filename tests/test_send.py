@@ -405,6 +405,7 @@ def test_parallel_associations_and_filters(fault_scp, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"sent": 8, "failed": [], "skipped": 5}
     assert {ds.PatientID for ds in scp.received.values()} == {"KEEP"}
+    slow = fault_scp(delay=0.02)
     with open_media(tmp_path / "m") as view:
-        report = import_media(view.files(), Peer.parse(scp.address), SendOptions(associations=3))
+        report = import_media(view.files(), Peer.parse(slow.address), SendOptions(associations=3))
     assert report.sent == 13 and report.associations >= 2

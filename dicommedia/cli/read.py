@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from dicommedia.cli.render import emit_json, err_console, fail, out_console
 from dicommedia.media import MediaView, open_media
@@ -15,6 +15,23 @@ from dicommedia.read.listing import Patient, build_tree, listing_json, select
 
 if TYPE_CHECKING:
     from rich.tree import Tree
+
+
+def escape(text: str) -> str:
+    """Text made safe inside rich markup (rich loads only when something is shown with it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def _say(text: str, lead: str = "", style: str = "") -> None:
+    """One line on stderr, ``lead`` in ``style`` on a terminal; elsewhere plain text, and rich is not loaded."""
+    if not sys.stderr.isatty():
+        click.echo(f"{lead} {text}" if lead else text, err=True)
+        return
+    from rich.text import Text
+
+    err_console.print(Text.assemble((lead, style), " " if lead else "", text), soft_wrap=True)
 
 
 def _date(value: str | None) -> str:
@@ -183,7 +200,7 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
 
     if not files:
         fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
-    if err_console.is_terminal:
+    if sys.stderr.isatty():
         report = _send_with_progress(files, peer, options)
     else:  # no bar to draw: rich.progress is not even loaded
         report = import_media(files, peer, options)
@@ -196,13 +213,10 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
         emit_json(report.as_json())
     for f in report.failed:
         status = "no status" if f.status is None else f"status 0x{f.status:04X}"
-        err_console.print(
-            f"[red]not sent[/] {escape(f.file_id or '?')} ({escape(f.sop_instance_uid or 'unknown UID')}): {status}, {escape(f.reason)}",
-            soft_wrap=True,
-        )
+        _say(f"{f.file_id or '?'} ({f.sop_instance_uid or 'unknown UID'}): {status}, {f.reason}", "not sent", "red")
     rate = report.bytes_sent / report.seconds / 1e6 if report.seconds else 0.0
-    err_console.print(
-        f"sent {_plural(report.sent, 'instance')} to {escape(str(peer))} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
+    _say(
+        f"sent {_plural(report.sent, 'instance')} to {peer} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
         f"{_plural(report.associations, 'association')}); {len(report.failed)} failed, {report.skipped} skipped"
         + (f", {report.warnings} with a warning status" if report.warnings else "")
     )
