@@ -311,11 +311,13 @@ class Association:
             assoc.close()
             raise Refused(f"the peer closed the connection or did not answer the association request "
                           f"within {connect_timeout:g} s") from None
+        if kind in (ASSOCIATE_RJ, ABORT):  # the peer closes the connection after either
+            assoc.close()
+            raise Refused(_rejection(body) if kind == ASSOCIATE_RJ and len(body) >= 4
+                          else "the peer aborted the association request")
         if kind != ASSOCIATE_AC:
             assoc.abort()
-            if kind == ASSOCIATE_RJ and len(body) >= 4:
-                raise Refused(_rejection(body))
-            raise Refused("the peer aborted the association request" if kind == ABORT else f"unexpected PDU type {kind}")
+            raise Refused(f"the peer answered the association request with PDU type {kind}")
         assoc.accepted, assoc.max_pdu = parse_associate_ac(body, contexts)
         if not assoc.accepted:
             assoc.release()
