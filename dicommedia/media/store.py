@@ -17,6 +17,7 @@ from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, show_file_id, warning
 
 _VERSION = re.compile(r";\d*$")
+_SEPARATORS = re.compile(r"[/\\:\x00]")
 
 
 def plain_name(name: str) -> str:
@@ -39,7 +40,7 @@ def unsafe_reason(components: tuple[str, ...]) -> str | None:
             return f"component {part!r} leaves the media"
         if not part:
             return "an empty component (absolute path)"
-        if any(ch in part for ch in "/\\:\x00"):
+        if _SEPARATORS.search(part):
             return f"component {part!r} is a path, not a name (absolute or leaving the media)"
     return None
 

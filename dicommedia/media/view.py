@@ -209,8 +209,17 @@ class _PlainWalk:
         """
         data = self.data
         limit = len(data) if end is None else end
+        unpack = _ELEMENT.unpack_from
         while pos < limit:
-            tag, vr, start, length = self.header(pos)
+            if pos + 8 > len(data):
+                raise NotPlain("the file ends inside an element header")
+            group, element, vr, length = unpack(data, pos)  # the common case inline: one call per element
+            if group == 0xFFFE or vr in _LONG_VRS:
+                tag, vr, start, length = self.header(pos)
+            else:
+                tag, start = group << 16 | element, pos + 8
+                if not vr.isalpha() or not vr.isupper():
+                    raise NotPlain(f"no explicit VR at byte {pos}")
             if tag == _ITEM_END and end is None:
                 return start
             if tag >> 16 == 0xFFFE:
@@ -226,7 +235,7 @@ class _PlainWalk:
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
             if values is not None and tag in _KEPT:
                 value = data[start:pos]
-                if tag not in _BINARY and (max(value, default=0) > 0x7E or b"\x1b" in value
+                if tag not in _BINARY and (not value.isascii() or b"\x1b" in value or b"\x7f" in value
                                            or (b"\\" in value and tag != _TAGS["ReferencedFileID"])):
                     raise NotPlain("text that is not plain ASCII, or multi-valued")
                 values[tag] = value
