@@ -264,6 +264,28 @@ def test_storescp_accepting_all_gets_the_stored_bytes(storescp, compressed_folde
         assert dcmread(received[uid]).PixelData == dcmread(path).PixelData
 
 
+def test_iso_to_storescp_bit_for_bit(tmp_path: Path, storescp) -> None:
+    """Data sets framed in many PDUs at storescp's 16 KiB maximum arrive as the bytes on the disc."""
+    write_series(tmp_path / "big", 5, rows=256, cols=256)  # 128 KiB of pixels: 9 P-DATA PDUs each
+    iso = tmp_path / "big.iso"
+    made = dicommedia("create", str(tmp_path / "big"), "-o", str(iso))
+    assert made.returncode == 0, made.stderr
+    scp = storescp("+B")  # bit-preserving: the file holds the data set as received
+    result = dicommedia("read", str(iso), "--send", scp.address, "--json")
+    assert result.returncode == 0, result.stderr
+    with open_media(iso) as view:
+        on_media = {}
+        for f in view.files():
+            with f.open() as fp:
+                raw = fp.read()
+            on_media[f.sop_instance_uid] = raw[split_part10(raw)[1]:]
+    received = {}
+    for path in scp.files():
+        raw = path.read_bytes()
+        received[dcmread(path, stop_before_pixels=True).SOPInstanceUID] = raw[split_part10(raw)[1]:]
+    assert received == on_media
+
+
 def test_tls_against_storescp(storescp, certificates, ct_folder: Path) -> None:
     c = certificates
     scp = storescp("+tls", str(c.server_key), str(c.server_cert), "-pw", "+cf", str(c.ca), "-rc")
