@@ -247,6 +247,26 @@ def test_truncated_iso_is_one_error(disc: Path, tmp_path: Path):
         open_media(truncated)
 
 
+def test_pread_into_fills_every_slot_or_says_the_file_is_short(tmp_path: Path):
+    from dicommedia.media.store import pread_into
+
+    data = os.urandom(3000)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        buffer = bytearray(2000)
+        view = memoryview(buffer)
+        slots = [view[n:n + 1] for n in range(1500)] + [view[1500:1500], view[1500:2000]]  # over IOV_MAX, one empty
+        pread_into(fd, 1000, slots, available=2000)
+        assert bytes(buffer) == data[1000:]
+        with pytest.raises(OSError):
+            pread_into(fd, 2500, [view[:400], view[400:800]])  # the file ends first
+        with pytest.raises(OSError):
+            pread_into(fd, 0, [view[:100]], available=99)
+    finally:
+        os.close(fd)
+
+
 def test_not_media(tmp_path: Path):
     with pytest.raises(MediaError):
         open_media(tmp_path / "nothing-here")

@@ -224,19 +224,30 @@ class FolderStore(Store):
         return sum(-(-f.size // 2048) * 2048 for f in self.walk())
 
 
-def pread_into(fd: int, offset: int, slots: list[memoryview]) -> None:
-    """Fill the slots in order with a descriptor's bytes from ``offset`` (positioned reads: no shared file offset)."""
-    pending = [s for s in slots if len(s)]
-    while pending:
-        got = os.preadv(fd, pending[:1024], offset)  # IOV_MAX is 1024 on Linux
-        if not got:
+def pread_into(fd: int, offset: int, slots: list[memoryview], available: int | None = None) -> None:
+    """Fill the slots in order with a descriptor's bytes from ``offset`` (positioned reads: no shared file offset).
+
+    ``available``: bytes the file holds from ``offset`` on; asking for more is an OSError.
+    """
+    total = sum(map(len, slots))
+    if available is not None and total > available:
+        raise OSError("the file is shorter than the bytes asked for")
+    if not total:
+        return
+    got = os.preadv(fd, slots[:1024], offset)  # IOV_MAX is 1024 on Linux; one call reads it all as a rule
+    pending = slots
+    while got < total:
+        if got == 0:
             raise OSError("the file ends early")
+        total -= got
         offset += got
-        while pending and got >= len(pending[0]):
+        pending = [s for s in pending if len(s)]
+        while got >= len(pending[0]):
             got -= len(pending[0])
             pending.pop(0)
         if got:
             pending[0] = pending[0][got:]
+        got = os.preadv(fd, pending[:1024], offset)
 
 
 _SECTOR = 2048
@@ -443,9 +454,7 @@ class IsoStore(Store):
         """Fill ``slots`` with the file's bytes from ``offset`` on, straight from the image (thread-safe)."""
         if stored.start < 0:
             raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
-        if offset + sum(len(s) for s in slots) > stored.size:
-            raise OSError(f"{stored.media_path} is shorter than the bytes asked for")
-        pread_into(self._fd, stored.start + offset, slots)
+        pread_into(self._fd, stored.start + offset, slots, stored.size - offset)
 
     def total_bytes(self) -> int:
         """Size of the image file."""
