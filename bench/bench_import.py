@@ -1,7 +1,7 @@
 """Import speed: ``dicommedia read disc.iso --send`` against DCMTK ``storescu`` sending the same files to the same
 DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
 
-    python bench/bench_import.py [--slices 400] [--repeat 3] [--naive] [--store] [--orthanc]
+    python bench/bench_import.py [--slices 400] [--repeat 5] [--naive] [--store] [--orthanc]
 
 Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
 ``dicommedia create``, then times, per peer setting:
@@ -204,7 +204,7 @@ def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--naive", action="store_true", help="also time a naive pynetdicom send_c_store loop")
     parser.add_argument("--store", action="store_true", help="let storescp write the files (default: --ignore)")
     parser.add_argument("--orthanc", action="store_true", help="also compare both senders into Orthanc")
