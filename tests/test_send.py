@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from io import BytesIO
 import sys
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np

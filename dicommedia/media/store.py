@@ -9,9 +9,10 @@ import io
 import os
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, show_file_id, warning

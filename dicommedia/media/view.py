@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterator, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, show_file_id, warning

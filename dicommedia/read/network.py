@@ -297,7 +297,7 @@ class Association:
             # An ASCII host goes as bytes: a str would load the IDNA codec (~2 ms) just to encode it.
             address = host.encode("ascii") if host.isascii() else host
             raw = socket.create_connection((address, port), timeout=connect_timeout)
-        except socket.timeout:
+        except TimeoutError:
             raise Refused(f"no connection within {connect_timeout:g} s") from None
         except OSError as exc:
             raise Refused(f"cannot connect: {exc.strerror or exc}") from None
@@ -332,7 +332,7 @@ class Association:
         while got < n:
             try:
                 count = self.sock.recv_into(view[got:])
-            except socket.timeout:
+            except TimeoutError:
                 raise Lost(f"no response within {self.timeout:g} s") from None
             except OSError as exc:
                 raise Lost(f"connection lost ({exc.strerror or exc})") from None

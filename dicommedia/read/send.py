@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from dicommedia.errors import MediaError
 from dicommedia.media.view import split_part10
-from dicommedia.read.network import Association, Framer, Lost, ProposedContext, Refused, Response, c_store_command, fill_from
+from dicommedia.read.network import (
+    Association,
+    Framer,
+    Lost,
+    ProposedContext,
+    Refused,
+    Response,
+    c_store_command,
+    fill_from,
+)
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -402,7 +411,8 @@ class _Importer:
                 try:
                     link.request(ready)
                 except Lost as exc:
-                    link = self._lost(link, ready.job, exc)
+                    self._lost(link, ready.job, exc)
+                    link = None
                     ready = None
                     continue
                 following = self._next()
@@ -412,7 +422,8 @@ class _Importer:
                 except Lost as exc:
                     if upcoming is not None:
                         self._requeue(upcoming.job)
-                    link = self._lost(link, ready.job, exc)
+                    self._lost(link, ready.job, exc)
+                    link = None
                     ready = None
                     continue
                 self._settle(ready, rsp)
@@ -427,13 +438,12 @@ class _Importer:
             with self.lock:
                 self.used += 1
 
-    def _lost(self, link: _Link, job: _Job, exc: Lost) -> None:  # returns the link to use next: none
+    def _lost(self, link: _Link, job: _Job, exc: Lost) -> None:
         """The association broke with ``job`` in flight: drop it, and retry or report the job."""
         self._count(link)
         link.abort()
         self.last_error = str(exc)
         self._retry_or_fail(job, None, str(exc))
-        return None
 
     def _prepare(self, link: _Link, job: _Job) -> _Ready | None:
         """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs
