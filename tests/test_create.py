@@ -508,3 +508,14 @@ def test_a_pipe_among_the_inputs_is_named_not_waited_on(tmp_path):
     os.mkfifo(src / "pipe")
     proc = _create([str(src), "-o", str(tmp_path / "o.iso")])
     assert proc.returncode == 1 and "pipe" in proc.stderr and "not a regular file" in proc.stderr
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    src = tmp_path / "in"
+    write_series(src, 1)
+    assert _create([str(src), "-o", str(tmp_path / "o.iso")]).returncode == 0
+    assert _create([str(src), "-o", str(tmp_path / "folder"), "--format", "dir"]).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "o.iso").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~umask

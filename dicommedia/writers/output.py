@@ -199,6 +199,19 @@ def iso_size(iso: pycdlib.PyCdlib) -> int:
     return iso.pvd.space_size * SECTOR
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(temp: Path, output: Path, mode: int) -> None:
+    """Give the finished temporary the permissions a new file would have (mkstemp/mkdtemp make it private),
+    then rename it into place."""
+    os.chmod(temp, mode & ~_umask())
+    os.replace(temp, output)
+
+
 def _temp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
     """A new temporary file beside the output, already open: reopening it with truncation would make
     ext4 flush it on close (auto_da_alloc), which costs as much as writing it."""
@@ -219,7 +232,7 @@ def write_iso(iso: pycdlib.PyCdlib, to_splice: int, output: Path,
                          progress_cb=(lambda done, total, _: progress(done, total)) if progress else None)
         if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
             raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
-        os.replace(temp, output)
+        _publish(temp, output, 0o666)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -241,10 +254,10 @@ def write_folder(files: list[VolumeFile], output: Path, overwrite: bool) -> None
                 raise MediaError("the output folder exists and is not empty", str(output), "use --overwrite")
             old = output.with_name(f".{output.name}.old")
             os.replace(output, old)
-            os.replace(temp, output)
+            _publish(temp, output, 0o777)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(temp, output)
+            _publish(temp, output, 0o777)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
