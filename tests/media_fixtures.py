@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.conftest import require_tool, run
+from tests.synthetic import image_dataset
 
 OFFSET_TAGS = {
     "OffsetOfTheNextDirectoryRecord": (0x0004, 0x1400),
@@ -31,29 +32,14 @@ def ct_slice(
     size: int = 16,
     patient_name: str = "Doe^John",
 ) -> Dataset:
-    """A small, valid CT Image Storage instance (Explicit VR LE) with every DICOMDIR Type 1 key."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = generate_uid()
+    """A small, valid CT Image Storage instance (Explicit VR LE, unsigned 12 bits) with every DICOMDIR Type 1 key."""
+    ds = image_dataset(rows=size, cols=size, patient_name=patient_name, patient_id=patient_id,
+                       study_uid=study_uid, series_uid=series_uid, instance_number=number)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20240102", "101500", "1", "ACC1"
-    ds.StudyDescription, ds.SeriesDescription = "CT HEAD", "AXIAL"
-    ds.ReferringPhysicianName = ""
-    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, number
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.Rows = ds.Columns = size
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+    ds.StudyDescription, ds.SeriesDescription, ds.PatientSex = "CT HEAD", "AXIAL", "O"
     ds.PixelData = (np.arange(size * size, dtype=np.uint16) % 4096).tobytes()
     return ds
 
