@@ -57,26 +57,19 @@ def summarize(plan: Plan) -> list[PatientLine]:
     for patient in plan.patients.values():
         studies = []
         for study in patient.studies.values():
-            first_study = study.series[next(iter(study.series))].instances[0]
-            series_lines = []
-            for series in study.series.values():
-                first = series.instances[0]
-                key = lambda kw: series.coercions.get(kw, study.coercions.get(kw, first.key(kw)))  # noqa: E731
-                series_lines.append(
-                    SeriesLine(str(key("SeriesNumber") or ""), str(key("Modality") or ""),
-                               first.display("SeriesDescription"), len(series.instances))
-                )
-            studies.append(
-                StudyLine(_date(study.coercions.get("StudyDate", first_study.key("StudyDate"))),
-                          first_study.display("StudyDescription"),
-                          first_study.display("AccessionNumber"), tuple(series_lines))
+            firsts = [plan.as_written(patient, study, s, s.instances[0]) for s in study.series.values()]
+            series_lines = tuple(
+                SeriesLine(str(first.key("SeriesNumber") or ""), str(first.key("Modality") or ""),
+                           first.display("SeriesDescription"), len(series.instances))
+                for first, series in zip(firsts, study.series.values())
             )
-        first = next(iter(patient.studies.values()))
-        inst = next(iter(first.series.values())).instances[0]
-        patients.append(
-            PatientLine(_person_name(inst.display("PatientName")), patient.patient_id,
-                        _date(inst.key("PatientBirthDate")), tuple(studies))
-        )
+            studies.append(StudyLine(_date(firsts[0].key("StudyDate")), firsts[0].display("StudyDescription"),
+                                     firsts[0].display("AccessionNumber"), series_lines))
+        study = next(iter(patient.studies.values()))
+        series = next(iter(study.series.values()))
+        inst = plan.as_written(patient, study, series, series.instances[0])
+        patients.append(PatientLine(_person_name(inst.display("PatientName")), patient.patient_id,
+                                    _date(inst.key("PatientBirthDate")), tuple(studies)))
     return patients
 
 
