@@ -40,18 +40,13 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.tools import find_tool  # noqa: E402
+
 
 def native(name: str) -> str:
-    """A DCMTK executable: pynetdicom installs Python scripts named storescp/storescu that may shadow it."""
-    for folder in os.get_exec_path():
-        path = Path(folder) / name
-        try:
-            with open(path, "rb") as fh:
-                if fh.read(4) == b"\x7fELF":
-                    return str(path)
-        except OSError:
-            continue
-    sys.exit(f"DCMTK {name} not found (apt-get install dcmtk)")
+    """A DCMTK executable (never pynetdicom's script of the same name)."""
+    return find_tool(name) or sys.exit(f"DCMTK {name} not found (apt-get install dcmtk)")
 
 
 def free_port() -> int:

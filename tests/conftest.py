@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.tools import find_tool
 
 # .ci/run sets this: a missing outside tool is then a failure, never a silent skip.
 REQUIRE_INTEROP = os.environ.get("DICOMMEDIA_REQUIRE_INTEROP") == "1"
@@ -24,7 +25,7 @@ DEBIAN_PACKAGE = {
 
 def require_tool(name: str) -> str:
     """Path of an outside tool; skip with the reason when missing (fail instead under CI)."""
-    path = shutil.which(name)
+    path = find_tool(name)
     if path:
         return path
     reason = f"{name} not installed (apt-get install {DEBIAN_PACKAGE.get(name, name)})"

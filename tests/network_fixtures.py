@@ -6,7 +6,6 @@ Every server listens on a free loopback port and is stopped by its fixture (by P
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -24,25 +23,12 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
-from tests.conftest import REQUIRE_INTEROP, free_port, require_tool, run
+from tests.conftest import free_port, require_tool, run
 
 
 def dcmtk(name: str) -> str:
-    """Path of a DCMTK tool: pynetdicom installs Python scripts under the same names (storescp, storescu,
-    echoscu) that may come first on PATH, so the first native executable of that name is taken."""
-    require_tool(name)
-    for folder in os.get_exec_path():
-        candidate = Path(folder) / name
-        try:
-            with open(candidate, "rb") as fh:
-                if fh.read(4) == b"\x7fELF":
-                    return str(candidate)
-        except OSError:
-            continue
-    reason = f"DCMTK {name} not installed (apt-get install dcmtk); only pynetdicom's script of that name is on PATH"
-    if REQUIRE_INTEROP:
-        pytest.fail(reason)
-    pytest.skip(reason)
+    """Path of a DCMTK tool (never pynetdicom's script of the same name)."""
+    return require_tool(name)
 
 
 def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
