@@ -31,11 +31,6 @@ def content_digest(header: InstanceHeader) -> str:
     return h.hexdigest()
 
 
-def same_object(a: InstanceHeader, b: InstanceHeader) -> bool:
-    """True when two inputs with one SOP Instance UID hold the same object (any encoding)."""
-    return content_digest(a) == content_digest(b)
-
-
 def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: list[str],
                     refused: list[tuple[str, str]]) -> tuple[list[PlannedInstance], int, dict[str, dict[str, str]]]:
     """Keep one of identical objects; refuse (or re-identify with --fix-uids) different objects under one UID."""
@@ -43,6 +38,13 @@ def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: 
     kept: list[PlannedInstance] = []
     duplicates = 0
     origin_remap: dict[str, dict[str, str]] = {}
+    digests: dict[int, str] = {}  # each colliding input is decoded once, however many copies there are
+
+    def digest(inst: PlannedInstance) -> str:
+        if id(inst) not in digests:
+            digests[id(inst)] = content_digest(inst.header)
+        return digests[id(inst)]
+
     for inst in instances:
         uid = inst.header.sop_instance_uid
         first = by_uid.get(uid)
@@ -50,7 +52,7 @@ def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: 
             by_uid[uid] = inst
             kept.append(inst)
             continue
-        if same_object(first.header, inst.header):
+        if digest(first) == digest(inst):
             duplicates += 1
             warnings.append(f"{inst.header.source.label}: same object as {first.header.source.label} "
                             f"(SOP Instance UID {uid}); written once")
