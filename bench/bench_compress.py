@@ -114,8 +114,21 @@ def create_supports_compress() -> bool:
 
 def time_create(inputs: Path, iso: Path, codec: str, jobs: int) -> float:
     """Seconds for `dicommedia create --compress CODEC` onto an ISO image (everything included)."""
-    command = ["dicommedia", "create", str(inputs), "-o", str(iso), "--profile", "AUG-GEN-DRS-CD",
-               "--compress", codec, "--jobs", str(jobs), "--overwrite", "--no-ihe-pdi"]
+    command = [
+        "dicommedia",
+        "create",
+        str(inputs),
+        "-o",
+        str(iso),
+        "--profile",
+        "AUG-GEN-DRS-CD",
+        "--compress",
+        codec,
+        "--jobs",
+        str(jobs),
+        "--overwrite",
+        "--no-ihe-pdi",
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -146,8 +159,10 @@ def main() -> int:
         inputs.mkdir()
         paths = write_inputs(inputs, args.slices)
         raw = sum(os.path.getsize(p) for p in paths)
-        print(f"{len(paths)} CT slices 512x512 16-bit, {raw / 1e6:.1f} MB; our workers: {args.jobs}; "
-              f"cores: {os.cpu_count()}")
+        print(
+            f"{len(paths)} CT slices 512x512 16-bit, {raw / 1e6:.1f} MB; our workers: {args.jobs}; "
+            f"cores: {os.cpu_count()}"
+        )
 
         # Other work on the machine skews single runs: alternate ours and the peer, keep each one's best round.
         ours_j2k, gdcm, ours_sv1, dcmtk = [], [], [], []
@@ -158,26 +173,33 @@ def main() -> int:
             gdcm.append(time_loop(paths, work / "gdcm_j2k", ["gdcmconv", "--j2k"]))
             ours_sv1.append(time_ours(paths, work / "ours_sv1", "jpeg-lossless-sv1", args.jobs))
             dcmtk.append(time_loop(paths, work / "dcmtk_sv1", ["dcmcjpeg", "+e1"]))
-        rows = [("J2K lossless", "gdcmconv --j2k", min(ours_j2k), min(gdcm)),
-                ("JPEG lossless SV1", "dcmcjpeg +e1", min(ours_sv1), min(dcmtk))]
+        rows = [
+            ("J2K lossless", "gdcmconv --j2k", min(ours_j2k), min(gdcm)),
+            ("JPEG lossless SV1", "dcmcjpeg +e1", min(ours_sv1), min(dcmtk)),
+        ]
 
         print(f"{'codec':18s} {'ours s':>8s} {'peer':16s} {'peer s':>8s} {'ratio':>6s} {'ours MB':>8s} {'peer MB':>8s}")
         for name, peer, (t_ours, b_ours), (t_peer, b_peer) in rows:
-            print(f"{name:18s} {t_ours:8.2f} {peer:16s} {t_peer:8.2f} {t_ours / t_peer:6.2f} "
-                  f"{b_ours / 1e6:8.1f} {b_peer / 1e6:8.1f}")
+            print(
+                f"{name:18s} {t_ours:8.2f} {peer:16s} {t_peer:8.2f} {t_ours / t_peer:6.2f} "
+                f"{b_ours / 1e6:8.1f} {b_peer / 1e6:8.1f}"
+            )
         for folder in ("ours_j2k", "gdcm_j2k", "ours_sv1", "dcmtk_sv1"):
             syntax = dcmread(work / folder / paths[0].name, stop_before_pixels=True).file_meta.TransferSyntaxUID
             print(f"  {folder}: {syntax.name}")
 
         if create_supports_compress():
             try:
-                t_create = min(time_create(inputs, work / "disc.iso", "j2k-lossless", args.jobs)
-                               for _ in range(args.rounds))
+                t_create = min(
+                    time_create(inputs, work / "disc.iso", "j2k-lossless", args.jobs) for _ in range(args.rounds)
+                )
                 t_plain = min(time_create(inputs, work / "disc.iso", "none", args.jobs) for _ in range(args.rounds))
                 t_gdcm = min(gdcm)[0]
-                print(f"dicommedia create --compress j2k-lossless onto ISO: {t_create:.2f} s, "
-                      f"ratio vs gdcmconv loop {t_create / t_gdcm:.2f} "
-                      f"(create --compress none: {t_plain:.2f} s)")
+                print(
+                    f"dicommedia create --compress j2k-lossless onto ISO: {t_create:.2f} s, "
+                    f"ratio vs gdcmconv loop {t_create / t_gdcm:.2f} "
+                    f"(create --compress none: {t_plain:.2f} s)"
+                )
             except RuntimeError as exc:
                 print(f"dicommedia create not timed: {exc}")
         else:

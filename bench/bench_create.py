@@ -58,8 +58,22 @@ def classic_pipeline(inputs: list[Path], work: Path) -> float:
 def ours(inputs_dir: Path, work: Path) -> tuple[float, int]:
     iso = work / "ours.iso"
     iso.unlink(missing_ok=True)
-    return run_timed([sys.executable, "-m", "dicommedia", "create", str(inputs_dir), "-o", str(iso),
-                      "--fileset-id", "OURS", "--no-ihe-pdi", "--media", "usb"])
+    return run_timed(
+        [
+            sys.executable,
+            "-m",
+            "dicommedia",
+            "create",
+            str(inputs_dir),
+            "-o",
+            str(iso),
+            "--fileset-id",
+            "OURS",
+            "--no-ihe-pdi",
+            "--media",
+            "usb",
+        ]
+    )
 
 
 def main() -> None:
@@ -93,8 +107,10 @@ def main() -> None:
                 write_series(big_dir / f"s{k}", args.slices, rows=512, cols=512)
             shutil.rmtree(work / "stage", ignore_errors=True)
             _, rss_big = ours(big_dir, work)
-            print(f"peak RSS: {args.slices} slices {rss_small / 1024:.0f} MiB, {5 * args.slices} slices "
-                  f"{rss_big / 1024:.0f} MiB, ratio {rss_big / rss_small:.2f} (flat means ~1.0)")
+            print(
+                f"peak RSS: {args.slices} slices {rss_small / 1024:.0f} MiB, {5 * args.slices} slices "
+                f"{rss_big / 1024:.0f} MiB, ratio {rss_big / rss_small:.2f} (flat means ~1.0)"
+            )
 
 
 if __name__ == "__main__":

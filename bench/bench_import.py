@@ -132,14 +132,20 @@ def python_env(work: Path) -> dict[str, str]:
     return {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
 
 
-def run_setting(dcmtk_env: dict[str, str], scp_extra: list[str], folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
+def run_setting(
+    dcmtk_env: dict[str, str], scp_extra: list[str], folder: Path, iso: Path, args, work: Path
+) -> dict[str, float]:
     env = {**os.environ, **dcmtk_env}
     port = free_port()
     out = work / f"received-{port}"
     out.mkdir()
     scp_options = ["-od", str(out)] if args.store else ["--ignore"]
-    scp = subprocess.Popen([native("storescp"), *scp_extra, *scp_options, str(port)], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scp = subprocess.Popen(
+        [native("storescp"), *scp_extra, *scp_options, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(port)
         storescu = [native("storescu"), "-aec", "STORESCP", "+sd", "+r", "127.0.0.1", str(port), str(folder)]
@@ -166,13 +172,24 @@ def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, floa
     import urllib.request
 
     dicom_port, http_port = free_port(), free_port()
-    config = {"Name": "bench", "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
-              "StorageDirectory": str(work / "orthanc"), "IndexDirectory": str(work / "orthanc"),
-              "DicomModalities": {}, "DicomCheckCalledAet": False, "RemoteAccessAllowed": False,
-              "AuthenticationEnabled": False, "Plugins": []}
+    config = {
+        "Name": "bench",
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "StorageDirectory": str(work / "orthanc"),
+        "IndexDirectory": str(work / "orthanc"),
+        "DicomModalities": {},
+        "DicomCheckCalledAet": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [],
+    }
     (work / "orthanc.json").write_text(json.dumps(config))
     binary = shutil.which("Orthanc") or sys.exit("Orthanc not found (apt-get install orthanc)")
-    server = subprocess.Popen([binary, str(work / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, str(work / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     rest = f"http://127.0.0.1:{http_port}"
 
     def empty() -> None:
@@ -209,12 +226,17 @@ def main() -> None:
         folder = work / "ct"
         nbytes = write_ct(folder, args.slices)
         iso = work / "disc.iso"
-        made = subprocess.run([sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            [sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
+            capture_output=True,
+            text=True,
+        )
         if made.returncode:
             sys.exit(f"dicommedia create failed: {made.stderr.strip()}")
-        print(f"{args.slices} CT slices 512x512x16 bit, {nbytes / 1e6:.0f} MB; ISO {iso.stat().st_size / 1e6:.0f} MB; "
-              f"best of {args.repeat}; storescp {'writing files' if args.store else '--ignore'}")
+        print(
+            f"{args.slices} CT slices 512x512x16 bit, {nbytes / 1e6:.0f} MB; ISO {iso.stat().st_size / 1e6:.0f} MB; "
+            f"best of {args.repeat}; storescp {'writing files' if args.store else '--ignore'}"
+        )
         settings = {
             "storescp/storescu as Debian ships them (Nagle on)": ({}, []),
             "DCMTK with TCP_NODELAY=1": ({"TCP_NODELAY": "1"}, []),
@@ -224,18 +246,25 @@ def main() -> None:
             best = run_setting(dcmtk_env, scp_extra, folder, iso, args, work)
             report(label, best, nbytes)
         if args.orthanc:
-            report("Orthanc 1.x as the peer (emptied before each run)", orthanc_setting(folder, iso, args, work), nbytes)
+            report(
+                "Orthanc 1.x as the peer (emptied before each run)", orthanc_setting(folder, iso, args, work), nbytes
+            )
 
 
 def report(label: str, best: dict[str, float], nbytes: int) -> None:
     base = best["storescu"]
     print(f"\n{label}")
     for name, seconds in best.items():
-        print(f"  {name:18s} {seconds:7.2f} s  {nbytes / seconds / 1e6:7.1f} MB/s  ratio to storescu {seconds / base:5.2f}")
+        print(
+            f"  {name:18s} {seconds:7.2f} s  {nbytes / seconds / 1e6:7.1f} MB/s"
+            f"  ratio to storescu {seconds / base:5.2f}"
+        )
     phases = PHASES.pop("current", [])
     if phases:  # the whole command above includes Python start-up and reading the ISO's DICOMDIR
-        print(f"  {'  C-STORE phase':18s} {min(phases):7.2f} s  {nbytes / min(phases) / 1e6:7.1f} MB/s"
-              f"  ratio to storescu {min(phases) / base:5.2f}")
+        print(
+            f"  {'  C-STORE phase':18s} {min(phases):7.2f} s  {nbytes / min(phases) / 1e6:7.1f} MB/s"
+            f"  ratio to storescu {min(phases) / base:5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -149,24 +149,29 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         # Lossy compression gives a new SOP Instance UID (seed App B.2); every reference follows it.
         remap = {inst.sop_instance_uid: new_uid() for inst in plan.instances() if inst.codec and is_lossy(inst.codec)}
-        rendered = render_all(plan, spool, remap, origin_remap, options.quality, options.jobs, progress,
-                              result.warnings, refused)
+        rendered = render_all(
+            plan, spool, remap, origin_remap, options.quality, options.jobs, progress, result.warnings, refused
+        )
         result.transcoded = rendered.transcoded
         if refused and not options.skip_invalid:
             raise RefusedInputs(refused)
         result.skipped = refused
         if not plan.instances():
-            raise MediaError("no instance can be put on the media; nothing was written",
-                             hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs")
+            raise MediaError(
+                "no instance can be put on the media; nothing was written",
+                hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs",
+            )
         volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
             files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
             path = volume_path(options.output, index, len(volumes))
-            size = write_volume(files, vol_id, path, options.output_format, media, capacity, options.overwrite,
-                                progress)
-            result.volumes.append(VolumeSummary(str(path), vol_id, options.profile.name, media,
-                                                len(vol.instances()), size, capacity))
+            size = write_volume(
+                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
+            )
+            result.volumes.append(
+                VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
+            )
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     return result

@@ -89,7 +89,9 @@ class Profile:
         if rule is None:
             name = uid_name(str(sop_class_uid))
             label = f"{sop_class_uid} ({name})" if name != str(sop_class_uid) else f"{sop_class_uid}"
-            kind = "is not a standard Storage SOP class" if not is_storage_sop_class(sop_class_uid) else "is not allowed"
+            kind = (
+                "is not a standard Storage SOP class" if not is_storage_sop_class(sop_class_uid) else "is not allowed"
+            )
             return Decision(Action.REFUSE, reason=f"SOP class {label} {kind} under {self.name}")
         if str(transfer_syntax_uid) in rule.transfer_syntaxes:
             return Decision(Action.KEEP, rule.transfer_syntaxes)
@@ -104,10 +106,12 @@ def _rule(table: dict, sets: dict[str, list[str]], where: str) -> Rule:
         syntaxes = sets[syntaxes]
     if not syntaxes:
         raise MediaError("a rule needs transfer_syntaxes", where)
-    return Rule(tuple(syntaxes), table.get("fsc", "O"), table.get("fsr", "O"), table.get("fsu", "O"), table.get("name", ""))
+    return Rule(
+        tuple(syntaxes), table.get("fsc", "O"), table.get("fsr", "O"), table.get("fsu", "O"), table.get("name", "")
+    )
 
 
-def parse_profile(data: dict, where: str, resolve: "callable | None" = None) -> Profile:
+def parse_profile(data: dict, where: str, resolve: callable | None = None) -> Profile:
     """Build a profile from its TOML table; ``resolve(name)`` loads the profile it augments."""
     for key in ("name", "media"):
         if key not in data:

@@ -14,8 +14,15 @@ from tests.conftest import require_tool, run
 
 # Native inputs the judge names: signed CT, MR, RGB, odd sizes, palette colour, multi-frame.
 LOSSLESS_INPUTS = [
-    "CT_small.dcm", "MR_small.dcm", "SC_rgb_small_odd.dcm", "examples_palette.dcm", "SC_rgb_rle_2frame.dcm",
-    "SC_rgb_rle_16bit.dcm", "examples_overlay.dcm", "SC_ybr_full_422_uncompressed.dcm", "examples_ybr_color.dcm",
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "SC_rgb_small_odd.dcm",
+    "examples_palette.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "SC_rgb_rle_16bit.dcm",
+    "examples_overlay.dcm",
+    "SC_ybr_full_422_uncompressed.dcm",
+    "examples_ybr_color.dcm",
 ]
 
 

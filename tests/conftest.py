@@ -15,11 +15,25 @@ from tests.tools import find_tool
 REQUIRE_INTEROP = os.environ.get("DICOMMEDIA_REQUIRE_INTEROP") == "1"
 
 DEBIAN_PACKAGE = {
-    "dcmdump": "dcmtk", "dcmmkdir": "dcmtk", "storescp": "dcmtk", "storescu": "dcmtk", "dcmdjpeg": "dcmtk",
-    "dcmdrle": "dcmtk", "dcmcjpeg": "dcmtk", "dcmconv": "dcmtk", "echoscu": "dcmtk", "dcmodify": "dcmtk",
-    "dciodvfy": "dicom3tools", "dcentvfy": "dicom3tools", "Orthanc": "orthanc",
-    "genisoimage": "genisoimage", "isoinfo": "genisoimage", "xorriso": "xorriso",
-    "gdcmconv": "libgdcm-tools", "chromium": "chromium", "script": "bsdutils",
+    "dcmdump": "dcmtk",
+    "dcmmkdir": "dcmtk",
+    "storescp": "dcmtk",
+    "storescu": "dcmtk",
+    "dcmdjpeg": "dcmtk",
+    "dcmdrle": "dcmtk",
+    "dcmcjpeg": "dcmtk",
+    "dcmconv": "dcmtk",
+    "echoscu": "dcmtk",
+    "dcmodify": "dcmtk",
+    "dciodvfy": "dicom3tools",
+    "dcentvfy": "dicom3tools",
+    "Orthanc": "orthanc",
+    "genisoimage": "genisoimage",
+    "isoinfo": "genisoimage",
+    "xorriso": "xorriso",
+    "gdcmconv": "libgdcm-tools",
+    "chromium": "chromium",
+    "script": "bsdutils",
 }
 
 

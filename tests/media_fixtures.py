@@ -33,8 +33,15 @@ def ct_slice(
     patient_name: str = "Doe^John",
 ) -> Dataset:
     """A small, valid CT Image Storage instance (Explicit VR LE, unsigned 12 bits) with every DICOMDIR Type 1 key."""
-    ds = image_dataset(rows=size, cols=size, patient_name=patient_name, patient_id=patient_id,
-                       study_uid=study_uid, series_uid=series_uid, instance_number=number)
+    ds = image_dataset(
+        rows=size,
+        cols=size,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        instance_number=number,
+    )
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0

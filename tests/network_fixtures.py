@@ -82,8 +82,9 @@ def storescp(tmp_path: Path) -> Iterator[Callable[..., Storescp]]:
         port = free_port()
         folder = tmp_path / f"storescp{len(procs)}"
         folder.mkdir()
-        proc = subprocess.Popen([binary, *options, "-od", str(folder), str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [binary, *options, "-od", str(folder), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         procs.append(proc)
         wait_for_port(port, proc)
         return Storescp(port, folder, proc)
@@ -136,10 +137,19 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     root = tmp_path_factory.mktemp("orthanc")
     dicom_port, http_port = free_port(), free_port()
     config = {
-        "Name": "dicommedia-tests", "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port,
-        "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"), "DicomModalities": {},
-        "DicomCheckCalledAet": False, "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-        "Plugins": [], "HttpServerEnabled": True, "DicomServerEnabled": True,
+        "Name": "dicommedia-tests",
+        "DicomAet": "ORTHANC",
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
+        "StorageDirectory": str(root / "db"),
+        "IndexDirectory": str(root / "db"),
+        "DicomModalities": {},
+        "DicomCheckCalledAet": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [],
+        "HttpServerEnabled": True,
+        "DicomServerEnabled": True,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
     proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -221,8 +231,9 @@ class FaultSCP:
         self._stop_lock, self._stopped = threading.Lock(), False
         self.port = free_port()
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_ESTABLISHED, self._on_open)]
-        self._server = ae.start_server(("127.0.0.1", self.port), block=False, evt_handlers=handlers,
-                                       ssl_context=self.ssl_context)
+        self._server = ae.start_server(
+            ("127.0.0.1", self.port), block=False, evt_handlers=handlers, ssl_context=self.ssl_context
+        )
         return self
 
     def shutdown(self) -> None:
@@ -272,15 +283,60 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
         assert result.returncode == 0, result.stderr
 
     for ca in ("ca", "stranger"):
-        ok([openssl, "req", "-x509", *key, "-keyout", str(d / f"{ca}.key"), "-out", str(d / f"{ca}.pem"),
-            "-days", "2", "-subj", f"/CN=dicommedia test {ca}"])
+        ok(
+            [
+                openssl,
+                "req",
+                "-x509",
+                *key,
+                "-keyout",
+                str(d / f"{ca}.key"),
+                "-out",
+                str(d / f"{ca}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                f"/CN=dicommedia test {ca}",
+            ]
+        )
     for who in ("server", "client"):
-        ok([openssl, "req", *key, "-keyout", str(d / f"{who}.key"), "-out", str(d / f"{who}.csr"), "-subj", f"/CN={who}"])
+        ok(
+            [
+                openssl,
+                "req",
+                *key,
+                "-keyout",
+                str(d / f"{who}.key"),
+                "-out",
+                str(d / f"{who}.csr"),
+                "-subj",
+                f"/CN={who}",
+            ]
+        )
         (d / f"{who}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        ok([openssl, "x509", "-req", "-in", str(d / f"{who}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-            "-CAcreateserial", "-out", str(d / f"{who}.pem"), "-days", "2", "-extfile", str(d / f"{who}.ext")])
-    return Certificates(d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key",
-                        d / "stranger.pem")
+        ok(
+            [
+                openssl,
+                "x509",
+                "-req",
+                "-in",
+                str(d / f"{who}.csr"),
+                "-CA",
+                str(d / "ca.pem"),
+                "-CAkey",
+                str(d / "ca.key"),
+                "-CAcreateserial",
+                "-out",
+                str(d / f"{who}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                str(d / f"{who}.ext"),
+            ]
+        )
+    return Certificates(
+        d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key", d / "stranger.pem"
+    )
 
 
 def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
@@ -289,5 +345,3 @@ def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
     return ctx
-
-

@@ -81,7 +81,9 @@ def write_series(folder: Path, count: int, rows: int = 64, cols: int = 64, **kwa
     series_uid = kwargs.pop("series_uid", None) or generate_uid()
     paths = []
     for n in range(1, count + 1):
-        ds = image_dataset(rows=rows, cols=cols, study_uid=study_uid, series_uid=series_uid, instance_number=n, **kwargs)
+        ds = image_dataset(
+            rows=rows, cols=cols, study_uid=study_uid, series_uid=series_uid, instance_number=n, **kwargs
+        )
         path = folder / f"slice{n:05d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

@@ -14,19 +14,31 @@ from dicommedia.transforms.compression import CannotCompress, LosslessMismatch, 
 from tests.codec_fixtures import LOSSLESS_INPUTS, native, outside_decode, psnr, shown, synthetic_ct
 
 SPEC_CODECS = {
-    "none", "rle", "jpeg-lossless", "jpeg-lossless-sv1", "jpeg-baseline", "jpeg-extended", "j2k-lossless", "j2k",
+    "none",
+    "rle",
+    "jpeg-lossless",
+    "jpeg-lossless-sv1",
+    "jpeg-baseline",
+    "jpeg-extended",
+    "j2k-lossless",
+    "j2k",
 }
 
 # Each lossless codec with every outside decoder able to read it.
 LOSSLESS_DECODERS = [
-    ("rle", "dcmdrle"), ("rle", "gdcmconv"),
-    ("jpeg-lossless", "dcmdjpeg"), ("jpeg-lossless", "gdcmconv"),
-    ("jpeg-lossless-sv1", "dcmdjpeg"), ("jpeg-lossless-sv1", "gdcmconv"),
+    ("rle", "dcmdrle"),
+    ("rle", "gdcmconv"),
+    ("jpeg-lossless", "dcmdjpeg"),
+    ("jpeg-lossless", "gdcmconv"),
+    ("jpeg-lossless-sv1", "dcmdjpeg"),
+    ("jpeg-lossless-sv1", "gdcmconv"),
     ("j2k-lossless", "gdcmconv"),
 ]
 LOSSY_DECODERS = [
-    ("jpeg-baseline", "dcmdjpeg"), ("jpeg-baseline", "gdcmconv"),
-    ("jpeg-extended", "dcmdjpeg"), ("jpeg-extended", "gdcmconv"),
+    ("jpeg-baseline", "dcmdjpeg"),
+    ("jpeg-baseline", "gdcmconv"),
+    ("jpeg-extended", "dcmdjpeg"),
+    ("jpeg-extended", "gdcmconv"),
     ("j2k", "gdcmconv"),
 ]
 
@@ -34,9 +46,14 @@ LOSSY_DECODERS = [
 def test_registry_names_and_transfer_syntaxes():
     assert set(CODECS) == SPEC_CODECS
     expected = {
-        "none": uid.ExplicitVRLittleEndian, "rle": uid.RLELossless, "jpeg-lossless": uid.JPEGLossless,
-        "jpeg-lossless-sv1": uid.JPEGLosslessSV1, "jpeg-baseline": uid.JPEGBaseline8Bit,
-        "jpeg-extended": uid.JPEGExtended12Bit, "j2k-lossless": uid.JPEG2000Lossless, "j2k": uid.JPEG2000,
+        "none": uid.ExplicitVRLittleEndian,
+        "rle": uid.RLELossless,
+        "jpeg-lossless": uid.JPEGLossless,
+        "jpeg-lossless-sv1": uid.JPEGLosslessSV1,
+        "jpeg-baseline": uid.JPEGBaseline8Bit,
+        "jpeg-extended": uid.JPEGExtended12Bit,
+        "j2k-lossless": uid.JPEG2000Lossless,
+        "j2k": uid.JPEG2000,
     }
     for name, codec in CODECS.items():
         assert codec.transfer_syntax == expected[name]
@@ -48,17 +65,35 @@ def test_registry_names_and_transfer_syntaxes():
 
 def test_photometric_per_codec_is_seed_table():
     # seed App B.1: JPEG lossy YBR_FULL_422, J2K lossy YBR_ICT, J2K lossless YBR_RCT, JPEG lossless RGB
-    expected = {"jpeg-baseline": "YBR_FULL_422", "jpeg-extended": "YBR_FULL_422", "j2k": "YBR_ICT",
-                "j2k-lossless": "YBR_RCT", "jpeg-lossless": "RGB", "jpeg-lossless-sv1": "RGB", "rle": "RGB"}
+    expected = {
+        "jpeg-baseline": "YBR_FULL_422",
+        "jpeg-extended": "YBR_FULL_422",
+        "j2k": "YBR_ICT",
+        "j2k-lossless": "YBR_RCT",
+        "jpeg-lossless": "RGB",
+        "jpeg-lossless-sv1": "RGB",
+        "rle": "RGB",
+    }
     for name, photometric in expected.items():
         assert CODECS[name].photometric_for("RGB") == photometric
         assert CODECS[name].photometric_for("MONOCHROME1") == "MONOCHROME1"
 
 
 def test_can_decode_every_input_encoding():
-    for syntax in (uid.ImplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian,
-                   uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,
-                   uid.JPEGLSLossless, uid.JPEGLSNearLossless, uid.JPEG2000Lossless, uid.JPEG2000, uid.RLELossless):
+    for syntax in (
+        uid.ImplicitVRLittleEndian,
+        uid.ExplicitVRBigEndian,
+        uid.DeflatedExplicitVRLittleEndian,
+        uid.JPEGBaseline8Bit,
+        uid.JPEGExtended12Bit,
+        uid.JPEGLossless,
+        uid.JPEGLosslessSV1,
+        uid.JPEGLSLossless,
+        uid.JPEGLSNearLossless,
+        uid.JPEG2000Lossless,
+        uid.JPEG2000,
+        uid.RLELossless,
+    ):
         assert can_decode(syntax), syntax.name
     assert not can_decode(uid.MPEG2MPML)
     assert not can_decode("1.2.3.4")

@@ -33,11 +33,20 @@ def written(ds: Dataset, tmp_path, name: str = "out.dcm"):
 
 # ---- B.1: every compression -------------------------------------------------------------------------------------
 
+
 @pytest.mark.interop
-@pytest.mark.parametrize(("codec", "photometric"), [
-    ("rle", "RGB"), ("jpeg-lossless", "RGB"), ("jpeg-lossless-sv1", "RGB"), ("j2k-lossless", "YBR_RCT"),
-    ("jpeg-baseline", "YBR_FULL_422"), ("jpeg-extended", "YBR_FULL_422"), ("j2k", "YBR_ICT"),
-])
+@pytest.mark.parametrize(
+    ("codec", "photometric"),
+    [
+        ("rle", "RGB"),
+        ("jpeg-lossless", "RGB"),
+        ("jpeg-lossless-sv1", "RGB"),
+        ("j2k-lossless", "YBR_RCT"),
+        ("jpeg-baseline", "YBR_FULL_422"),
+        ("jpeg-extended", "YBR_FULL_422"),
+        ("j2k", "YBR_ICT"),
+    ],
+)
 def test_palette_expanded_luts_dropped_photometric_per_codec(codec, photometric, pydicom_files, tmp_path):
     ds = native(pydicom_files["examples_palette.dcm"])
     warnings = compress(ds, codec)
@@ -85,9 +94,16 @@ def test_signed_data_under_j2k_keeps_pixel_representation(pydicom_files):
     assert ds.PixelRepresentation == 1 and ds.RescaleIntercept == intercept
 
 
-@pytest.mark.parametrize(("codec", "allocated", "stored"), [
-    ("jpeg-baseline", 8, 8), ("jpeg-extended", 16, 12), ("jpeg-lossless", 16, 13), ("j2k", 16, 13), ("rle", 16, 13),
-])
+@pytest.mark.parametrize(
+    ("codec", "allocated", "stored"),
+    [
+        ("jpeg-baseline", 8, 8),
+        ("jpeg-extended", 16, 12),
+        ("jpeg-lossless", 16, 13),
+        ("j2k", 16, 13),
+        ("rle", 16, 13),
+    ],
+)
 def test_bits_reflect_the_technique(codec, allocated, stored):
     ds = synthetic_ct(frames=1, sop_class=SecondaryCaptureImageStorage)  # SC: any Bits Allocated
     hu = shown(ds)
@@ -115,6 +131,7 @@ def test_enhanced_rescale_in_functional_groups_follows_the_shift():
 
 
 # ---- B.2: lossy ---------------------------------------------------------------------------------------------------
+
 
 def lossy_input() -> Dataset:
     """A CT with a history: earlier derivation, source image item, lossy ratio/method, series extremes."""
@@ -149,10 +166,18 @@ def test_lossy_coercion_attribute_by_attribute(codec, method, tmp_path):
     assert (source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID) == (original_class, original_instance)
     purpose = source.PurposeOfReferenceCodeSequence[0]
     assert (purpose.CodeValue, purpose.CodingSchemeDesignator, purpose.CodeMeaning, purpose.ContextIdentifier) == (
-        "121320", "DCM", "Uncompressed predecessor", "7202")
+        "121320",
+        "DCM",
+        "Uncompressed predecessor",
+        "7202",
+    )
     derivation = back.DerivationCodeSequence[0]
-    assert (derivation.CodeValue, derivation.CodingSchemeDesignator, derivation.CodeMeaning,
-            derivation.ContextIdentifier) == ("113040", "DCM", "Lossy Compression", "7203")
+    assert (
+        derivation.CodeValue,
+        derivation.CodingSchemeDesignator,
+        derivation.CodeMeaning,
+        derivation.ContextIdentifier,
+    ) == ("113040", "DCM", "Lossy Compression", "7203")
     for item in (purpose, derivation):
         assert {k: str(item.get(k)) for k in SEED_CODE_EXTRAS} == SEED_CODE_EXTRAS
 

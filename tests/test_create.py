@@ -177,15 +177,28 @@ def test_iso_is_level1_with_volume_id_and_no_extensions(mixed_disc):
     found = run([require_tool("xorriso"), "-indev", str(mixed_disc["iso"]), "-find", "/DICOM", "-type", "f"])
     assert found.returncode == 0
     assert len([line for line in found.stdout.splitlines() if line.startswith("'/DICOM")]) == len(
-        _disc_files(mixed_disc["root"]))
+        _disc_files(mixed_disc["root"])
+    )
 
 
 def test_index_htm_opens_in_chromium(mixed_disc, tmp_path):
     chromium = shutil.which("chromium") or require_tool("chromium")
     index = mixed_disc["root"] / "INDEX.HTM"
-    proc = run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-                "--dump-dom", index.as_uri()], timeout=120)
+    proc = run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            index.as_uri(),
+        ],
+        timeout=120,
+    )
     assert "山田^太郎".split("^")[0] in proc.stdout
     assert "MÜLLER" in proc.stdout and "README.TXT" in proc.stdout
     assert "<script" not in index.read_text(encoding="utf-8")
@@ -344,8 +357,9 @@ def test_capacity_and_span(tmp_path, monkeypatch):
     for n in range(3):
         write_series(src / f"s{n}", 4, rows=512, cols=512, study_uid="1.2.3.4", patient_id="SPAN")
     monkeypatch.setitem(creator.MEDIA_CAPACITY, "cd-650", 3 * 1024 * 1024)
-    options = creator.CreateOptions(inputs=[str(src)], output=tmp_path / "big.iso", profile=load_profile("STD-GEN-CD"),
-                                    media="cd-650", jobs=1)
+    options = creator.CreateOptions(
+        inputs=[str(src)], output=tmp_path / "big.iso", profile=load_profile("STD-GEN-CD"), media="cd-650", jobs=1
+    )
     with pytest.raises(creator.MediaError, match="needs"):
         creator.create_fileset(options)
     assert not (tmp_path / "big.iso").exists()
@@ -371,7 +385,10 @@ def test_profiles_command_lists_and_shows(tmp_path):
     assert "1.2.840.10008.5.1.4.1.1.128" in aug["sop_classes"]  # the seed's PET UID slip, corrected
     custom = tmp_path / "mine.toml"
     custom.write_text('name = "MINE"\nmedia = "usb"\n[default]\ntransfer_syntaxes = ["1.2.840.10008.1.2.1"]\n')
-    assert json.loads(_dicommedia("profiles", "--profile-file", str(custom), "--json", check=True).stdout)["name"] == "MINE"
+    assert (
+        json.loads(_dicommedia("profiles", "--profile-file", str(custom), "--json", check=True).stdout)["name"]
+        == "MINE"
+    )
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [")
     proc = _dicommedia("profiles", "--profile-file", str(bad))
@@ -462,8 +479,20 @@ def _series_with_presentation_state(folder: Path) -> tuple[list[str], str]:
 def test_lossy_compression_moves_references_to_the_new_uids(tmp_path):
     uids, referenced = _series_with_presentation_state(tmp_path / "in")
     iso = tmp_path / "o.iso"
-    proc = _create([str(tmp_path / "in"), "-o", str(iso), "-p", "AUG-GEN-DRS-CD", "--compress-for", "CT=j2k",
-                    "--quality", "80", "--json"])
+    proc = _create(
+        [
+            str(tmp_path / "in"),
+            "-o",
+            str(iso),
+            "-p",
+            "AUG-GEN-DRS-CD",
+            "--compress-for",
+            "CT=j2k",
+            "--quality",
+            "80",
+            "--json",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     files = _disc_files(_extract(iso, tmp_path / "x"))
     images = {u: dcmread(p) for u, p in files.items() if dcmread(p).Modality == "CT"}
@@ -476,8 +505,9 @@ def test_lossy_compression_moves_references_to_the_new_uids(tmp_path):
 def test_a_lossy_request_that_cannot_be_met_keeps_uids_and_references(tmp_path):
     uids, referenced = _series_with_presentation_state(tmp_path / "in")
     iso = tmp_path / "o.iso"
-    proc = _create([str(tmp_path / "in"), "-o", str(iso), "-p", "AUG-GEN-DRS-CD", "--compress-for",
-                    "CT=jpeg-baseline", "--json"])
+    proc = _create(
+        [str(tmp_path / "in"), "-o", str(iso), "-p", "AUG-GEN-DRS-CD", "--compress-for", "CT=jpeg-baseline", "--json"]
+    )
     assert proc.returncode == 0, proc.stderr
     assert any("kept uncompressed" in w for w in json.loads(proc.stdout)["warnings"])
     files = _disc_files(_extract(iso, tmp_path / "x"))

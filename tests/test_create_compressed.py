@@ -15,20 +15,43 @@ from pydicom.fileset import FileSet
 from tests.codec_fixtures import LOSSLESS_INPUTS, outside_decode, psnr, shown
 from tests.conftest import require_tool, run
 
-DECODER = {"rle": "dcmdrle", "jpeg-lossless": "dcmdjpeg", "jpeg-lossless-sv1": "dcmdjpeg", "j2k-lossless": "gdcmconv",
-           "jpeg-baseline": "dcmdjpeg", "jpeg-extended": "dcmdjpeg", "j2k": "gdcmconv"}
+DECODER = {
+    "rle": "dcmdrle",
+    "jpeg-lossless": "dcmdjpeg",
+    "jpeg-lossless-sv1": "dcmdjpeg",
+    "j2k-lossless": "gdcmconv",
+    "jpeg-baseline": "dcmdjpeg",
+    "jpeg-extended": "dcmdjpeg",
+    "j2k": "gdcmconv",
+}
 
 
 def _disc(inputs: Path, tmp_path: Path, codec: str) -> tuple[Path, dict]:
     iso = tmp_path / f"{codec}.iso"
-    proc = run([sys.executable, "-m", "dicommedia", "create", str(inputs), "-o", str(iso), "-p", "AUG-GEN-DRS-DVD-RAM",
-                "--compress", codec, "--json"])
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "dicommedia",
+            "create",
+            str(inputs),
+            "-o",
+            str(iso),
+            "-p",
+            "AUG-GEN-DRS-DVD-RAM",
+            "--compress",
+            codec,
+            "--json",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     check = run([sys.executable, "-m", "dicommedia", "validate", str(iso), "-p", "AUG-GEN-DRS-DVD-RAM", "--json"])
     assert json.loads(check.stdout)["valid"], check.stdout
     root = tmp_path / f"{codec}_x"
-    assert run([require_tool("xorriso"), "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(root)]).returncode == 0
+    assert (
+        run([require_tool("xorriso"), "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(root)]).returncode == 0
+    )
     return root, json.loads(proc.stdout)
 
 

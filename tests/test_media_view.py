@@ -51,8 +51,15 @@ def test_iso_by_dcmtk_and_genisoimage(disc: Path, tmp_path: Path):
             assert f.size == source.stat().st_size
             ds = dcmread(source, stop_before_pixels=True)
             assert (f.sop_instance_uid, f.series_instance_uid, f.patient_id) == (
-                ds.SOPInstanceUID, ds.SeriesInstanceUID, ds.PatientID)
-            assert (f.modality, f.study_date, f.transfer_syntax_uid) == ("CT", "20240102", ds.file_meta.TransferSyntaxUID)
+                ds.SOPInstanceUID,
+                ds.SeriesInstanceUID,
+                ds.PatientID,
+            )
+            assert (f.modality, f.study_date, f.transfer_syntax_uid) == (
+                "CT",
+                "20240102",
+                ds.file_meta.TransferSyntaxUID,
+            )
 
 
 @pytest.mark.parametrize("style", ["lower", "dot", "lower-dot", "version"])
@@ -128,9 +135,24 @@ def test_unparseable_dicomdir_falls_back_to_scanning(disc: Path, keep: float):
 
 def snapshot(view) -> tuple:
     """Everything a reader of the view sees: files with their keys, problems, File-set ID."""
-    files = [(f.file_id, f.size, f.patient_id, f.patient_name, f.study_instance_uid, f.study_date, f.study_description,
-              f.series_instance_uid, f.modality, f.series_number, f.sop_instance_uid, f.sop_class_uid,
-              f.transfer_syntax_uid) for f in view.files()]
+    files = [
+        (
+            f.file_id,
+            f.size,
+            f.patient_id,
+            f.patient_name,
+            f.study_instance_uid,
+            f.study_date,
+            f.study_description,
+            f.series_instance_uid,
+            f.modality,
+            f.series_number,
+            f.sop_instance_uid,
+            f.sop_class_uid,
+            f.transfer_syntax_uid,
+        )
+        for f in view.files()
+    ]
     return files, [(p.code, p.message, p.file_id) for p in view.problems], view.fileset_id, view.kind
 
 
@@ -160,10 +182,20 @@ def damage(disc: Path, how: str) -> None:
         dicomdir.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("how, plain", [
-    ("none", True), ("inactive", True), ("missing", True),
-    ("bad-offset", False), ("loop", False), ("cut0.15", False), ("cut0.8", False), ("cut0.97", False), ("latin1", False),
-])
+@pytest.mark.parametrize(
+    "how, plain",
+    [
+        ("none", True),
+        ("inactive", True),
+        ("missing", True),
+        ("bad-offset", False),
+        ("loop", False),
+        ("cut0.15", False),
+        ("cut0.8", False),
+        ("cut0.97", False),
+        ("latin1", False),
+    ],
+)
 def test_plain_reader_agrees_with_pydicom(disc: Path, how: str, plain: bool):
     """``open_media(plain=True)`` reads a sound DICOMDIR without pydicom, and leaves any other to pydicom."""
     damage(disc, how)
@@ -172,8 +204,17 @@ def test_plain_reader_agrees_with_pydicom(disc: Path, how: str, plain: bool):
     assert (type(quick.directory).__name__ == "PlainDirectory") == plain
 
 
-@pytest.mark.parametrize("name", ["DICOMDIR", "DICOMDIR-reordered", "DICOMDIR-nooffset", "DICOMDIR-implicit",
-                                  "DICOMDIR-bigEnd", "TINY_ALPHA/DICOMDIR"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DICOMDIR",
+        "DICOMDIR-reordered",
+        "DICOMDIR-nooffset",
+        "DICOMDIR-implicit",
+        "DICOMDIR-bigEnd",
+        "TINY_ALPHA/DICOMDIR",
+    ],
+)
 def test_plain_reader_on_pydicom_bundled_dicomdirs(name: str):
     path = PYDICOM_DIRTESTS / name
     assert snapshot(open_media(path, plain=True)) == snapshot(open_media(path))
@@ -242,7 +283,7 @@ def test_rock_ridge_link_in_an_iso_is_refused(disc: Path, tmp_path: Path, extens
 def test_truncated_iso_is_one_error(disc: Path, tmp_path: Path):
     iso = genisoimage(disc, tmp_path / "t.iso", "TESTSET")
     truncated = tmp_path / "cut.iso"
-    truncated.write_bytes(iso.read_bytes()[:16 * 2048 + 100])
+    truncated.write_bytes(iso.read_bytes()[: 16 * 2048 + 100])
     with pytest.raises(MediaError, match="not a readable ISO 9660 image"):
         open_media(truncated)
 
@@ -256,7 +297,7 @@ def test_pread_into_fills_every_slot_or_says_the_file_is_short(tmp_path: Path):
     try:
         buffer = bytearray(2000)
         view = memoryview(buffer)
-        slots = [view[n:n + 1] for n in range(1500)] + [view[1500:1500], view[1500:2000]]  # over IOV_MAX, one empty
+        slots = [view[n : n + 1] for n in range(1500)] + [view[1500:1500], view[1500:2000]]  # over IOV_MAX, one empty
         pread_into(fd, 1000, slots, available=2000)
         assert bytes(buffer) == data[1000:]
         with pytest.raises(OSError):

@@ -49,7 +49,12 @@ def test_listing_json_of_an_iso(mixed_disc: Path, tmp_path: Path, pydicom_files)
     assert set(ct) == {"study_instance_uid", "study_date", "study_description", "series"}
     assert (ct["study_date"], ct["study_description"]) == ("20240102", "CT HEAD")
     assert ct["series"] == [
-        {"series_instance_uid": ct["series"][0]["series_instance_uid"], "modality": "CT", "series_number": 1, "instances": 4}
+        {
+            "series_instance_uid": ct["series"][0]["series_instance_uid"],
+            "modality": "CT",
+            "series_number": 1,
+            "instances": 4,
+        }
     ]
     compressed_sops = {str(dcmread(pydicom_files[n], stop_before_pixels=True).SOPInstanceUID) for n in COMPRESSED}
     assert len(compressed_sops) == 3

@@ -25,8 +25,14 @@ def rgb(rows: int, columns: int) -> np.ndarray:
 
 @pytest.fixture
 def ctx() -> ScContext:
-    return ScContext(patient_name="Doe^Jane", patient_id="PID1", patient_birth_date="19700101", patient_sex="F",
-                     study_description="Outside pictures", accession_number="ACC1")
+    return ScContext(
+        patient_name="Doe^Jane",
+        patient_id="PID1",
+        patient_birth_date="19700101",
+        patient_sex="F",
+        study_description="Outside pictures",
+        accession_number="ACC1",
+    )
 
 
 def save_pictures(folder):
@@ -49,8 +55,9 @@ def save_pictures(folder):
     Image.fromarray(bmp).save(folder / "scan.bmp")
     made["scan.bmp"] = bmp[np.newaxis]
     pages = [RNG.integers(0, 256, (20, 21), dtype=np.uint8) for _ in range(3)]
-    Image.fromarray(pages[0]).save(folder / "pages.tif", save_all=True,
-                                   append_images=[Image.fromarray(p) for p in pages[1:]])
+    Image.fromarray(pages[0]).save(
+        folder / "pages.tif", save_all=True, append_images=[Image.fromarray(p) for p in pages[1:]]
+    )
     made["pages.tif"] = np.stack(pages)
     frames = [rgb(20, 21) for _ in range(3)]
     images = [Image.fromarray(f).quantize(64) for f in frames]
@@ -93,10 +100,21 @@ def test_appendix_a_attributes(ctx, tmp_path):
         assert ds.StudyInstanceUID == ctx.study_instance_uid and ds.SeriesInstanceUID == ctx.series_instance_uid
         assert ds.StudyDate == ctx.study_date and ds.StudyTime == ctx.study_time
         assert ds.Modality == "OT" and ds.ConversionType == "WSD"
-        for keyword in ("Manufacturer", "StationName", "ManufacturerModelName", "SoftwareVersions",
-                        "SecondaryCaptureDeviceID", "SecondaryCaptureDeviceManufacturer",
-                        "SecondaryCaptureDeviceManufacturerModelName", "SecondaryCaptureDeviceSoftwareVersions",
-                        "DateOfSecondaryCapture", "TimeOfSecondaryCapture", "ContentDate", "ContentTime", "StudyID"):
+        for keyword in (
+            "Manufacturer",
+            "StationName",
+            "ManufacturerModelName",
+            "SoftwareVersions",
+            "SecondaryCaptureDeviceID",
+            "SecondaryCaptureDeviceManufacturer",
+            "SecondaryCaptureDeviceManufacturerModelName",
+            "SecondaryCaptureDeviceSoftwareVersions",
+            "DateOfSecondaryCapture",
+            "TimeOfSecondaryCapture",
+            "ContentDate",
+            "ContentTime",
+            "StudyID",
+        ):
             assert ds.get(keyword), keyword
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         assert ds.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID

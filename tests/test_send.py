@@ -100,11 +100,20 @@ def pixels(ds) -> np.ndarray:
 
 # --- pure rules -------------------------------------------------------------------------------------------------
 
+
 def test_peer_parse() -> None:
     assert Peer.parse("ORTHANC@127.0.0.1:4242") == Peer("ORTHANC", "127.0.0.1", 4242)
     assert Peer.parse("PACS@[::1]:104") == Peer("PACS", "::1", 104)
     assert str(Peer.parse("PACS@[::1]:104")) == "PACS@[::1]:104"
-    for bad in ("127.0.0.1:4242", "PACS@host", "PACS@host:0", "PACS@host:99999", "ABCDEFGHIJKLMNOPQ@h:1", " @h:1", "A\\B@h:1"):
+    for bad in (
+        "127.0.0.1:4242",
+        "PACS@host",
+        "PACS@host:0",
+        "PACS@host:99999",
+        "ABCDEFGHIJKLMNOPQ@h:1",
+        " @h:1",
+        "A\\B@h:1",
+    ):
         with pytest.raises(MediaError):
             Peer.parse(bad)
 
@@ -119,9 +128,15 @@ def test_contexts_offer_each_syntax_and_native_fallback(compressed_folder: dict[
         assert (job.sop_class, ExplicitVRLittleEndian) in offered
         assert (job.sop_class, ImplicitVRLittleEndian) in offered
     assert all(len(cx.transfer_syntax) == 1 for cx in contexts)
-    accepted = {(SecondaryCaptureImageStorage, ExplicitVRLittleEndian): 3, (SecondaryCaptureImageStorage, JPEGBaseline8Bit): 5}
+    accepted = {
+        (SecondaryCaptureImageStorage, ExplicitVRLittleEndian): 3,
+        (SecondaryCaptureImageStorage, JPEGBaseline8Bit): 5,
+    }
     assert choose_context(accepted, SecondaryCaptureImageStorage, JPEGBaseline8Bit) == (5, JPEGBaseline8Bit)
-    assert choose_context(accepted, SecondaryCaptureImageStorage, "1.2.840.10008.1.2.4.90") == (3, ExplicitVRLittleEndian)
+    assert choose_context(accepted, SecondaryCaptureImageStorage, "1.2.840.10008.1.2.4.90") == (
+        3,
+        ExplicitVRLittleEndian,
+    )
     assert choose_context(accepted, CTImageStorage, ExplicitVRLittleEndian) is None
 
 
@@ -145,7 +160,9 @@ def test_command_set_matches_pynetdicom() -> None:
     assert c_store_command(7, CTImageStorage, "1.2.826.0.1.3680043.2.1125.1") == encode(msg.command_set, True, True)
 
 
-@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"])
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "image_dfl.dcm", "MR_small_bigendian.dcm"]
+)
 def test_split_part10_matches_pynetdicom(name: str) -> None:
     path = bundled(name)
     meta, offset = split_part10(path.read_bytes())
@@ -165,10 +182,10 @@ def test_write_message_frames_pdus_within_the_peer_maximum() -> None:
         stream = b"".join(iter(lambda: b.recv(65536), b""))
     pdvs, pos = [], 0
     while pos < len(stream):
-        length = int.from_bytes(stream[pos + 2:pos + 6], "big")
+        length = int.from_bytes(stream[pos + 2 : pos + 6], "big")
         assert stream[pos] == 0x04 and length <= 16384
         pdu = P_DATA_TF()
-        pdu.decode(stream[pos:pos + 6 + length])
+        pdu.decode(stream[pos : pos + 6 + length])
         pdvs += pdu.presentation_data_value_items
         pos += 6 + length
     assert [p.presentation_context_id for p in pdvs] == [5] * len(pdvs)
@@ -180,8 +197,13 @@ def test_write_message_frames_pdus_within_the_peer_maximum() -> None:
 
 def test_framer_reuses_a_layout_and_frames_as_fresh() -> None:
     framer = Framer()
-    messages = [(1, "1.2.3.4", bytes(range(256)) * 200), (3, "1.2.3.5", b"\x01" * 999), (1, "1.2.3.6", b"\x07" * 51200),
-                (3, "1.2.3.77", b"\x02" * 999), (1, "1.2.3.8", b"\x09" * 51200)]
+    messages = [
+        (1, "1.2.3.4", bytes(range(256)) * 200),
+        (3, "1.2.3.5", b"\x01" * 999),
+        (1, "1.2.3.6", b"\x07" * 51200),
+        (3, "1.2.3.77", b"\x02" * 999),
+        (1, "1.2.3.8", b"\x09" * 51200),
+    ]
     for n, (context_id, uid, data) in enumerate(messages):
         command = c_store_command(n + 1, CTImageStorage, uid)
         message, slots = framer.frame(context_id, command, len(data), 16384)
@@ -192,6 +214,7 @@ def test_framer_reuses_a_layout_and_frames_as_fresh() -> None:
 
 
 # --- Orthanc: a real PACS -----------------------------------------------------------------------------------
+
 
 def test_import_iso_into_orthanc_unchanged_and_idempotent(tmp_path: Path, orthanc_empty, ct_folder: Path) -> None:
     iso = tmp_path / "disc.iso"
@@ -240,6 +263,7 @@ def test_orthanc_takes_compressed_as_stored(orthanc_empty, compressed_folder: di
 
 # --- DCMTK storescp ----------------------------------------------------------------------------------------
 
+
 def test_storescp_uncompressed_only_gets_decoded_pixels(storescp, compressed_folder: dict[str, Path]) -> None:
     scp = storescp()  # storescp's default: uncompressed transfer syntaxes only
     folder = next(iter(compressed_folder.values())).parent
@@ -278,11 +302,11 @@ def test_iso_to_storescp_bit_for_bit(tmp_path: Path, storescp) -> None:
         for f in view.files():
             with f.open() as fp:
                 raw = fp.read()
-            on_media[f.sop_instance_uid] = raw[split_part10(raw)[1]:]
+            on_media[f.sop_instance_uid] = raw[split_part10(raw)[1] :]
     received = {}
     for path in scp.files():
         raw = path.read_bytes()
-        received[dcmread(path, stop_before_pixels=True).SOPInstanceUID] = raw[split_part10(raw)[1]:]
+        received[dcmread(path, stop_before_pixels=True).SOPInstanceUID] = raw[split_part10(raw)[1] :]
     assert received == on_media
 
 
@@ -295,14 +319,28 @@ def test_tls_against_storescp(storescp, certificates, ct_folder: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sent"] == 12 and len(scp.files()) == 12
 
-    distrusted = dicommedia("read", str(ct_folder), "--send", scp.address, "--tls", "--tls-ca", str(c.stranger_ca),
-                            "--tls-cert", str(c.client_cert), "--tls-key", str(c.client_key), "--timeout", "5")
+    distrusted = dicommedia(
+        "read",
+        str(ct_folder),
+        "--send",
+        scp.address,
+        "--tls",
+        "--tls-ca",
+        str(c.stranger_ca),
+        "--tls-cert",
+        str(c.client_cert),
+        "--tls-key",
+        str(c.client_key),
+        "--timeout",
+        "5",
+    )
     no_traceback(distrusted)
     assert distrusted.returncode == 1
     assert "TLS handshake failed" in distrusted.stderr and "CERTIFICATE_VERIFY_FAILED" in distrusted.stderr
 
 
 # --- faults ------------------------------------------------------------------------------------------------
+
 
 def test_bad_calling_aet_is_one_line(ct_folder: Path) -> None:
     result = dicommedia("read", str(ct_folder), "--send", "PACS@127.0.0.1:104", "--calling-aet", "A" * 17)
@@ -344,7 +382,9 @@ def test_explicit_only_peer_gets_identical_pixels(fault_scp, compressed_folder: 
         got = scp.received[uid]
         assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
         original = dcmread(path)
-        assert got.SOPInstanceUID == original.SOPInstanceUID and got.get("StudyInstanceUID") == original.get("StudyInstanceUID")
+        assert got.SOPInstanceUID == original.SOPInstanceUID and got.get("StudyInstanceUID") == original.get(
+            "StudyInstanceUID"
+        )
         assert np.array_equal(pixels(got), pixels(original))
 
 
@@ -395,7 +435,9 @@ def test_peer_gone_for_good_names_every_instance_left(fault_scp, ct_folder: Path
     report = json.loads(result.stdout)
     assert report["sent"] == 5 and len(report["failed"]) == 7
     with open_media(ct_folder) as view:
-        assert {f["sop_instance_uid"] for f in report["failed"]} | set(scp.received) == {f.sop_instance_uid for f in view.files()}
+        assert {f["sop_instance_uid"] for f in report["failed"]} | set(scp.received) == {
+            f.sop_instance_uid for f in view.files()
+        }
     assert all(f["status"] is None and f["reason"] for f in report["failed"])
     assert "cannot connect" in result.stderr
 

@@ -152,8 +152,12 @@ def test_missing_type1_key(disc: Path):
 
 def test_bad_hierarchy(disc: Path):
     # SERIES -> STUDY keeps the encoded length (6 bytes): a STUDY record under a STUDY record.
-    rewrite_dicomdir(disc / "DICOMDIR", lambda recs: setattr(
-        next(r for r in recs if r.DirectoryRecordType == "SERIES"), "DirectoryRecordType", "STUDY"))
+    rewrite_dicomdir(
+        disc / "DICOMDIR",
+        lambda recs: setattr(
+            next(r for r in recs if r.DirectoryRecordType == "SERIES"), "DirectoryRecordType", "STUDY"
+        ),
+    )
     assert "bad-hierarchy" in error_codes(disc)
 
 

@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import contextlib
+import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from dicommedia.cli.render import emit_json, err_console, fail
 from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create_fileset
-from dicommedia.progress import Progress as CreateProgress
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
+from dicommedia.progress import Progress as CreateProgress
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-CODEC_CHOICES = ["keep", "none", "rle", "jpeg-lossless", "jpeg-lossless-sv1", "jpeg-baseline", "jpeg-extended",
-                 "j2k-lossless", "j2k"]
-_SC_FIELDS = ("patient_name", "patient_id", "patient_birth_date", "patient_sex", "study_description", "accession_number")
+CODEC_CHOICES = [
+    "keep",
+    "none",
+    "rle",
+    "jpeg-lossless",
+    "jpeg-lossless-sv1",
+    "jpeg-baseline",
+    "jpeg-extended",
+    "j2k-lossless",
+    "j2k",
+]
+_SC_FIELDS = (
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "study_description",
+    "accession_number",
+)
 
 
 class _RichProgress(CreateProgress):
     """Renders the creator's stages as rich progress bars on stderr."""
 
-    def __init__(self, progress: "Progress"):
+    def __init__(self, progress: Progress):
         self.progress = progress
         self.task = None
 
@@ -50,8 +65,14 @@ def _progress():
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console.console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console.console,
+        transient=True,
+    ) as bar:
         yield _RichProgress(bar)
 
 
@@ -60,8 +81,10 @@ def _parse_compress_for(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         modality, _, codec = value.partition("=")
         if not modality or codec not in CODEC_CHOICES:
-            raise click.BadParameter(f"{value!r}: expected MODALITY=CODEC with CODEC one of {', '.join(CODEC_CHOICES)}",
-                                     param_hint="--compress-for")
+            raise click.BadParameter(
+                f"{value!r}: expected MODALITY=CODEC with CODEC one of {', '.join(CODEC_CHOICES)}",
+                param_hint="--compress-for",
+            )
         out[modality.strip().upper()] = codec
     return out
 
@@ -95,24 +118,47 @@ def _render_summary(result: CreateResult) -> None:
         _say("left out:", "yellow", f"{path}: {reason}")
     for vol in result.volumes:
         capacity = "no limit" if vol.capacity_bytes is None else f"{vol.bytes / vol.capacity_bytes:.0%} of {vol.media}"
-        _say("wrote", "green", f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
-                               f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}")
-    _say("", "", f"{result.converted} converted, {result.transcoded} transcoded, {result.duplicates} duplicate(s) "
-                 f"written once, {len(result.skipped)} left out")
+        _say(
+            "wrote",
+            "green",
+            f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
+            f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
+        )
+    _say(
+        "",
+        "",
+        f"{result.converted} converted, {result.transcoded} transcoded, {result.duplicates} duplicate(s) "
+        f"written once, {len(result.skipped)} left out",
+    )
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
-@click.option("--format", "output_format", type=click.Choice(["iso", "dir"]), default="iso", show_default=True,
-              help="Write an ISO 9660 image or a folder.")
-@click.option("-p", "--profile", "profile_name", default="STD-GEN-CD", show_default=True,
-              help="Media application profile (see `dicommedia profiles`).")
-@click.option("--profile-file", type=click.Path(exists=True, dir_okay=False), help="A custom profile definition (TOML).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["iso", "dir"]),
+    default="iso",
+    show_default=True,
+    help="Write an ISO 9660 image or a folder.",
+)
+@click.option(
+    "-p",
+    "--profile",
+    "profile_name",
+    default="STD-GEN-CD",
+    show_default=True,
+    help="Media application profile (see `dicommedia profiles`).",
+)
+@click.option(
+    "--profile-file", type=click.Path(exists=True, dir_okay=False), help="A custom profile definition (TOML)."
+)
 @click.option("--media", type=click.Choice(list(MEDIA_CAPACITY)), help="Media capacity (default: the profile's).")
 @click.option("--fileset-id", help="File-set ID and ISO Volume Identifier (1-16 of A-Z 0-9 _).")
-@click.option("--compress", type=click.Choice(CODEC_CHOICES), default="keep", show_default=True,
-              help="Pixel data encoding.")
+@click.option(
+    "--compress", type=click.Choice(CODEC_CHOICES), default="keep", show_default=True, help="Pixel data encoding."
+)
 @click.option("--compress-for", multiple=True, metavar="MODALITY=CODEC", help="Per-modality encoding (repeatable).")
 @click.option("--quality", type=click.IntRange(1, 100), help="Lossy quality, 1-100.")
 @click.option("--patient-name", help="Patient's Name for converted pictures/PDFs.")
@@ -126,26 +172,65 @@ def _render_summary(result: CreateResult) -> None:
 @click.option("--skip-invalid", is_flag=True, help="Leave out unusable inputs (listed) instead of refusing the job.")
 @click.option("--fix-uids", is_flag=True, help="Give new UIDs to a different object reusing a SOP Instance UID.")
 @click.option("--no-ihe-pdi", is_flag=True, help="Leave out README.TXT and INDEX.HTM.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores).")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
-def create(inputs: tuple[str, ...], output: str, output_format: str, profile_name: str, profile_file: str | None,
-           media: str | None, fileset_id: str | None, compress: str, compress_for: tuple[str, ...],
-           quality: int | None, patient_name: str | None, patient_id: str | None, patient_birth_date: str | None,
-           patient_sex: str | None, study_description: str | None, accession_number: str | None,
-           sc_metadata: str | None, span: bool, skip_invalid: bool, fix_uids: bool, no_ihe_pdi: bool,
-           jobs: int | None, overwrite: bool, as_json: bool) -> None:
+def create(
+    inputs: tuple[str, ...],
+    output: str,
+    output_format: str,
+    profile_name: str,
+    profile_file: str | None,
+    media: str | None,
+    fileset_id: str | None,
+    compress: str,
+    compress_for: tuple[str, ...],
+    quality: int | None,
+    patient_name: str | None,
+    patient_id: str | None,
+    patient_birth_date: str | None,
+    patient_sex: str | None,
+    study_description: str | None,
+    accession_number: str | None,
+    sc_metadata: str | None,
+    span: bool,
+    skip_invalid: bool,
+    fix_uids: bool,
+    no_ihe_pdi: bool,
+    jobs: int | None,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
     options = CreateOptions(
-        inputs=list(inputs), output=Path(output), profile=profile, media=media, fileset_id=fileset_id,
-        output_format=output_format, compress=compress, compress_for=_parse_compress_for(compress_for),
+        inputs=list(inputs),
+        output=Path(output),
+        profile=profile,
+        media=media,
+        fileset_id=fileset_id,
+        output_format=output_format,
+        compress=compress,
+        compress_for=_parse_compress_for(compress_for),
         quality=quality,
-        sc_metadata=_sc_metadata(sc_metadata, {
-            "patient_name": patient_name, "patient_id": patient_id, "patient_birth_date": patient_birth_date,
-            "patient_sex": patient_sex, "study_description": study_description, "accession_number": accession_number,
-        }),
-        span=span, skip_invalid=skip_invalid, ihe_pdi=not no_ihe_pdi, jobs=jobs or 0, overwrite=overwrite,
+        sc_metadata=_sc_metadata(
+            sc_metadata,
+            {
+                "patient_name": patient_name,
+                "patient_id": patient_id,
+                "patient_birth_date": patient_birth_date,
+                "patient_sex": patient_sex,
+                "study_description": study_description,
+                "accession_number": accession_number,
+            },
+        ),
+        span=span,
+        skip_invalid=skip_invalid,
+        ihe_pdi=not no_ihe_pdi,
+        jobs=jobs or 0,
+        overwrite=overwrite,
         fix_uids=fix_uids,
     )
     try:
@@ -155,8 +240,16 @@ def create(inputs: tuple[str, ...], output: str, output_format: str, profile_nam
         for path, reason in exc.refused:
             _say("refused:", "red", f"{path}: {reason}")
         if as_json:
-            emit_json({"volumes": [], "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
-                       "converted": 0, "transcoded": 0, "duplicates": 0, "error": str(exc)})
+            emit_json(
+                {
+                    "volumes": [],
+                    "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
+                    "converted": 0,
+                    "transcoded": 0,
+                    "duplicates": 0,
+                    "error": str(exc),
+                }
+            )
         fail(str(exc))
     if as_json:
         emit_json(result.as_json())

@@ -14,8 +14,11 @@ def _syntax_names(syntaxes: tuple[str, ...]) -> str:
     return ", ".join(uid_name(ts) for ts in syntaxes)
 
 
+def _rule_json(r) -> dict:
+    return {"transfer_syntaxes": list(r.transfer_syntaxes), "fsc": r.fsc, "fsr": r.fsr, "fsu": r.fsu}
+
+
 def _profile_json(profile: Profile) -> dict:
-    rule_json = lambda r: {"transfer_syntaxes": list(r.transfer_syntaxes), "fsc": r.fsc, "fsr": r.fsr, "fsu": r.fsu}
     return {
         "name": profile.name,
         "title": profile.title,
@@ -23,9 +26,9 @@ def _profile_json(profile: Profile) -> dict:
         "capacity_bytes": profile.capacity,
         "file_system": profile.file_system,
         "augments": profile.augments,
-        "default": rule_json(profile.default) if profile.default else None,
-        "image_default": rule_json(profile.image_default) if profile.image_default else None,
-        "sop_classes": {uid: {"name": r.name or uid_name(uid), **rule_json(r)} for uid, r in profile.rules.items()},
+        "default": _rule_json(profile.default) if profile.default else None,
+        "image_default": _rule_json(profile.image_default) if profile.image_default else None,
+        "sop_classes": {uid: {"name": r.name or uid_name(uid), **_rule_json(r)} for uid, r in profile.rules.items()},
     }
 
 
@@ -61,7 +64,9 @@ def profiles(name: str | None, profile_file: str | None, as_json: bool) -> None:
     for column in ("SOP class", "UID", "transfer syntaxes", "FSC", "FSR", "FSU"):
         table.add_column(column)
     for uid, rule in profile.rules.items():
-        table.add_row(rule.name or uid_name(uid), uid, _syntax_names(rule.transfer_syntaxes), rule.fsc, rule.fsr, rule.fsu)
+        table.add_row(
+            rule.name or uid_name(uid), uid, _syntax_names(rule.transfer_syntaxes), rule.fsc, rule.fsr, rule.fsu
+        )
     if profile.image_default:
         r = profile.image_default
         table.add_row("(any other image Storage class)", "", _syntax_names(r.transfer_syntaxes), r.fsc, r.fsr, r.fsu)

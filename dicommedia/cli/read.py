@@ -87,9 +87,13 @@ def report_problems(view: MediaView) -> None:
 @click.option("--patient-id", multiple=True, help="Only this patient (repeatable).")
 @click.option("--study-uid", multiple=True, help="Only this study (repeatable).")
 @click.option("--series-uid", multiple=True, help="Only this series (repeatable).")
-@click.option("--extract", "extract_dir", type=click.Path(file_okay=False), help="Copy the instances out as plain files.")
+@click.option(
+    "--extract", "extract_dir", type=click.Path(file_okay=False), help="Copy the instances out as plain files."
+)
 @click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 100), help="Per-instance retries.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Network timeout, seconds.")
+@click.option(
+    "--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Network timeout, seconds."
+)
 @click.option("--tls", is_flag=True, help="DICOM over TLS.")
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA certificate(s) to verify the peer.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Our certificate.")
@@ -164,7 +168,9 @@ def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: 
         )
     for failure in result.failed:
         err_console.print(f"[red]not extracted[/] {escape(failure['file_id'])}: {escape(failure['reason'])}")
-    err_console.print(f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})")
+    err_console.print(
+        f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})"
+    )
     if result.failed or missing:
         raise SystemExit(1)
 
@@ -178,8 +184,11 @@ def _send_with_progress(files: list, peer, options):  # type: ignore[no-untyped-
     from dicommedia.read.send import import_media
 
     columns = (
-        TextColumn("C-STORE to {task.fields[peer]}"), BarColumn(),
-        TextColumn("{task.fields[done]}/{task.fields[count]} instances"), TransferSpeedColumn(), TimeElapsedColumn(),
+        TextColumn("C-STORE to {task.fields[peer]}"),
+        BarColumn(),
+        TextColumn("{task.fields[done]}/{task.fields[count]} instances"),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
     )
     lock = threading.Lock()
     with Progress(*columns, console=err_console, transient=True) as progress:

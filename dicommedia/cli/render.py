@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -49,7 +50,7 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str) -> "NoReturn":  # noqa: F821
+def fail(message: str) -> NoReturn:  # noqa: F821
     """Print a one-line error and exit 1."""
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     raise SystemExit(1)

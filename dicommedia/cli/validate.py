@@ -38,7 +38,9 @@ def render_report(report: Report, console) -> None:
 
 @click.command()
 @click.argument("media", type=click.Path(exists=True))
-@click.option("-p", "--profile", "profile_name", default="STD-GEN-CD", show_default=True, help="Profile to check against.")
+@click.option(
+    "-p", "--profile", "profile_name", default="STD-GEN-CD", show_default=True, help="Profile to check against."
+)
 @click.option("--profile-file", type=click.Path(exists=True, dir_okay=False), help="A custom profile definition.")
 @click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Also write a JUnit XML report.")

@@ -6,9 +6,10 @@ every other encoding goes through pydicom. Either way the keys come out as raw E
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from dicommedia.errors import MediaError
 from dicommedia.inputs.part10_header import (
@@ -26,10 +27,28 @@ from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, MEDIA_STORAGE_DIRE
 
 # Attributes planning reads besides the record keys: to group, to invent missing keys, to check pixels.
 _PLANNING_KEYWORDS = {
-    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesDate", "SeriesTime", "AcquisitionDate",
-    "AcquisitionTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
-    "PatientBirthDate", "PatientSex", "Modality", "StudyInstanceUID", "SeriesInstanceUID", "NumberOfFrames",
-    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "PhotometricInterpretation",
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ContentDate",
+    "ContentTime",
+    "InstanceCreationDate",
+    "InstanceCreationTime",
+    "PatientBirthDate",
+    "PatientSex",
+    "Modality",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "PhotometricInterpretation",
 }
 KEY_KEYWORDS = frozenset(_PLANNING_KEYWORDS | {k.keyword for keys in RECORD_KEYS.values() for k in keys})
 _WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
@@ -166,8 +185,11 @@ def _pydicom_header(source: Source, body_offset: int | None) -> InstanceHeader:
                     f"truncated: Pixel Data needs {raw.value_tell + raw.length} bytes, the file has {source.size}",
                     hint="the file was cut short; copy it again from its source",
                 )
-        length = getattr(raw, "length", None) if raw is not None and hasattr(raw, "value_tell") else (
-            len(ds.PixelData) if has_pixels and ds["PixelData"].value is not None else None)
+        length = (
+            getattr(raw, "length", None)
+            if raw is not None and hasattr(raw, "value_tell")
+            else (len(ds.PixelData) if has_pixels and ds["PixelData"].value is not None else None)
+        )
         sub = Dataset()
         for keyword in sorted(KEY_KEYWORDS, key=lambda k: TAGS[k][0]):
             if keyword in ds and keyword != "ContentSequence":
@@ -205,8 +227,9 @@ def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, ha
     if not sop_class:
         raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
     if sop_class == MEDIA_STORAGE_DIRECTORY:
-        raise MediaError("a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)",
-                         source.label)
+        raise MediaError(
+            "a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label
+        )
     if not sop_instance:
         raise MediaError("no SOP Instance UID (0008,0018)", source.label)
     return InstanceHeader(source, sop_class, sop_instance, syntax, body_offset, keys, has_pixels)
@@ -218,8 +241,11 @@ def read_header(source: Source) -> InstanceHeader:
         with source.open() as fp:
             parsed = read_part10_header(fp, source.size, _WANTED_TAGS)
         keys = _fast_keys(parsed.values) if parsed and parsed.transfer_syntax == EXPLICIT_VR_LE else None
-        if keys is not None and leaf_record_type(str(keys.get("SOPClassUID") or ""),
-                                                 str(keys.get("Modality") or "")) not in _DERIVED_KEY_RECORDS:
+        if (
+            keys is not None
+            and leaf_record_type(str(keys.get("SOPClassUID") or ""), str(keys.get("Modality") or ""))
+            not in _DERIVED_KEY_RECORDS
+        ):
             _check_native_length(keys, parsed.pixel_length, parsed.transfer_syntax)
             return _header(source, keys, EXPLICIT_VR_LE, parsed.body_offset, parsed.pixel_offset is not None)
         return _pydicom_header(source, parsed.body_offset if parsed else None)

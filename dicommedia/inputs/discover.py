@@ -101,7 +101,9 @@ def _classify(path: Path, given: bool, origin: str) -> InputFile | None:
         return InputFile(path, InputKind.UNUSABLE, f"cannot be read: {exc.strerror or exc}", origin)
     kind = sniff(path, head)
     if kind is InputKind.DISC and not given:
-        return InputFile(path, InputKind.UNUSABLE, "an ISO image inside an input folder (give it as an input of its own)", origin)
+        return InputFile(
+            path, InputKind.UNUSABLE, "an ISO image inside an input folder (give it as an input of its own)", origin
+        )
     if kind is InputKind.UNUSABLE:
         reason = "empty file" if not head else "not a DICOM file, picture (JPEG/PNG/TIFF/BMP/GIF) or PDF"
         return InputFile(path, kind, reason, origin)

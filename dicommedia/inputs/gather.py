@@ -39,10 +39,17 @@ def _sc_context(sc_metadata: dict[str, str]):
     """One study and series for every picture and PDF of the run (SPEC 6)."""
     from dicommedia.inputs.pictures import ScContext
 
-    fields = ("patient_name", "patient_id", "patient_birth_date", "patient_sex", "study_description",
-              "accession_number")
-    return ScContext(**{k: sc_metadata.get(k, "") for k in fields}, study_instance_uid=new_uid(),
-                     series_instance_uid=new_uid())
+    fields = (
+        "patient_name",
+        "patient_id",
+        "patient_birth_date",
+        "patient_sex",
+        "study_description",
+        "accession_number",
+    )
+    return ScContext(
+        **{k: sc_metadata.get(k, "") for k in fields}, study_instance_uid=new_uid(), series_instance_uid=new_uid()
+    )
 
 
 def _convert(kind: InputKind, path: Path, context: object, spool: Path, number: int) -> Path:
@@ -83,8 +90,9 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
                 out.converted += 1
                 converted = _convert(item.kind, item.path, sc_context, spool, out.converted)
                 header = read_header(file_source(converted, item.origin))
-                header.source = Source(label=str(item.path), size=header.source.size, path=converted,
-                                       origin=item.origin)
+                header.source = Source(
+                    label=str(item.path), size=header.source.size, path=converted, origin=item.origin
+                )
                 out.headers.append(header)
         except MediaError as exc:
             out.refused.append((exc.subject or str(item.path), exc.message))

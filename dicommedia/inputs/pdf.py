@@ -53,9 +53,15 @@ def pdf_to_dataset(path: Path | str, ctx: ScContext, instance_number: int) -> Da
     """A PDF as an Encapsulated PDF instance in the run's document series."""
     path = Path(path)
     data = read_pdf(path)
-    ds = base_dataset(ctx, uid.EncapsulatedPDFStorage, instance_number, modality="DOC",
-                      series_uid=ctx.document_series_instance_uid, series_number=ctx.document_series_number,
-                      series_description=ctx.document_series_description)
+    ds = base_dataset(
+        ctx,
+        uid.EncapsulatedPDFStorage,
+        instance_number,
+        modality="DOC",
+        series_uid=ctx.document_series_instance_uid,
+        series_number=ctx.document_series_number,
+        series_description=ctx.document_series_description,
+    )
     # PS3.3 C.24.2 Encapsulated Document module
     ds.AcquisitionDateTime = ds.ContentDate + ds.ContentTime
     ds.BurnedInAnnotation = "YES"  # a document names its patient in its content

@@ -74,7 +74,13 @@ class ScContext:
 
 
 def base_dataset(
-    ctx: ScContext, sop_class: str, instance_number: int, *, modality: str, series_uid: str, series_number: int,
+    ctx: ScContext,
+    sop_class: str,
+    instance_number: int,
+    *,
+    modality: str,
+    series_uid: str,
+    series_number: int,
     series_description: str,
 ) -> Dataset:
     """The attributes seed Appendix A creates for every converted object (patient, study, series, equipment)."""
@@ -89,8 +95,16 @@ def base_dataset(
     ds.file_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
 
-    texts = (ctx.patient_name, ctx.patient_id, ctx.study_description, ctx.accession_number,
-             ctx.referring_physician_name, ctx.institution_name, ctx.patient_comments, series_description)
+    texts = (
+        ctx.patient_name,
+        ctx.patient_id,
+        ctx.study_description,
+        ctx.accession_number,
+        ctx.referring_physician_name,
+        ctx.institution_name,
+        ctx.patient_comments,
+        series_description,
+    )
     if not all(t.isascii() for t in texts):
         ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = sop_class
@@ -154,8 +168,14 @@ def read_picture(path: Path | str) -> tuple[np.ndarray, float | None]:
                 durations.append(page.info.get("duration"))
                 frames.append(_page_array(ImageOps.exif_transpose(page)))
             frame_time = _frame_time(durations) if image.format == "GIF" and len(frames) > 1 else None
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
-            imagecodecs.PngError) as exc:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        imagecodecs.PngError,
+    ) as exc:
         raise MediaError(f"cannot read the picture ({exc})", subject=str(path)) from None
     if len({f.shape for f in frames}) > 1:
         raise MediaError("its pages differ in size or colour; give them as separate pictures", subject=str(path))
@@ -207,18 +227,32 @@ def picture_to_dataset(path: Path | str, ctx: ScContext, instance_number: int) -
         if sixteen:  # PS3.3 A.8.5.4: true colour multi-frame SC is 8 bits per sample
             frames = (frames >> 8).astype(np.uint8)
     else:
-        sop_class = (uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage if sixteen
-                     else uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage)
-    ds = base_dataset(ctx, sop_class, instance_number, modality="OT", series_uid=ctx.series_instance_uid,
-                      series_number=ctx.series_number, series_description=ctx.series_description)
+        sop_class = (
+            uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+            if sixteen
+            else uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage
+        )
+    ds = base_dataset(
+        ctx,
+        sop_class,
+        instance_number,
+        modality="OT",
+        series_uid=ctx.series_instance_uid,
+        series_number=ctx.series_number,
+        series_description=ctx.series_description,
+    )
     ds.Laterality = ""  # Type 2C; unknown for a picture (PS3.3 C.7.3.1)
     ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.DateOfSecondaryCapture, ds.TimeOfSecondaryCapture = ds.ContentDate, ds.ContentTime  # SC Image module
     ds.AcquisitionNumber = 1
     ds.PatientOrientation = ""
     ds.BurnedInAnnotation = "YES"  # unknown for a picture: assume text may identify the patient
-    set_pixel_data(ds, frames if count > 1 else frames[0], "RGB" if colour else "MONOCHROME2",
-                   16 if frames.dtype == np.uint16 else 8)
+    set_pixel_data(
+        ds,
+        frames if count > 1 else frames[0],
+        "RGB" if colour else "MONOCHROME2",
+        16 if frames.dtype == np.uint16 else 8,
+    )
     if count > 1:
         _multi_frame(ds, colour, frame_time)
     return ds

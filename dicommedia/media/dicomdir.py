@@ -22,8 +22,20 @@ from dicommedia.standard.file_id import split_file_id
 
 LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
 # What pydicom raises on damaged input (struct.error escapes it on a truncated element header).
-READ_ERRORS = (InvalidDicomError, BytesLengthException, EOFError, OSError, ValueError, KeyError, TypeError, IndexError,
-               AttributeError, NotImplementedError, OverflowError, struct.error)
+READ_ERRORS = (
+    InvalidDicomError,
+    BytesLengthException,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    struct.error,
+)
 INACTIVE = 0x0000
 
 
@@ -170,7 +182,9 @@ def _tree_from_offsets(ds: Dataset, records: list[Record], findings: list[Findin
             rec = by_offset.get(offset)
             if rec is None:
                 broken = True
-                findings.append(Finding("bad-offset", f"{what}: offset {offset} does not land on a directory record", label))
+                findings.append(
+                    Finding("bad-offset", f"{what}: offset {offset} does not land on a directory record", label)
+                )
                 break
             if rec.index in seen:
                 broken = True
@@ -191,7 +205,9 @@ def _tree_from_offsets(ds: Dataset, records: list[Record], findings: list[Findin
         last = _offset(ds, "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity")
         if last and last != roots[-1].offset:
             findings.append(
-                Finding("bad-offset", f"last root record offset {last} is not the last record of the root entity", label)
+                Finding(
+                    "bad-offset", f"last root record offset {last} is not the last record of the root entity", label
+                )
             )
     unreachable = [rec for rec in records if rec.index not in seen and rec.in_use]
     for rec in unreachable:
@@ -216,4 +232,3 @@ def _tree_from_sequence(records: list[Record]) -> list[Record]:
         for deeper in [lv for lv in current if lv > level]:
             del current[deeper]
     return roots
-

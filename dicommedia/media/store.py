@@ -368,8 +368,15 @@ class IsoStore(Store):
         if length < 34 or 33 + name_len > length or pos + length > len(buf):
             raise ValueError(f"bad directory record at byte {pos}")
         use_at = 33 + name_len + (1 - name_len % 2)  # a padding byte follows an even-length name
-        return _DirRecord(bytes(buf[pos + 33:pos + 33 + name_len]), (extent + xar) * self._block, size,
-                          bool(flags & 0x02), bool(flags & 0x80), bool(unit or gap), bytes(buf[pos + use_at:pos + length]))
+        return _DirRecord(
+            bytes(buf[pos + 33 : pos + 33 + name_len]),
+            (extent + xar) * self._block,
+            size,
+            bool(flags & 0x02),
+            bool(flags & 0x80),
+            bool(unit or gap),
+            bytes(buf[pos + use_at : pos + length]),
+        )
 
     def _records(self, directory: _DirRecord) -> list[_DirRecord]:
         """The records of a directory's extent, ``.`` and ``..`` included (records never cross a sector)."""
@@ -396,7 +403,7 @@ class IsoStore(Store):
         """A Rock Ridge symbolic link: an SL entry, or a PX mode of S_IFLNK (RRIP 4.1.1, 4.1.3), CE followed."""
         if self._susp_skip is None:
             return False
-        area, hops = rec.system_use[self._susp_skip:], 0
+        area, hops = rec.system_use[self._susp_skip :], 0
         while area and hops < 16:
             continuation, pos = None, 0
             while pos + 4 <= len(area):
@@ -408,8 +415,10 @@ class IsoStore(Store):
                 if sig == b"PX" and length >= 12 and struct.unpack_from("<I", area, pos + 4)[0] & _S_IFMT == _S_IFLNK:
                     return True
                 if sig == b"CE" and length >= 28:
-                    block, offset, size = struct.unpack_from("<I", area, pos + 4)[0], *(
-                        struct.unpack_from("<I", area, pos + at)[0] for at in (12, 20))
+                    block, offset, size = (
+                        struct.unpack_from("<I", area, pos + 4)[0],
+                        *(struct.unpack_from("<I", area, pos + at)[0] for at in (12, 20)),
+                    )
                     continuation = (block * self._block + offset, size)
                 if sig == b"ST":
                     break
@@ -431,8 +440,15 @@ class IsoStore(Store):
             name = rec.name.decode("ascii", "replace")
             if pending is not None:  # a multi-extent file's next part: contiguous ones read as one span
                 contiguous = rec.name == pending.name and rec.start == pending.start + pending.size
-                pending = _DirRecord(pending.name, pending.start if contiguous else -1, pending.size + rec.size,
-                                     False, rec.more, pending.interleaved, pending.system_use)
+                pending = _DirRecord(
+                    pending.name,
+                    pending.start if contiguous else -1,
+                    pending.size + rec.size,
+                    False,
+                    rec.more,
+                    pending.interleaved,
+                    pending.system_use,
+                )
                 if rec.more:
                     continue
                 rec, pending = pending, None

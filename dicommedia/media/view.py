@@ -65,14 +65,14 @@ def split_part10(raw: bytes) -> tuple[dict[str, str], int]:
         raise ValueError("no 'DICM' after a 128-byte preamble: not a Part 10 file")
     meta: dict[str, str] = {}
     pos = 132
-    while pos + 8 <= len(raw) and raw[pos:pos + 2] == b"\x02\x00":
+    while pos + 8 <= len(raw) and raw[pos : pos + 2] == b"\x02\x00":
         (element,) = struct.unpack_from("<H", raw, pos + 2)
-        if bytes(raw[pos + 4:pos + 6]) in _LONG_VRS:
+        if bytes(raw[pos + 4 : pos + 6]) in _LONG_VRS:
             (length,), start = _UL.unpack_from(raw, pos + 8), pos + 12
         else:
             (length,), start = struct.unpack_from("<H", raw, pos + 6), pos + 8
         if element in _META_UIDS:
-            meta[_META_UIDS[element]] = raw[start:start + length].decode("ascii", "replace").rstrip("\0 ")
+            meta[_META_UIDS[element]] = raw[start : start + length].decode("ascii", "replace").rstrip("\0 ")
         pos = start + length
     if pos > len(raw) or "TransferSyntaxUID" not in meta:
         raise ValueError("truncated File Meta Information, or no Transfer Syntax UID in it")
@@ -236,8 +236,12 @@ class _PlainWalk:
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
             if values is not None and tag in _KEPT:
                 value = data[start:pos]
-                if tag not in _BINARY and (not value.isascii() or b"\x1b" in value or b"\x7f" in value
-                                           or (b"\\" in value and tag != _TAGS["ReferencedFileID"])):
+                if tag not in _BINARY and (
+                    not value.isascii()
+                    or b"\x1b" in value
+                    or b"\x7f" in value
+                    or (b"\\" in value and tag != _TAGS["ReferencedFileID"])
+                ):
                     raise NotPlain("text that is not plain ASCII, or multi-valued")
                 values[tag] = value
         if end is None:
@@ -287,7 +291,9 @@ def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
     except (NotPlain, ValueError, struct.error, UnicodeDecodeError):
         return None
     records = [PlainRecord(index, offset, values) for index, (offset, values) in enumerate(items)]
-    roots = _link_plain(records, _number(header.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b"")))
+    roots = _link_plain(
+        records, _number(header.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
+    )
     if roots is None:
         return None
     last = _number(header.get(_TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"], b""))
@@ -376,7 +382,9 @@ class MediaFile:
                 setattr(self, name, _text(value))
 
 
-def _keys_from_records(leaf: AnyRecord, inherited: dict[int, dict[str, str | None]] | None = None) -> dict[str, str | None]:
+def _keys_from_records(
+    leaf: AnyRecord, inherited: dict[int, dict[str, str | None]] | None = None
+) -> dict[str, str | None]:
     """Keys of an instance gathered from its leaf record and its PATIENT/STUDY/SERIES ancestors.
 
     ``inherited``: a cache of the ancestors' keys by parent record, for the many leaves of one series.
@@ -472,11 +480,17 @@ class MediaView:
                 continue
             if stored.names in seen:
                 self.problems.append(
-                    Finding("duplicate-instance", f"{rec.describe()} and {seen[stored.names].describe()} reference one file", label)
+                    Finding(
+                        "duplicate-instance",
+                        f"{rec.describe()} and {seen[stored.names].describe()} reference one file",
+                        label,
+                    )
                 )
                 continue
             seen[stored.names] = rec
-            media_file = MediaFile(components, stored.size, stored, self.store, rec, **_keys_from_records(rec, inherited))
+            media_file = MediaFile(
+                components, stored.size, stored, self.store, rec, **_keys_from_records(rec, inherited)
+            )
             if any(getattr(media_file, name) is None for name in _ESSENTIAL):
                 self._complete(media_file)
             yield media_file
@@ -487,7 +501,9 @@ class MediaView:
         try:
             media_file.fill_from(media_file.read_header())
         except READ_ERRORS as exc:
-            self.problems.append(Finding("corrupt-file", f"cannot read the header: {exc}", show_file_id(media_file.file_id)))
+            self.problems.append(
+                Finding("corrupt-file", f"cannot read the header: {exc}", show_file_id(media_file.file_id))
+            )
 
     def _scan(self) -> Iterator[MediaFile]:
         for stored in self.store.walk():
@@ -578,7 +594,8 @@ def open_media(path: str | Path, plain: bool = False) -> MediaView:
     if entry is None or entry.is_dir or entry.is_link:
         view = MediaView(path, "scan" if kind == "folder" else kind, store, None, plain)
         if kind == "iso":
-            view.problems.append(Finding("no-dicomdir", "no DICOMDIR in the root directory; scanning the image", str(path)))
+            view.problems.append(
+                Finding("no-dicomdir", "no DICOMDIR in the root directory; scanning the image", str(path))
+            )
         return view
     return MediaView(path, kind, store, StoredFile((entry.name,), entry.size, entry.start), plain)
-

@@ -31,8 +31,9 @@ def content_digest(header: InstanceHeader) -> str:
     return h.hexdigest()
 
 
-def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: list[str],
-                    refused: list[tuple[str, str]]) -> tuple[list[PlannedInstance], int, dict[str, dict[str, str]]]:
+def drop_duplicates(
+    instances: list[PlannedInstance], fix_uids: bool, warnings: list[str], refused: list[tuple[str, str]]
+) -> tuple[list[PlannedInstance], int, dict[str, dict[str, str]]]:
     """Keep one of identical objects; refuse (or re-identify with --fix-uids) different objects under one UID."""
     by_uid: dict[str, PlannedInstance] = {}
     kept: list[PlannedInstance] = []
@@ -54,18 +55,26 @@ def drop_duplicates(instances: list[PlannedInstance], fix_uids: bool, warnings: 
             continue
         if digest(first) == digest(inst):
             duplicates += 1
-            warnings.append(f"{inst.header.source.label}: same object as {first.header.source.label} "
-                            f"(SOP Instance UID {uid}); written once")
+            warnings.append(
+                f"{inst.header.source.label}: same object as {first.header.source.label} "
+                f"(SOP Instance UID {uid}); written once"
+            )
             continue
         if not fix_uids:
-            refused.append((inst.header.source.label,
-                            f"SOP Instance UID {uid} is also used by {first.header.source.label} for a different "
-                            "object (use --fix-uids to give this one new UIDs)"))
+            refused.append(
+                (
+                    inst.header.source.label,
+                    f"SOP Instance UID {uid} is also used by {first.header.source.label} for a different "
+                    "object (use --fix-uids to give this one new UIDs)",
+                )
+            )
             continue
         fresh = new_uid()
         inst.coercions["SOPInstanceUID"] = fresh
         origin_remap.setdefault(inst.header.source.origin, {})[uid] = fresh
-        warnings.append(f"{inst.header.source.label}: SOP Instance UID {uid} conflicts with "
-                        f"{first.header.source.label}; new UID {fresh} written, references fixed")
+        warnings.append(
+            f"{inst.header.source.label}: SOP Instance UID {uid} conflicts with "
+            f"{first.header.source.label}; new UID {fresh} written, references fixed"
+        )
         kept.append(inst)
     return kept, duplicates, origin_remap

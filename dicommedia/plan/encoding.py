@@ -20,8 +20,7 @@ def is_lossy(codec: str) -> bool:
     return CODECS[codec].lossy
 
 
-def choose_encoding(profile: Profile, codec: str, header: InstanceHeader,
-                    warnings: list[str]) -> PlannedInstance | str:
+def choose_encoding(profile: Profile, codec: str, header: InstanceHeader, warnings: list[str]) -> PlannedInstance | str:
     """The instance's planned encoding, or the reason it cannot go on the media under the profile."""
     decision = profile.decide(header.sop_class_uid, header.transfer_syntax_uid)
     if decision.action is Action.REFUSE:
@@ -33,13 +32,17 @@ def choose_encoding(profile: Profile, codec: str, header: InstanceHeader,
         elif EXPLICIT_VR_LE in decision.allowed:
             inst.target_syntax = EXPLICIT_VR_LE
         else:
-            return f"transfer syntax {header.transfer_syntax_uid} is not allowed by {profile.name} and cannot be converted"
+            return (
+                f"transfer syntax {header.transfer_syntax_uid} is not allowed by {profile.name} and cannot be converted"
+            )
         return inst
     from dicommedia.transforms.codecs import CODECS
 
     target = CODECS[codec].transfer_syntax
     if target not in decision.allowed:
-        warnings.append(f"{header.source.label}: {profile.name} does not allow {codec} for this SOP class; not compressed")
+        warnings.append(
+            f"{header.source.label}: {profile.name} does not allow {codec} for this SOP class; not compressed"
+        )
         inst.target_syntax = header.transfer_syntax_uid if decision.action is Action.KEEP else EXPLICIT_VR_LE
         return inst
     inst.target_syntax = target

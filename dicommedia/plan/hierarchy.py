@@ -97,13 +97,15 @@ class Plan:
             for inst in series.instances
         ]
 
-    def coercions_for(self, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries,
-                      inst: PlannedInstance) -> dict[str, object]:
+    def coercions_for(
+        self, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries, inst: PlannedInstance
+    ) -> dict[str, object]:
         """All values to set in one instance's file, from every level."""
         return {**patient.coercions, **study.coercions, **series.coercions, **inst.coercions}
 
-    def as_written(self, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries,
-                   inst: PlannedInstance) -> PlannedInstance:
+    def as_written(
+        self, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries, inst: PlannedInstance
+    ) -> PlannedInstance:
         """The instance with the values of every level applied, as its file will carry them."""
         coercions = self.coercions_for(patient, study, series, inst)
         return PlannedInstance(inst.header, inst.record_type, coercions, inst.target_syntax, inst.codec, inst.file_id)
@@ -196,13 +198,19 @@ def _repair_study(plan: Plan, study: PlannedStudy, number: int) -> None:
     date = first_valid(keys, ("StudyDate",))
     if date is None or str(date) != _text(first.get("StudyDate")):
         lent = date or first_valid(keys, ("SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate"))
-        repair.set("StudyDate", lent or UNKNOWN_DATE,
-                   f"{label}: StudyDate {_text(first.get('StudyDate')) or 'missing'}; {lent or UNKNOWN_DATE!r} written")
+        repair.set(
+            "StudyDate",
+            lent or UNKNOWN_DATE,
+            f"{label}: StudyDate {_text(first.get('StudyDate')) or 'missing'}; {lent or UNKNOWN_DATE!r} written",
+        )
     time = first_valid(keys, ("StudyTime",))
     if time is None or str(time) != _text(first.get("StudyTime")):
         lent = time or first_valid(keys, ("SeriesTime", "AcquisitionTime", "ContentTime", "InstanceCreationTime"))
-        repair.set("StudyTime", lent or UNKNOWN_TIME,
-                   f"{label}: StudyTime {_text(first.get('StudyTime')) or 'missing'}; {lent or UNKNOWN_TIME!r} written")
+        repair.set(
+            "StudyTime",
+            lent or UNKNOWN_TIME,
+            f"{label}: StudyTime {_text(first.get('StudyTime')) or 'missing'}; {lent or UNKNOWN_TIME!r} written",
+        )
     if not _text(first.get("StudyID")):
         accession = _text(first.get("AccessionNumber"))
         invented = accession[:16] if accession else f"DMSTUDY{number:04d}"
@@ -223,7 +231,8 @@ def _repair_series_numbers(plan: Plan, study: PlannedStudy) -> None:
         if checked("SeriesNumber", value) is None:
             series.coercions["SeriesNumber"] = str(next_number)
             plan.warnings.append(
-                f"series {series.uid}: Type 1 key SeriesNumber {'missing' if not _text(value) else repr(_text(value))}; "
+                f"series {series.uid}: Type 1 key SeriesNumber "
+                f"{'missing' if not _text(value) else repr(_text(value))}; "
                 f"{next_number} written"
             )
             next_number += 1
@@ -242,8 +251,12 @@ def _repair_series(plan: Plan, study: PlannedStudy, series: PlannedSeries) -> No
 def _repair_instances(plan: Plan, study: PlannedStudy, series: PlannedSeries) -> None:
     numbers = [checked("InstanceNumber", inst.header.keys.get("InstanceNumber")) for inst in series.instances]
     next_number = max((int(n) for n in numbers if n is not None), default=0) + 1
-    study_date = study.coercions.get("StudyDate") or checked("StudyDate", series.instances[0].header.keys.get("StudyDate"))
-    study_time = study.coercions.get("StudyTime") or checked("StudyTime", series.instances[0].header.keys.get("StudyTime"))
+    study_date = study.coercions.get("StudyDate") or checked(
+        "StudyDate", series.instances[0].header.keys.get("StudyDate")
+    )
+    study_time = study.coercions.get("StudyTime") or checked(
+        "StudyTime", series.instances[0].header.keys.get("StudyTime")
+    )
     kept: list[PlannedInstance] = []
     for inst, number in zip(series.instances, numbers):
         label = inst.header.source.label
@@ -258,8 +271,11 @@ def _repair_instances(plan: Plan, study: PlannedStudy, series: PlannedSeries) ->
         missing = unrepairable(inst.record_type, inst.header.keys, repair)
         if missing:
             plan.refused.append(
-                (label, f"Type 1 key(s) {', '.join(missing)} of the {inst.record_type} record missing; "
-                        "no value can be invented for them")
+                (
+                    label,
+                    f"Type 1 key(s) {', '.join(missing)} of the {inst.record_type} record missing; "
+                    "no value can be invented for them",
+                )
             )
             continue
         inst.coercions.update(repair.values)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView
@@ -88,7 +88,9 @@ def extract(
             taken.add(target)
             sha256 = _copy(media_file, target)
         except (MediaError, OSError) as exc:
-            result.failed.append({"file_id": file_id, "sop_instance_uid": media_file.sop_instance_uid, "reason": str(exc)})
+            result.failed.append(
+                {"file_id": file_id, "sop_instance_uid": media_file.sop_instance_uid, "reason": str(exc)}
+            )
         else:
             result.written.append(
                 {
@@ -116,5 +118,3 @@ def extract(
     }
     result.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
-
-

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from dicommedia.media import MediaFile, MediaView
 
@@ -55,7 +55,11 @@ def select(
     series_uids: Iterable[str] = (),
 ) -> list[MediaFile]:
     """The files that pass every given filter (an empty filter lets everything through)."""
-    wanted = [(set(patient_ids), "patient_id"), (set(study_uids), "study_instance_uid"), (set(series_uids), "series_instance_uid")]
+    wanted = [
+        (set(patient_ids), "patient_id"),
+        (set(study_uids), "study_instance_uid"),
+        (set(series_uids), "series_instance_uid"),
+    ]
     return [f for f in files if all(not values or getattr(f, attr) in values for values, attr in wanted)]
 
 

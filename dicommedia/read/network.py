@@ -45,10 +45,14 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
 _RJ_SOURCE = {1: "Service User", 2: "Service Provider (ACSE)", 3: "Service Provider (Presentation)"}
 _RJ_REASON = {
-    (1, 1): "No reason given", (1, 2): "Application context name not supported",
-    (1, 3): "Calling AE title not recognised", (1, 7): "Called AE title not recognised",
-    (2, 1): "No reason given", (2, 2): "Protocol version not supported",
-    (3, 1): "Temporary congestion", (3, 2): "Local limit exceeded",
+    (1, 1): "No reason given",
+    (1, 2): "Application context name not supported",
+    (1, 3): "Calling AE title not recognised",
+    (1, 7): "Called AE title not recognised",
+    (2, 1): "No reason given",
+    (2, 2): "Protocol version not supported",
+    (3, 1): "Temporary congestion",
+    (3, 2): "Local limit exceeded",
 }
 
 
@@ -80,7 +84,9 @@ def associate_rq(called: str, calling: str, contexts: list[ProposedContext], imp
     """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given."""
     items = [_item(0x10, APPLICATION_CONTEXT.encode())]
     for n, cx in enumerate(contexts):
-        syntaxes = _item(0x30, cx.abstract_syntax.encode()) + b"".join(_item(0x40, ts.encode()) for ts in cx.transfer_syntax)
+        syntaxes = _item(0x30, cx.abstract_syntax.encode()) + b"".join(
+            _item(0x40, ts.encode()) for ts in cx.transfer_syntax
+        )
         items.append(_item(0x20, bytes((2 * n + 1, 0, 0, 0)) + syntaxes))
     uid, version = implementation
     user = _item(0x51, struct.pack(">I", MAX_PDU_RECEIVED)) + _item(0x52, uid.encode()) + _item(0x55, version.encode())
@@ -93,7 +99,7 @@ def _items(data: bytes, pos: int) -> list[tuple[int, bytes]]:
     out = []
     while pos + 4 <= len(data):
         kind, _, length = _ITEM.unpack_from(data, pos)
-        out.append((kind, data[pos + 4:pos + 4 + length]))
+        out.append((kind, data[pos + 4 : pos + 4 + length]))
         pos += 4 + length
     return out
 
@@ -116,8 +122,11 @@ def parse_associate_ac(body: bytes, contexts: list[ProposedContext]) -> tuple[di
 
 def _rejection(body: bytes) -> str:
     result, source, reason = body[1], body[2], body[3]
-    words = (_RJ_RESULT.get(result, f"result {result}"), _RJ_SOURCE.get(source, f"source {source}"),
-             _RJ_REASON.get((source, reason), f"reason {reason}"))
+    words = (
+        _RJ_RESULT.get(result, f"result {result}"),
+        _RJ_SOURCE.get(source, f"source {source}"),
+        _RJ_REASON.get((source, reason), f"reason {reason}"),
+    )
     return "the peer rejected the association ({}, {}: {})".format(*words)
 
 
@@ -139,24 +148,28 @@ def _command(fields: list[tuple[int, bytes]]) -> bytes:
 
 def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
     """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is."""
-    return _command([
-        (0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
-        (0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
-        (0x0110, struct.pack("<H", message_id)),  # Message ID
-        (0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
-        (0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
-        (0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
-    ])
+    return _command(
+        [
+            (0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
+            (0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
+            (0x0110, struct.pack("<H", message_id)),  # Message ID
+            (0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
+            (0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
+            (0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
+        ]
+    )
 
 
 def c_echo_command(message_id: int) -> bytes:
     """The C-ECHO-RQ command set (PS3.7 9.3.5.1)."""
-    return _command([
-        (0x0002, _ui("1.2.840.10008.1.1")),  # Affected SOP Class UID: Verification
-        (0x0100, struct.pack("<H", 0x0030)),  # Command Field: C-ECHO-RQ
-        (0x0110, struct.pack("<H", message_id)),
-        (0x0800, struct.pack("<H", 0x0101)),  # no data set
-    ])
+    return _command(
+        [
+            (0x0002, _ui("1.2.840.10008.1.1")),  # Affected SOP Class UID: Verification
+            (0x0100, struct.pack("<H", 0x0030)),  # Command Field: C-ECHO-RQ
+            (0x0110, struct.pack("<H", message_id)),
+            (0x0800, struct.pack("<H", 0x0101)),  # no data set
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -174,7 +187,7 @@ def parse_response(command: bytes) -> Response:
     pos = 0
     while pos + 8 <= len(command):
         _, element, length = struct.unpack_from("<HHI", command, pos)
-        values[element] = command[pos + 8:pos + 8 + length]
+        values[element] = command[pos + 8 : pos + 8 + length]
         pos += 8 + length
 
     def us(element: int) -> int | None:
@@ -185,8 +198,13 @@ def parse_response(command: bytes) -> Response:
     return Response(us(0x0120), us(0x0900), comment)
 
 
-def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int,
-          alloc: Callable[[int], bytearray] = bytearray) -> tuple[memoryview, list[memoryview]]:
+def frame(
+    context_id: int,
+    command: bytes,
+    data_length: int | None,
+    max_pdu: int,
+    alloc: Callable[[int], bytearray] = bytearray,
+) -> tuple[memoryview, list[memoryview]]:
     """A DIMSE message as P-DATA-TF PDUs (one PDV each, none over the peer's maximum) in one buffer.
 
     Returns the message and the slots the data set's bytes go into, in order (PS3.8 Annex E: command first);
@@ -201,10 +219,10 @@ def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int
     view = memoryview(buffer)[:total]
     pos = 0
     for start in range(0, len(command), fragment):
-        part = command[start:start + fragment]
+        part = command[start : start + fragment]
         control = _COMMAND | (_LAST if start + fragment >= len(command) else 0)
         _PDU_HEADER.pack_into(buffer, pos, P_DATA, 0, len(part) + _PDV_OVERHEAD, len(part) + 2, context_id, control)
-        view[pos + 12:pos + 12 + len(part)] = part
+        view[pos + 12 : pos + 12 + len(part)] = part
         pos += 12 + len(part)
     slots = []
     if data_length is not None:
@@ -212,7 +230,7 @@ def frame(context_id: int, command: bytes, data_length: int | None, max_pdu: int
             size = min(fragment, data_length - start)
             control = _LAST if start + fragment >= data_length else 0
             _PDU_HEADER.pack_into(buffer, pos, P_DATA, 0, size + _PDV_OVERHEAD, size + 2, context_id, control)
-            slots.append(view[pos + 12:pos + 12 + size])
+            slots.append(view[pos + 12 : pos + 12 + size])
             pos += 12 + size
     return view, slots
 
@@ -228,14 +246,16 @@ class Framer:
         self._held: list[tuple[tuple, bytearray, memoryview, list[memoryview]] | None] = [None, None]
         self._turn = 0
 
-    def frame(self, context_id: int, command: bytes, data_length: int, max_pdu: int) -> tuple[memoryview, list[memoryview]]:
+    def frame(
+        self, context_id: int, command: bytes, data_length: int, max_pdu: int
+    ) -> tuple[memoryview, list[memoryview]]:
         """As :func:`frame`, in the next buffer."""
         self._turn ^= 1
         layout = (context_id, len(command), data_length, max_pdu)
         held = self._held[self._turn]
         if held is not None and held[0] == layout and (not max_pdu or len(command) <= max_pdu - _PDV_OVERHEAD):
             _, _, view, slots = held
-            view[12:12 + len(command)] = command  # the one command PDU, right after its header
+            view[12 : 12 + len(command)] = command  # the one command PDU, right after its header
             return view, slots
         storage = held[1] if held is not None else bytearray()
 
@@ -254,7 +274,7 @@ def fill_from(data: bytes | memoryview, slots: list[memoryview]) -> None:
     """Copy a data set held in memory into its slots."""
     pos = 0
     for slot in slots:
-        slot[:] = data[pos:pos + len(slot)]
+        slot[:] = data[pos : pos + len(slot)]
         pos += len(slot)
 
 
@@ -291,9 +311,18 @@ class Association:
         self._message_id = 0
 
     @classmethod
-    def request(cls, host: str, port: int, calling: str, called: str, contexts: list[ProposedContext],
-                implementation: tuple[str, str], connect_timeout: float, timeout: float,
-                tls: ssl.SSLContext | None = None) -> Association:
+    def request(
+        cls,
+        host: str,
+        port: int,
+        calling: str,
+        called: str,
+        contexts: list[ProposedContext],
+        implementation: tuple[str, str],
+        connect_timeout: float,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> Association:
         """Connect (and TLS handshake) and negotiate; raise :class:`Refused` saying why when there is no association."""
         try:
             # An ASCII host goes as bytes: a str would load the IDNA codec (~2 ms) just to encode it.
@@ -311,12 +340,16 @@ class Association:
             kind, body = assoc._read_pdu()
         except (Lost, OSError):
             assoc.close()
-            raise Refused(f"the peer closed the connection or did not answer the association request "
-                          f"within {connect_timeout:g} s") from None
+            raise Refused(
+                f"the peer closed the connection or did not answer the association request within {connect_timeout:g} s"
+            ) from None
         if kind in (ASSOCIATE_RJ, ABORT):  # the peer closes the connection after either
             assoc.close()
-            raise Refused(_rejection(body) if kind == ASSOCIATE_RJ and len(body) >= 4
-                          else "the peer aborted the association request")
+            raise Refused(
+                _rejection(body)
+                if kind == ASSOCIATE_RJ and len(body) >= 4
+                else "the peer aborted the association request"
+            )
         if kind != ASSOCIATE_AC:
             assoc.abort()
             raise Refused(f"the peer answered the association request with PDU type {kind}")
@@ -378,7 +411,7 @@ class Association:
                 (length,) = struct.unpack_from(">I", body, pos)
                 control = body[pos + 5]
                 if control & _COMMAND:
-                    command += body[pos + 6:pos + 4 + length]
+                    command += body[pos + 6 : pos + 4 + length]
                     if control & _LAST:
                         return parse_response(bytes(command))
                 pos += 4 + length

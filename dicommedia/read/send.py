@@ -102,7 +102,9 @@ class TlsOptions:
             if self.cert:
                 ctx.load_cert_chain(self.cert, self.key)
         except (OSError, ssl.SSLError) as exc:
-            raise MediaError(f"cannot load the TLS certificates: {exc}", hint="check --tls-ca, --tls-cert, --tls-key") from None
+            raise MediaError(
+                f"cannot load the TLS certificates: {exc}", hint="check --tls-ca, --tls-cert, --tls-key"
+            ) from None
         return ctx
 
 
@@ -129,7 +131,12 @@ class Failure:
     def as_json(self) -> dict:
         """The SPEC 2.2 form; the status as a 0xXXXX string."""
         status = None if self.status is None else f"0x{self.status:04X}"
-        return {"sop_instance_uid": self.sop_instance_uid, "file_id": self.file_id, "status": status, "reason": self.reason}
+        return {
+            "sop_instance_uid": self.sop_instance_uid,
+            "file_id": self.file_id,
+            "status": status,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -262,9 +269,15 @@ class _Link:
         """Associate; raise :class:`Refused` with the reason when the peer will not have us."""
         tls = self.options.tls.context() if self.options.tls else None
         self.assoc = Association.request(
-            self.peer.host, self.peer.port, self.options.calling_aet, self.peer.ae_title,
+            self.peer.host,
+            self.peer.port,
+            self.options.calling_aet,
+            self.peer.ae_title,
             [ProposedContext(VERIFICATION, (IMPLICIT_VR_LE,)), *self.contexts],
-            (IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME), timeout, self.options.timeout, tls,
+            (IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME),
+            timeout,
+            self.options.timeout,
+            tls,
         )
 
     def echo(self) -> None:
@@ -275,7 +288,9 @@ class _Link:
         except Lost as exc:
             raise Refused(f"no answer to C-ECHO ({exc})") from None
         if rsp is not None and (rsp.status is None or not is_stored(rsp.status)):
-            raise Refused("no answer to C-ECHO" if rsp.status is None else f"C-ECHO failed with status 0x{rsp.status:04X}")
+            raise Refused(
+                "no answer to C-ECHO" if rsp.status is None else f"C-ECHO failed with status 0x{rsp.status:04X}"
+            )
 
     def request(self, ready: _Ready) -> None:
         """Write one C-STORE-RQ with its data set; raise :class:`Lost` if the association is gone."""
@@ -450,8 +465,12 @@ class _Importer:
         (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done."""
         chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
         if chosen is None:
-            self._fail(job, None, f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
-                                  f"in {show_uid(job.transfer_syntax)} nor uncompressed")
+            self._fail(
+                job,
+                None,
+                f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
+                f"in {show_uid(job.transfer_syntax)} nor uncompressed",
+            )
             return None
         context_id, send_ts = chosen
         assert link.assoc is not None
@@ -472,7 +491,9 @@ class _Importer:
         try:
             data = reencode(raw, stored_ts, send_ts)
         except Exception as exc:  # a codec that cannot decode this object
-            self._fail(job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}")
+            self._fail(
+                job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}"
+            )
             return None
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
@@ -512,7 +533,9 @@ def describe(item: SendItem) -> _Job | Failure:
         sop_instance = sop_instance or meta.get("MediaStorageSOPInstanceUID")
         ts = ts or meta.get("TransferSyntaxUID")
     if not (sop_class and sop_instance and ts):
-        return Failure(sop_instance, file_id, None, "no SOP Class, SOP Instance or Transfer Syntax UID in the file meta")
+        return Failure(
+            sop_instance, file_id, None, "no SOP Class, SOP Instance or Transfer Syntax UID in the file meta"
+        )
     return _Job(item, str(sop_class), str(sop_instance), str(ts))
 
 
@@ -544,7 +567,9 @@ def import_media(
         except Refused as exc:
             first.abort()
             if index == 0:
-                raise MediaError(str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs") from None
+                raise MediaError(
+                    str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs"
+                ) from None
             for job in group_jobs:  # earlier groups went: report this one's instances rather than stop
                 report.failed.append(Failure(job.sop_instance, job.file_id, None, f"not sent: {exc}"))
                 if progress:

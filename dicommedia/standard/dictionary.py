@@ -95,7 +95,8 @@ TAGS: dict[str, tuple[int, str]] = {
     "RTPlanTime": (0x300A0007, "TM"),
     "UserContentLabel": (0x30100033, "SH"),
     "UserContentLongLabel": (0x30100034, "LO"),
-    "PixelData": (0x7FE00010, "OB or OW"),}
+    "PixelData": (0x7FE00010, "OB or OW"),
+}
 KEYWORDS: dict[int, str] = {tag: keyword for keyword, (tag, _vr) in TAGS.items()}
 
 

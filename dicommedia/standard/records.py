@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from dicommedia.standard.uids import uid_name
@@ -166,10 +165,6 @@ def type1_keys(record_type: str) -> list[str]:
     return [key.keyword for key in record_type_keys(record_type) if key.type == "1"]
 
 
-def concept_modifiers(ds: "Dataset") -> list["Dataset"]:
+def concept_modifiers(ds: Dataset) -> list[Dataset]:
     """Root Content Sequence items that modify the document title (PS3.3 F.5.19.1, F.5.20.1)."""
-    return [
-        item
-        for item in ds.get("ContentSequence", [])
-        if item.get("RelationshipType") == "HAS CONCEPT MOD"
-    ]
+    return [item for item in ds.get("ContentSequence", []) if item.get("RelationshipType") == "HAS CONCEPT MOD"]

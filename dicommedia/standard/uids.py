@@ -207,7 +207,8 @@ STORAGE_SOP_CLASSES: dict[str, str] = {
     "1.2.840.10008.5.1.4.39.1": "Color Palette Storage",
     "1.2.840.10008.5.1.4.43.1": "Generic Implant Template Storage",
     "1.2.840.10008.5.1.4.44.1": "Implant Assembly Template Storage",
-    "1.2.840.10008.5.1.4.45.1": "Implant Template Group Storage",}
+    "1.2.840.10008.5.1.4.45.1": "Implant Template Group Storage",
+}
 
 TRANSFER_SYNTAXES: dict[str, str] = {
     "1.2.840.10008.1.2": "Implicit VR Little Endian",
@@ -232,7 +233,9 @@ TRANSFER_SYNTAXES: dict[str, str] = {
     "1.2.840.10008.1.2.4.64": "JPEG Full Progression, Hierarchical (Process 25 and 27)",
     "1.2.840.10008.1.2.4.65": "JPEG Lossless, Hierarchical (Process 28)",
     "1.2.840.10008.1.2.4.66": "JPEG Lossless, Hierarchical (Process 29)",
-    "1.2.840.10008.1.2.4.70": "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])",
+    "1.2.840.10008.1.2.4.70": (
+        "JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])"
+    ),
     "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless Image Compression",
     "1.2.840.10008.1.2.4.81": "JPEG-LS Lossy (Near-Lossless) Image Compression",
     "1.2.840.10008.1.2.4.90": "JPEG 2000 Image Compression (Lossless Only)",
@@ -268,7 +271,8 @@ TRANSFER_SYNTAXES: dict[str, str] = {
     "1.2.840.10008.1.2.7.1": "SMPTE ST 2110-20 Uncompressed Progressive Active Video",
     "1.2.840.10008.1.2.7.2": "SMPTE ST 2110-20 Uncompressed Interlaced Active Video",
     "1.2.840.10008.1.2.7.3": "SMPTE ST 2110-30 PCM Digital Audio",
-    "1.2.840.10008.1.20": "Papyrus 3 Implicit VR Little Endian",}
+    "1.2.840.10008.1.20": "Papyrus 3 Implicit VR Little Endian",
+}
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"

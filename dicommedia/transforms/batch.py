@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
@@ -57,9 +57,17 @@ class Rendered:
     transcoded: int = 0
 
 
-def render_all(plan: Plan, spool: Path, remap: dict[str, str], origin_remap: dict[str, dict[str, str]],
-               quality: int | None, jobs_wanted: int, progress: Progress, warnings: list[str],
-               refused: list[tuple[str, str]]) -> Rendered:
+def render_all(
+    plan: Plan,
+    spool: Path,
+    remap: dict[str, str],
+    origin_remap: dict[str, dict[str, str]],
+    quality: int | None,
+    jobs_wanted: int,
+    progress: Progress,
+    warnings: list[str],
+    refused: list[tuple[str, str]],
+) -> Rendered:
     """Render every instance that must change; the rest are copied verbatim behind a new File Meta."""
     out = Rendered()
     jobs: list[RenderJob] = []
@@ -78,12 +86,15 @@ def render_all(plan: Plan, spool: Path, remap: dict[str, str], origin_remap: dic
                     spool_path = spool / f"r{len(jobs):07d}.dcm"
                     source = inst.header.source
                     job = RenderJob(
-                        label=source.label, spool_path=str(spool_path),
+                        label=source.label,
+                        spool_path=str(spool_path),
                         path=str(source.path) if source.path else None,
                         data=None if source.path else source.read_bytes(),
-                        coercions=coercions, remap=inst_remap,
+                        coercions=coercions,
+                        remap=inst_remap,
                         keep_syntax=inst.target_syntax == inst.header.transfer_syntax_uid and not inst.codec,
-                        codec=inst.codec, quality=quality,
+                        codec=inst.codec,
+                        quality=quality,
                         new_sop_instance_uid=remap.get(inst.sop_instance_uid) if inst.codec else None,
                     )
                     owners[job.spool_path] = inst
@@ -126,8 +137,9 @@ def render_all(plan: Plan, spool: Path, remap: dict[str, str], origin_remap: dic
     return out
 
 
-def _retarget_references(jobs: list, owners: dict[str, PlannedInstance], out: Rendered,
-                         back: dict[str, str], failed: set[int]) -> None:
+def _retarget_references(
+    jobs: list, owners: dict[str, PlannedInstance], out: Rendered, back: dict[str, str], failed: set[int]
+) -> None:
     """Point references back at the original UIDs of images that were not lossy-compressed after all."""
     from dicommedia.transforms.render import retarget
 
@@ -155,5 +167,4 @@ def _passthrough(inst: PlannedInstance) -> VolumeFile:
     length = header.source.size - header.body_offset
     source = header.source
     path = str(source.path) if source.path else None
-    return VolumeFile((), len(meta) + length,
-                      lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
+    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length, path))

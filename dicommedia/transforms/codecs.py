@@ -16,10 +16,14 @@ from pydicom import uid
 from pydicom.pixels import get_decoder, get_encoder
 
 # Transfer syntaxes with native (not encapsulated) Pixel Data (PS3.5 A.1-A.3, A.5).
-NATIVE_SYNTAXES = frozenset({
-    uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian,
-    uid.DeflatedExplicitVRLittleEndian,
-})
+NATIVE_SYNTAXES = frozenset(
+    {
+        uid.ImplicitVRLittleEndian,
+        uid.ExplicitVRLittleEndian,
+        uid.ExplicitVRBigEndian,
+        uid.DeflatedExplicitVRLittleEndian,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -161,28 +165,57 @@ CODECS: dict[str, Codec] = {
         Codec("none", uid.ExplicitVRLittleEndian, lossy=False, bits_stored=(1, 64), samples_per_pixel=(1, 2, 3, 4)),
         Codec("rle", uid.RLELossless, lossy=False, encode=_pydicom_encoder(uid.RLELossless)),
         Codec(
-            "jpeg-lossless", uid.JPEGLossless, lossy=False, bits_stored=(2, 16), signed=False,
+            "jpeg-lossless",
+            uid.JPEGLossless,
+            lossy=False,
+            bits_stored=(2, 16),
+            signed=False,
             encode=_jpeg_lossless_encoder(7),
         ),
         Codec(
-            "jpeg-lossless-sv1", uid.JPEGLosslessSV1, lossy=False, bits_stored=(2, 16), signed=False,
+            "jpeg-lossless-sv1",
+            uid.JPEGLosslessSV1,
+            lossy=False,
+            bits_stored=(2, 16),
+            signed=False,
             encode=_jpeg_lossless_encoder(1),
         ),
         Codec(
-            "jpeg-baseline", uid.JPEGBaseline8Bit, lossy=True, bits_stored=(8, 8), signed=False,
-            colour_photometric="YBR_FULL_422", method="ISO_10918_1", encode=_jpeg_lossy_encoder,
+            "jpeg-baseline",
+            uid.JPEGBaseline8Bit,
+            lossy=True,
+            bits_stored=(8, 8),
+            signed=False,
+            colour_photometric="YBR_FULL_422",
+            method="ISO_10918_1",
+            encode=_jpeg_lossy_encoder,
         ),
         Codec(
-            "jpeg-extended", uid.JPEGExtended12Bit, lossy=True, bits_stored=(8, 12), signed=False,
-            colour_photometric="YBR_FULL_422", method="ISO_10918_1", encode=_jpeg_lossy_encoder,
+            "jpeg-extended",
+            uid.JPEGExtended12Bit,
+            lossy=True,
+            bits_stored=(8, 12),
+            signed=False,
+            colour_photometric="YBR_FULL_422",
+            method="ISO_10918_1",
+            encode=_jpeg_lossy_encoder,
         ),
         Codec(
-            "j2k-lossless", uid.JPEG2000Lossless, lossy=False, bits_stored=(1, 24), colour_photometric="YBR_RCT",
+            "j2k-lossless",
+            uid.JPEG2000Lossless,
+            lossy=False,
+            bits_stored=(1, 24),
+            colour_photometric="YBR_RCT",
             encode=_pydicom_encoder(uid.JPEG2000Lossless),
         ),
         Codec(
-            "j2k", uid.JPEG2000, lossy=True, bits_stored=(1, 24), colour_photometric="YBR_ICT",
-            method="ISO_15444_1", encode=_pydicom_encoder(uid.JPEG2000),
+            "j2k",
+            uid.JPEG2000,
+            lossy=True,
+            bits_stored=(1, 24),
+            colour_photometric="YBR_ICT",
+            method="ISO_15444_1",
+            encode=_pydicom_encoder(uid.JPEG2000),
         ),
     )
 }

@@ -12,15 +12,25 @@ from dicommedia import __version__
 
 # Seed App B.1: dropped when PALETTE COLOR is expanded to RGB; PS3.3 C.7.6.3 adds the LUT UID and segmented data.
 PALETTE_KEYWORDS = (
-    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
-    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData", "PaletteColorLookupTableUID", "SegmentedRedPaletteColorLookupTableData",
-    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData",
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "PaletteColorLookupTableUID",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
 )
 # Attributes holding stored pixel values (US or SS by Pixel Representation, PS3.3 C.7.6.3 / C.7.6.1).
 STORED_VALUE_KEYWORDS = (
-    "SmallestImagePixelValue", "LargestImagePixelValue", "SmallestPixelValueInSeries", "LargestPixelValueInSeries",
-    "PixelPaddingValue", "PixelPaddingRangeLimit",
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "SmallestPixelValueInSeries",
+    "LargestPixelValueInSeries",
+    "PixelPaddingValue",
+    "PixelPaddingRangeLimit",
 )
 DRS_PREFIX = "DRS:"
 DERIVATION_DESCRIPTION_MAX = 1024  # ST, PS3.5 6.2

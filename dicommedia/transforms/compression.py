@@ -17,13 +17,25 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, iter_pixels
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.codecs import CODECS, NATIVE_SYNTAXES, Codec, FrameSpec
 from dicommedia.transforms.coercion import (
-    STORED_VALUE_KEYWORDS, PixelModule, StoredValueMap, coerce_lossy, coerce_pixel_module, coerce_stored_values,
+    STORED_VALUE_KEYWORDS,
+    PixelModule,
+    StoredValueMap,
+    coerce_lossy,
+    coerce_pixel_module,
+    coerce_stored_values,
     drop_modality_lut,
 )
 
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
-IMAGE_PIXEL_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
-                        "BitsStored", "PixelRepresentation")
+IMAGE_PIXEL_KEYWORDS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+)
 RGB_LIKE = ("RGB", "YBR_FULL", "YBR_FULL_422")  # pydicom hands these over as RGB
 # IODs fixing Bits Allocated (PS3.3 C.8.2.1.1.4 CT, C.8.3.1.1.4 MR, C.8.9.4.1.3 PET): no 8-bit JPEG for them.
 IOD_BITS_ALLOCATED = {uid.CTImageStorage: 16, uid.MRImageStorage: 16, uid.PositronEmissionTomographyImageStorage: 16}
@@ -51,8 +63,9 @@ class CompressionPlan:
     def frame_spec(self, ds: Dataset) -> FrameSpec:
         """The layout of each frame handed to the encoder."""
         p = self.pixel
-        return FrameSpec(ds.Rows, ds.Columns, p.samples_per_pixel, p.bits_allocated, p.bits_stored, p.signed,
-                         p.photometric)
+        return FrameSpec(
+            ds.Rows, ds.Columns, p.samples_per_pixel, p.bits_allocated, p.bits_stored, p.signed, p.photometric
+        )
 
 
 def compress(

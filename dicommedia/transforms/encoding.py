@@ -32,7 +32,9 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
         try:
             ds.decompress(as_rgb=True, generate_instance_uid=False)
         except Exception as exc:  # decoders raise many types on damaged or unsupported data
-            raise MediaError(f"pixel data cannot be decoded from {ts.name} ({type(exc).__name__}: {exc})", label) from None
+            raise MediaError(
+                f"pixel data cannot be decoded from {ts.name} ({type(exc).__name__}: {exc})", label
+            ) from None
         notes.append(f"{label}: decompressed from {ts.name}")
     elif not ds.original_encoding[1]:
         _swap_big_endian_values(ds)

@@ -7,8 +7,8 @@ Every finding carries a stable code; errors make the medium invalid, warnings do
 from __future__ import annotations
 
 import warnings as py_warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pydicom.dataset import Dataset
 
@@ -33,7 +33,11 @@ def check_media(view: MediaView, profile: Profile) -> list[Finding]:
     total = view.store.total_bytes()
     if capacity is not None and total > capacity:
         findings.append(
-            Finding("capacity-exceeded", f"{total:,} bytes, {profile.media} holds {capacity:,} ({profile.name})", view.store.label)
+            Finding(
+                "capacity-exceeded",
+                f"{total:,} bytes, {profile.media} holds {capacity:,} ({profile.name})",
+                view.store.label,
+            )
         )
     if view.kind != "scan":
         for name, code in (("README.TXT", "no-readme"), ("INDEX.HTM", "no-index")):

@@ -10,23 +10,54 @@ from dicommedia.profile import EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.records import RECORD_KEYS, type1_keys
 
 # PS3.3 Table F.4-1: record types that may sit in the root entity or under a PATIENT / STUDY record.
-ROOT_TYPES = {"PATIENT", "TOPIC", "PRIVATE", "HANGING PROTOCOL", "HL7 STRUC DOC", "PALETTE", "IMPLANT", "IMPLANT ASSY",
-              "IMPLANT GROUP", "PRINT QUEUE"}
+ROOT_TYPES = {
+    "PATIENT",
+    "TOPIC",
+    "PRIVATE",
+    "HANGING PROTOCOL",
+    "HL7 STRUC DOC",
+    "PALETTE",
+    "IMPLANT",
+    "IMPLANT ASSY",
+    "IMPLANT GROUP",
+    "PRINT QUEUE",
+}
 UNDER = {
     "PATIENT": {"STUDY", "PRIVATE", "HL7 STRUC DOC"},
     "STUDY": {"SERIES", "PRIVATE", "FILM SESSION", "RESULTS", "VISIT"},
 }
 # Leaf types retired from F.4 that old discs still carry (PS3.3 2004: OVERLAY, MODALITY LUT, ...).
-RETIRED_LEAVES = {"OVERLAY", "MODALITY LUT", "VOI LUT", "CURVE", "STORED PRINT", "BASIC FILM SESSION", "FILM BOX",
-                  "IMAGE BOX", "INTERPRETATION", "FILM SESSION", "RESULTS", "VISIT", "STUDY COMPONENT", "MRDR"}
+RETIRED_LEAVES = {
+    "OVERLAY",
+    "MODALITY LUT",
+    "VOI LUT",
+    "CURVE",
+    "STORED PRINT",
+    "BASIC FILM SESSION",
+    "FILM BOX",
+    "IMAGE BOX",
+    "INTERPRETATION",
+    "FILM SESSION",
+    "RESULTS",
+    "VISIT",
+    "STUDY COMPONENT",
+    "MRDR",
+}
 KNOWN_TYPES = set(RECORD_KEYS) | ROOT_TYPES | RETIRED_LEAVES
 # Type 1 elements of every directory record (PS3.3 F.3.2.2).
-RECORD_TYPE1 = ("OffsetOfTheNextDirectoryRecord", "RecordInUseFlag", "OffsetOfReferencedLowerLevelDirectoryEntity",
-                "DirectoryRecordType")
+RECORD_TYPE1 = (
+    "OffsetOfTheNextDirectoryRecord",
+    "RecordInUseFlag",
+    "OffsetOfReferencedLowerLevelDirectoryEntity",
+    "DirectoryRecordType",
+)
 REFERENCE_KEYS = ("ReferencedSOPClassUIDInFile", "ReferencedSOPInstanceUIDInFile", "ReferencedTransferSyntaxUIDInFile")
-HEADER_TYPE1 = ("OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity",
-                "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity", "FileSetConsistencyFlag",
-                "DirectoryRecordSequence")
+HEADER_TYPE1 = (
+    "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity",
+    "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity",
+    "FileSetConsistencyFlag",
+    "DirectoryRecordSequence",
+)
 
 
 def check_header(directory: Directory, label: str) -> list[Finding]:
@@ -34,11 +65,19 @@ def check_header(directory: Directory, label: str) -> list[Finding]:
     findings = []
     ts = directory.transfer_syntax
     if ts != EXPLICIT_VR_LE:
-        findings.append(Finding("dicomdir-corrupt", f"encoded in {ts or 'an unknown transfer syntax'}, not Explicit VR Little Endian", label))
+        findings.append(
+            Finding(
+                "dicomdir-corrupt",
+                f"encoded in {ts or 'an unknown transfer syntax'}, not Explicit VR Little Endian",
+                label,
+            )
+        )
     meta = directory.dataset.file_meta
     sop_class = meta.get("MediaStorageSOPClassUID") if meta is not None else None
     if sop_class != MEDIA_STORAGE_DIRECTORY:
-        findings.append(Finding("dicomdir-corrupt", f"Media Storage SOP Class is {sop_class}, not Media Storage Directory", label))
+        findings.append(
+            Finding("dicomdir-corrupt", f"Media Storage SOP Class is {sop_class}, not Media Storage Directory", label)
+        )
     if "FileSetID" not in directory.dataset:
         findings.append(Finding("dicomdir-corrupt", "lacks File-set ID (0004,1130)", label))
     elif directory.fileset_id is None:
@@ -47,7 +86,11 @@ def check_header(directory: Directory, label: str) -> list[Finding]:
         if keyword not in directory.dataset:
             findings.append(Finding("dicomdir-corrupt", f"lacks {keyword}", label))
     if directory.dataset.get("FileSetConsistencyFlag", 0) != 0:
-        findings.append(warning("fileset-consistency", "File-set Consistency Flag is set: readers must assume inconsistencies", label))
+        findings.append(
+            warning(
+                "fileset-consistency", "File-set Consistency Flag is set: readers must assume inconsistencies", label
+            )
+        )
     if not directory.records:
         findings.append(warning("no-records", "the DICOMDIR holds no directory record", label))
     return findings
@@ -78,7 +121,11 @@ def check_records(directory: Directory, label: str) -> list[Finding]:
     active = directory.active_records()
     inactive = len(directory.records) - len([r for r in directory.records if r.in_use])
     if inactive:
-        findings.append(warning("inactive-record", f"{inactive} record(s) marked inactive (Record In-use Flag 0000H): ignored", label))
+        findings.append(
+            warning(
+                "inactive-record", f"{inactive} record(s) marked inactive (Record In-use Flag 0000H): ignored", label
+            )
+        )
     for rec in active:
         where = show_file_id(rec.file_id) or label
         # Without working offsets the tree is rebuilt from sequence order: its shape proves nothing.
@@ -96,11 +143,15 @@ def check_records(directory: Directory, label: str) -> list[Finding]:
         if rec.record_type == "STUDY" and _empty(rec, "StudyInstanceUID"):
             missing.append("StudyInstanceUID")
         if missing:
-            findings.append(Finding("missing-key", f"{rec.describe()}: Type 1 key(s) missing or empty: {', '.join(missing)}", where))
+            findings.append(
+                Finding("missing-key", f"{rec.describe()}: Type 1 key(s) missing or empty: {', '.join(missing)}", where)
+            )
     patients = Counter(rec.key("PatientID") for rec in active if rec.record_type == "PATIENT" and rec.key("PatientID"))
     for patient_id, count in patients.items():
         if count > 1:
-            findings.append(warning("duplicate-patient-id", f"{count} PATIENT records share Patient ID {patient_id!r}", label))
+            findings.append(
+                warning("duplicate-patient-id", f"{count} PATIENT records share Patient ID {patient_id!r}", label)
+            )
     return findings
 
 

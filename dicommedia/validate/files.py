@@ -10,16 +10,37 @@ from pydicom.uid import UID
 from dicommedia.media import MediaFile
 from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
+from dicommedia.media.structure import PixelInfo, Truncated, meta_end, walk_dataset
 from dicommedia.media.view import has_dicm
 from dicommedia.profile import Action, Profile
-from dicommedia.media.structure import PixelInfo, Truncated, meta_end, walk_dataset
 
 REQUIRED_META = ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
-PIXEL_KEYS = ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "SamplesPerPixel",
-              "PhotometricInterpretation", "PixelRepresentation")
+PIXEL_KEYS = (
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "PixelRepresentation",
+)
 # PS3.3 C.7.6.3.1.2: samples per pixel of each photometric interpretation.
-SAMPLES = {"MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR_FULL": 3, "YBR_FULL_422": 3,
-           "YBR_PARTIAL_420": 3, "YBR_PARTIAL_422": 3, "YBR_ICT": 3, "YBR_RCT": 3, "HSV": 3, "ARGB": 4, "CMYK": 4}
+SAMPLES = {
+    "MONOCHROME1": 1,
+    "MONOCHROME2": 1,
+    "PALETTE COLOR": 1,
+    "RGB": 3,
+    "YBR_FULL": 3,
+    "YBR_FULL_422": 3,
+    "YBR_PARTIAL_420": 3,
+    "YBR_PARTIAL_422": 3,
+    "YBR_ICT": 3,
+    "YBR_RCT": 3,
+    "HSV": 3,
+    "ARGB": 4,
+    "CMYK": 4,
+}
 DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
@@ -63,10 +84,15 @@ def _check_meta(ds: Dataset, where: str | None) -> list[Finding]:
     findings = []
     if "ImplementationClassUID" not in meta:
         findings.append(warning("file-meta", "File Meta Information lacks Implementation Class UID", where))
-    for meta_kw, ds_kw in (("MediaStorageSOPClassUID", "SOPClassUID"), ("MediaStorageSOPInstanceUID", "SOPInstanceUID")):
+    for meta_kw, ds_kw in (
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+    ):
         inside = str(ds.get(ds_kw, "") or "").strip()
         if inside and inside != str(meta[meta_kw].value).strip():
-            findings.append(Finding("not-part10", f"{meta_kw} {meta[meta_kw].value} differs from {ds_kw} {inside}", where))
+            findings.append(
+                Finding("not-part10", f"{meta_kw} {meta[meta_kw].value} differs from {ds_kw} {inside}", where)
+            )
     return findings
 
 
@@ -77,8 +103,17 @@ def check_pixel_module(ds: Dataset, pixel: PixelInfo, ts: UID) -> list[Finding]:
         return [Finding("corrupt-file", f"Image Pixel module lacks {', '.join(missing)}")]
     try:
         rows, cols, alloc, stored, high, samples, rep = (
-            int(ds[k].value) for k in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "SamplesPerPixel",
-                                       "PixelRepresentation"))
+            int(ds[k].value)
+            for k in (
+                "Rows",
+                "Columns",
+                "BitsAllocated",
+                "BitsStored",
+                "HighBit",
+                "SamplesPerPixel",
+                "PixelRepresentation",
+            )
+        )
         frames = int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError) as exc:
         return [Finding("corrupt-file", f"Image Pixel module value unreadable: {exc}")]
@@ -114,7 +149,10 @@ def check_pixel_module(ds: Dataset, pixel: PixelInfo, ts: UID) -> list[Finding]:
         # PS3.5 A.4: a Basic Offset Table item, then at least one fragment per frame.
         if pixel.fragments - 1 < frames:
             findings.append(
-                Finding("corrupt-file", f"encapsulated Pixel Data has {max(pixel.fragments - 1, 0)} fragment(s) for {frames} frame(s)")
+                Finding(
+                    "corrupt-file",
+                    f"encapsulated Pixel Data has {max(pixel.fragments - 1, 0)} fragment(s) for {frames} frame(s)",
+                )
             )
     elif ts.is_encapsulated:
         findings.append(Finding("corrupt-file", f"{ts.name} requires encapsulated Pixel Data, found native"))
@@ -128,6 +166,11 @@ def check_profile(profile: Profile, sop_class: str, ts: str, where: str | None) 
         return [Finding("sop-class-not-allowed", decision.reason, where)]
     if decision.action is Action.CONVERT:
         allowed = ", ".join(UID(t).name for t in decision.allowed)
-        return [Finding("transfer-syntax-not-allowed", f"{UID(ts).name} ({ts}) not allowed under {profile.name} for "
-                        f"{UID(sop_class).name}; allowed: {allowed}", where)]
+        return [
+            Finding(
+                "transfer-syntax-not-allowed",
+                f"{UID(ts).name} ({ts}) not allowed under {profile.name} for {UID(sop_class).name}; allowed: {allowed}",
+                where,
+            )
+        ]
     return []

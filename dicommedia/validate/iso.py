@@ -42,7 +42,9 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
             if entry.is_dir:
                 if len(path) + 1 > MAX_DIR_LEVELS:
                     findings.append(
-                        Finding("iso-structure", f"directory nested {len(path) + 1} levels deep (at most 8)", "/".join(path))
+                        Finding(
+                            "iso-structure", f"directory nested {len(path) + 1} levels deep (at most 8)", "/".join(path)
+                        )
                     )
                 visit(path)
 
@@ -50,12 +52,24 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
     volume_id = store.volume_identifier()
     if fileset_id and volume_id != fileset_id:
         findings.append(
-            Finding("volume-id-mismatch", f"Volume Identifier {volume_id!r} differs from File-set ID {fileset_id!r}", store.label)
+            Finding(
+                "volume-id-mismatch",
+                f"Volume Identifier {volume_id!r} differs from File-set ID {fileset_id!r}",
+                store.label,
+            )
         )
     # A UDF bridge is allowed on DVD/BD (SPEC 4); Joliet and Rock Ridge are not part of the profiles.
-    extensions = [name for name, present in (("Joliet", store.iso.has_joliet()), ("Rock Ridge", store.iso.has_rock_ridge())) if present]
+    extensions = [
+        name
+        for name, present in (("Joliet", store.iso.has_joliet()), ("Rock Ridge", store.iso.has_rock_ridge()))
+        if present
+    ]
     if extensions:
         findings.append(
-            warning("iso-extension", f"carries {', '.join(extensions)}: readers must use the plain ISO 9660 names", store.label)
+            warning(
+                "iso-extension",
+                f"carries {', '.join(extensions)}: readers must use the plain ISO 9660 names",
+                store.label,
+            )
         )
     return findings

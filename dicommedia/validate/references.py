@@ -38,7 +38,11 @@ def check_file_ids(view: MediaView) -> list[Finding]:
             continue
         problems = file_id_problems(components)
         if problems:
-            findings.append(Finding("bad-file-id", f"Referenced File ID breaks PS3.10: {'; '.join(problems)}", show_file_id(components)))
+            findings.append(
+                Finding(
+                    "bad-file-id", f"Referenced File ID breaks PS3.10: {'; '.join(problems)}", show_file_id(components)
+                )
+            )
     return findings
 
 
@@ -69,12 +73,20 @@ def check_record_matches(files: dict[MediaFile, Dataset]) -> list[Finding]:
             in_file = _file_value(ds, file_kw)
             if in_record and in_file and in_record != in_file:
                 level = f"{record_type} record" if record_type else f"{rec.record_type} record"
-                findings.append(Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where))
+                findings.append(
+                    Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where)
+                )
         sop_class = _file_value(ds, "SOPClassUID")
         if sop_class and rec.record_type in RECORD_KEYS:
             expected = leaf_record_type(sop_class, _file_value(ds, "Modality"))
             if expected != rec.record_type:
-                findings.append(warning("leaf-record-type", f"{rec.record_type} record for a SOP class PS3.3 F.4 files under {expected}", where))
+                findings.append(
+                    warning(
+                        "leaf-record-type",
+                        f"{rec.record_type} record for a SOP class PS3.3 F.4 files under {expected}",
+                        where,
+                    )
+                )
     return findings
 
 
@@ -89,8 +101,11 @@ def check_duplicates(files: dict[MediaFile, Dataset]) -> list[Finding]:
     for uid, holders in by_uid.items():
         for other in holders[1:]:
             findings.append(
-                Finding("duplicate-instance", f"SOP Instance UID {uid} also in {show_file_id(holders[0].file_id)}",
-                        show_file_id(other.file_id))
+                Finding(
+                    "duplicate-instance",
+                    f"SOP Instance UID {uid} also in {show_file_id(holders[0].file_id)}",
+                    show_file_id(other.file_id),
+                )
             )
     return findings
 
@@ -105,7 +120,10 @@ def check_unreferenced(view: MediaView) -> list[Finding]:
     dicom_tops = {f.stored.names[0] for f in view.files() if len(f.stored.names) > 1}
     stored_files = list(view.store.walk())
     nested = {s.names[:-1] for s in stored_files if len(s.names) > 1 and plain_name(s.names[-1]).upper() == "DICOMDIR"}
-    findings = [warning("nested-fileset", "another file-set (its own DICOMDIR): not checked", "/".join(n)) for n in sorted(nested)]
+    findings = [
+        warning("nested-fileset", "another file-set (its own DICOMDIR): not checked", "/".join(n))
+        for n in sorted(nested)
+    ]
     for stored in stored_files:
         folder = stored.names[:-1]
         if stored.names in referenced or any(folder[: len(n)] == n for n in nested):

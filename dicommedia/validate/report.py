@@ -12,16 +12,39 @@ from dicommedia.media.findings import Finding
 FAMILIES: dict[str, tuple[str, ...]] = {
     "iso9660": ("iso-structure", "volume-id-mismatch", "iso-extension"),
     "dicomdir": (
-        "no-dicomdir", "dicomdir-corrupt", "bad-offset", "bad-hierarchy", "missing-key", "offsets-ignored",
-        "inactive-record", "record-without-file", "unknown-record-type", "fileset-consistency", "no-fileset-id",
-        "leaf-record-type", "no-records", "duplicate-patient-id",
+        "no-dicomdir",
+        "dicomdir-corrupt",
+        "bad-offset",
+        "bad-hierarchy",
+        "missing-key",
+        "offsets-ignored",
+        "inactive-record",
+        "record-without-file",
+        "unknown-record-type",
+        "fileset-consistency",
+        "no-fileset-id",
+        "leaf-record-type",
+        "no-records",
+        "duplicate-patient-id",
     ),
     "references": (
-        "bad-file-id", "missing-file", "unreferenced-file", "record-mismatch", "duplicate-instance",
-        "link-skipped", "unreadable-folder", "nested-fileset", "stray-dicomdir", "non-dicom-file",
+        "bad-file-id",
+        "missing-file",
+        "unreferenced-file",
+        "record-mismatch",
+        "duplicate-instance",
+        "link-skipped",
+        "unreadable-folder",
+        "nested-fileset",
+        "stray-dicomdir",
+        "non-dicom-file",
     ),
     "files": (
-        "not-part10", "corrupt-file", "sop-class-not-allowed", "transfer-syntax-not-allowed", "file-meta",
+        "not-part10",
+        "corrupt-file",
+        "sop-class-not-allowed",
+        "transfer-syntax-not-allowed",
+        "file-meta",
         "pixel-module",
     ),
     "media": ("capacity-exceeded", "no-readme", "no-index"),
@@ -92,14 +115,18 @@ class Report:
             skipped=str(len(self.skipped & set(FAMILIES))),
         )
         for family in FAMILIES:
-            case = ET.SubElement(suite, "testcase", classname=f"dicommedia.validate.{self.profile}", name=TITLES[family])
+            case = ET.SubElement(
+                suite, "testcase", classname=f"dicommedia.validate.{self.profile}", name=TITLES[family]
+            )
             found = self.by_family(family)
             errors = [f for f in found if f.is_error]
             if family in self.skipped:
                 ET.SubElement(case, "skipped", message="not applicable to this medium")
             elif errors:
                 codes = sorted({f.code for f in errors})
-                failure = ET.SubElement(case, "failure", message=f"{len(errors)} error(s): {', '.join(codes)}", type=codes[0])
+                failure = ET.SubElement(
+                    case, "failure", message=f"{len(errors)} error(s): {', '.join(codes)}", type=codes[0]
+                )
                 failure.text = "\n".join(_line(f) for f in errors)
             warnings = [f for f in found if not f.is_error]
             if warnings:

@@ -30,7 +30,7 @@ class Record:
     """One directory record: its elements (tag -> raw value), and the records of the next level down."""
 
     elements: dict[int, RawValue]
-    children: list["Record"] = field(default_factory=list)
+    children: list[Record] = field(default_factory=list)
 
 
 def _has_value(raw: RawValue | None) -> bool:
@@ -107,12 +107,14 @@ def _flatten(records: list[Record], out: list[Record]) -> list[Record]:
 
 def _top(fileset_id: str, first: int, last: int) -> bytes:
     """File-set ID, root offsets and the consistency flag 0000H (PS3.3 F.3.2.1)."""
-    return b"".join((
-        element(TAGS["FileSetID"][0], "CS", fileset_id.encode("ascii")),
-        element(TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"][0], "UL", struct.pack("<I", first)),
-        element(TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"][0], "UL", struct.pack("<I", last)),
-        element(TAGS["FileSetConsistencyFlag"][0], "US", struct.pack("<H", 0)),
-    ))
+    return b"".join(
+        (
+            element(TAGS["FileSetID"][0], "CS", fileset_id.encode("ascii")),
+            element(TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"][0], "UL", struct.pack("<I", first)),
+            element(TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"][0], "UL", struct.pack("<I", last)),
+            element(TAGS["FileSetConsistencyFlag"][0], "US", struct.pack("<H", 0)),
+        )
+    )
 
 
 def encode_dicomdir(roots: list[Record], fileset_id: str) -> bytes:
@@ -132,8 +134,8 @@ def encode_dicomdir(roots: list[Record], fileset_id: str) -> bytes:
             blob = blobs[id(rec)]
             nxt = offsets[id(records[i + 1])] if i + 1 < len(records) else 0
             lower = offsets[id(rec.children[0])] if rec.children else 0
-            blob[_NEXT_AT:_NEXT_AT + 4] = struct.pack("<I", nxt)
-            blob[_LOWER_AT:_LOWER_AT + 4] = struct.pack("<I", lower)
+            blob[_NEXT_AT : _NEXT_AT + 4] = struct.pack("<I", nxt)
+            blob[_LOWER_AT : _LOWER_AT + 4] = struct.pack("<I", lower)
             link(rec.children)
 
     link(roots)

@@ -6,9 +6,10 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import pycdlib
 
@@ -29,7 +30,7 @@ class _Splice(bytes):
     offset: int
     count: int
 
-    def __new__(cls, head: bytes, path: str, offset: int, count: int) -> "_Splice":
+    def __new__(cls, head: bytes, path: str, offset: int, count: int) -> _Splice:
         obj = super().__new__(cls)
         obj.head, obj.path, obj.offset, obj.count = head, path, offset, count
         return obj
@@ -41,8 +42,9 @@ class _Splice(bytes):
 class Part10Stream(io.RawIOBase):
     """A file's bytes assembled on the fly: a new header, then the source from ``offset`` (no staging copy)."""
 
-    def __init__(self, header: bytes, opener: Callable[[], BinaryIO], offset: int, length: int,
-                 path: str | None = None):
+    def __init__(
+        self, header: bytes, opener: Callable[[], BinaryIO], offset: int, length: int, path: str | None = None
+    ):
         super().__init__()
         self._header = header
         self._opener = opener
@@ -219,8 +221,9 @@ def _temp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
     return os.fdopen(fd, "wb"), Path(name)
 
 
-def write_iso(iso: pycdlib.PyCdlib, to_splice: int, output: Path,
-              progress: Callable[[int, int], None] | None = None) -> None:
+def write_iso(
+    iso: pycdlib.PyCdlib, to_splice: int, output: Path, progress: Callable[[int, int], None] | None = None
+) -> None:
     """Write the image under a temporary name and rename it into place: whole or not at all."""
     out, temp = _temp_sibling(output, ".tmp")
     try:
@@ -228,8 +231,11 @@ def write_iso(iso: pycdlib.PyCdlib, to_splice: int, output: Path,
         # interrupted run; durability across a power cut is the burner's and file system's business.
         with out:
             writer = _SpliceWriter(out)
-            iso.write_fp(writer, blocksize=1 << 24,
-                         progress_cb=(lambda done, total, _: progress(done, total)) if progress else None)
+            iso.write_fp(
+                writer,
+                blocksize=1 << 24,
+                progress_cb=(lambda done, total, _: progress(done, total)) if progress else None,
+            )
         if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
             raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
         _publish(temp, output, 0o666)

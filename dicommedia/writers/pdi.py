@@ -59,17 +59,33 @@ def summarize(plan: Plan) -> list[PatientLine]:
         for study in patient.studies.values():
             firsts = [plan.as_written(patient, study, s, s.instances[0]) for s in study.series.values()]
             series_lines = tuple(
-                SeriesLine(str(first.key("SeriesNumber") or ""), str(first.key("Modality") or ""),
-                           first.display("SeriesDescription"), len(series.instances))
+                SeriesLine(
+                    str(first.key("SeriesNumber") or ""),
+                    str(first.key("Modality") or ""),
+                    first.display("SeriesDescription"),
+                    len(series.instances),
+                )
                 for first, series in zip(firsts, study.series.values())
             )
-            studies.append(StudyLine(_date(firsts[0].key("StudyDate")), firsts[0].display("StudyDescription"),
-                                     firsts[0].display("AccessionNumber"), series_lines))
+            studies.append(
+                StudyLine(
+                    _date(firsts[0].key("StudyDate")),
+                    firsts[0].display("StudyDescription"),
+                    firsts[0].display("AccessionNumber"),
+                    series_lines,
+                )
+            )
         study = next(iter(patient.studies.values()))
         series = next(iter(study.series.values()))
         inst = plan.as_written(patient, study, series, series.instances[0])
-        patients.append(PatientLine(_person_name(inst.display("PatientName")), patient.patient_id,
-                                    _date(inst.key("PatientBirthDate")), tuple(studies)))
+        patients.append(
+            PatientLine(
+                _person_name(inst.display("PatientName")),
+                patient.patient_id,
+                _date(inst.key("PatientBirthDate")),
+                tuple(studies),
+            )
+        )
     return patients
 
 
@@ -97,7 +113,9 @@ def readme_text(patients: list[PatientLine], fileset_id: str, profile: str) -> s
     for p in patients:
         lines.append(f"  Patient {p.name}  ID {p.patient_id}  born {p.birth_date or '-'}")
         for st in p.studies:
-            lines.append(f"    Study {st.date or '-'}  {st.description or '(no description)'}  accession {st.accession or '-'}")
+            lines.append(
+                f"    Study {st.date or '-'}  {st.description or '(no description)'}  accession {st.accession or '-'}"
+            )
             for s in st.series:
                 lines.append(f"      Series {s.number:>4}  {s.modality:<8} {s.instances:>5} object(s)  {s.description}")
     return "\r\n".join(lines) + "\r\n"
@@ -117,9 +135,23 @@ def index_html(patients: list[PatientLine], fileset_id: str) -> str:
         for st in p.studies:
             for s in st.series:
                 rows.append(
-                    "<tr>" + "".join(f"<td>{e(v)}</td>" for v in (
-                        p.name, p.patient_id, p.birth_date, st.date, st.description, st.accession,
-                        s.number, s.modality, s.description, str(s.instances))) + "</tr>"
+                    "<tr>"
+                    + "".join(
+                        f"<td>{e(v)}</td>"
+                        for v in (
+                            p.name,
+                            p.patient_id,
+                            p.birth_date,
+                            st.date,
+                            st.description,
+                            st.accession,
+                            s.number,
+                            s.modality,
+                            s.description,
+                            str(s.instances),
+                        )
+                    )
+                    + "</tr>"
                 )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -127,9 +159,9 @@ def index_html(patients: list[PatientLine], fileset_id: str) -> str:
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
         '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
         '<meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />\n'
-        f"<title>DICOM disc {e(fileset_id)}</title>\n<style type=\"text/css\">{_STYLE}</style>\n</head>\n<body>\n"
+        f'<title>DICOM disc {e(fileset_id)}</title>\n<style type="text/css">{_STYLE}</style>\n</head>\n<body>\n'
         f"<h1>DICOM disc {e(fileset_id)}</h1>\n"
-        '<p>This disc holds DICOM images. Open the <code>DICOMDIR</code> file with a DICOM viewer. '
+        "<p>This disc holds DICOM images. Open the <code>DICOMDIR</code> file with a DICOM viewer. "
         'See <a href="README.TXT">README.TXT</a> for details.</p>\n'
         "<table>\n<tr><th>Patient</th><th>Patient ID</th><th>Birth date</th><th>Study date</th>"
         "<th>Study</th><th>Accession</th><th>Series</th><th>Modality</th><th>Series description</th>"

@@ -36,8 +36,10 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -
                     -(-files[id(i)].size // _SECTOR) * _SECTOR + _INSTANCE_OVERHEAD for i in series.instances
                 )
                 if size + _VOLUME_OVERHEAD > capacity:
-                    raise MediaError(f"series {series.uid} alone needs {size:,} bytes, more than one volume "
-                                     f"holds ({capacity:,})", hint="use larger media (--media)")
+                    raise MediaError(
+                        f"series {series.uid} alone needs {size:,} bytes, more than one volume holds ({capacity:,})",
+                        hint="use larger media (--media)",
+                    )
                 if used + size > capacity and volumes[-1].patients:
                     volumes.append(Plan())
                     used = _VOLUME_OVERHEAD
@@ -51,8 +53,9 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -
     return volumes
 
 
-def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str,
-                 ihe_pdi: bool) -> list[VolumeFile]:
+def volume_files(
+    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool
+) -> list[VolumeFile]:
     """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
     dicomdir = encode_dicomdir(build_records(plan), fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
@@ -65,8 +68,11 @@ def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, prof
     for inst in plan.instances():
         f = files[id(inst)]
         if f.size > _MAX_FILE:
-            raise MediaError(f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
-                             inst.header.source.label, "such an object cannot go on a CD/DVD file-set")
+            raise MediaError(
+                f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
+                inst.header.source.label,
+                "such an object cannot go on a CD/DVD file-set",
+            )
         out.append(VolumeFile(inst.file_id, f.size, f.open))
     return out
 
@@ -82,16 +88,23 @@ def volume_path(output: Path, index: int, count: int) -> Path:
     return output.with_name(f"{output.stem}_{index}{output.suffix}")
 
 
-def write_volume(files: list[VolumeFile], vol_id: str, path: Path, output_format: str, media: str,
-                 capacity: int | None, overwrite: bool, progress: Progress) -> int:
+def write_volume(
+    files: list[VolumeFile],
+    vol_id: str,
+    path: Path,
+    output_format: str,
+    media: str,
+    capacity: int | None,
+    overwrite: bool,
+    progress: Progress,
+) -> int:
     """Check the exact size against the media, then write the image (or folder); return its size."""
     iso, to_splice = build_iso(files, vol_id)
     size = iso_size(iso)
     if capacity is not None and size > capacity:
         iso.close()
         raise MediaError(
-            f"the file-set needs {size:,} bytes ({size / 1e6:,.1f} MB); {media} "
-            f"holds {capacity:,}",
+            f"the file-set needs {size:,} bytes ({size / 1e6:,.1f} MB); {media} holds {capacity:,}",
             hint="use --span for several volumes, larger --media, or --compress",
         )
     if output_format == "dir":
