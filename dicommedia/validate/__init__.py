@@ -10,8 +10,6 @@ import warnings as py_warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from pydicom.dataset import Dataset
-
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
 from dicommedia.media.findings import Finding, show_file_id, warning
@@ -20,7 +18,13 @@ from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file
 from dicommedia.validate.iso import check_iso
-from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
+from dicommedia.validate.references import (
+    check_duplicates,
+    check_file_ids,
+    check_record_matches,
+    check_unreferenced,
+    file_keys,
+)
 from dicommedia.validate.report import Report
 
 __all__ = ["Report", "validate_media"]
@@ -71,12 +75,13 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, Dataset] = {}
+        headers: dict[MediaFile, dict[str, str]] = {}
+        shared: dict[str, str] = {}
         for media_file in files:
             findings, ds = check_file(media_file, profile)
             report.add(findings)
             if ds is not None:
-                headers[media_file] = ds
+                headers[media_file] = file_keys(ds, shared)
             if progress:
                 progress(media_file)
         report.add(check_file_ids(view))
