@@ -8,7 +8,7 @@ from pathlib import Path
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
-from dicommedia.writers.dicomdir import build_records, encode_dicomdir
+from dicommedia.writers.dicomdir import encode_dicomdir
 from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
 from dicommedia.writers.pdi import index_html, readme_text, summarize
 
@@ -57,7 +57,7 @@ def volume_files(
     plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool
 ) -> list[VolumeFile]:
     """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
-    dicomdir = encode_dicomdir(build_records(plan), fileset_id)
+    dicomdir = encode_dicomdir(plan, fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
     if ihe_pdi:
         patients = summarize(plan)
