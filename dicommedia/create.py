@@ -84,10 +84,10 @@ class CreateResult:
 class RefusedInputs(MediaError):
     """All-or-nothing: some inputs cannot go on the media; nothing was written."""
 
-    def __init__(self, refused: list[tuple[str, str]]):
+    def __init__(self, refused: list[tuple[str, str]], message: str = ""):
         super().__init__(
-            f"{len(refused)} input(s) cannot be put on the media; nothing was written",
-            hint="fix or remove them, or use --skip-invalid to write the rest",
+            message or f"{len(refused)} input(s) cannot be put on the media; nothing was written",
+            hint="fix or remove them" if message else "fix or remove them, or use --skip-invalid to write the rest",
         )
         self.refused = refused
 
@@ -157,9 +157,11 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         result.skipped = refused
         if not plan.instances():
+            if refused:
+                raise RefusedInputs(refused, "no instance can be put on the media; nothing was written")
             raise MediaError(
                 "no instance can be put on the media; nothing was written",
-                hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs",
+                hint="give DICOM files, folders, pictures or PDFs",
             )
         volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):

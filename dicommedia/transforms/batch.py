@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
@@ -115,7 +115,7 @@ def render_all(
         if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
             broken_promises[promised] = inst.sop_instance_uid
         if isinstance(result, Exception):
-            reason = result.message if isinstance(result, MediaError) else f"{type(result).__name__}: {result}"
+            reason = result.message if isinstance(result, MediaError) else f"cannot be rendered: {one_line(result)}"
             refused.append((job.label, reason))
             failed.add(id(inst))
             continue
