@@ -79,9 +79,12 @@ def render(job: RenderJob) -> RenderResult:
     syntax = str(ds.file_meta.TransferSyntaxUID)
     header = encode_header(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax)
     body = encode_body(ds, implicit_vr=syntax == ImplicitVRLittleEndian)
-    with open(job.spool_path, "wb") as out:
-        out.write(header)
-        out.write(body)
+    try:
+        with open(job.spool_path, "wb") as out:
+            out.write(header)
+            out.write(body)
+    except OSError as exc:  # a full or read-only spool: the run stops (the caller tells it from an input's fault)
+        raise OSError(exc.errno, exc.strerror, job.spool_path) from None
     return RenderResult(
         size=os.path.getsize(job.spool_path),
         transfer_syntax=syntax,
