@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,8 @@ from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.leftovers import Spool
+from dicommedia.writers.output import output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
@@ -84,10 +84,10 @@ class CreateResult:
 class RefusedInputs(MediaError):
     """All-or-nothing: some inputs cannot go on the media; nothing was written."""
 
-    def __init__(self, refused: list[tuple[str, str]]):
+    def __init__(self, refused: list[tuple[str, str]], message: str = ""):
         super().__init__(
-            f"{len(refused)} input(s) cannot be put on the media; nothing was written",
-            hint="fix or remove them, or use --skip-invalid to write the rest",
+            message or f"{len(refused)} input(s) cannot be put on the media; nothing was written",
+            hint="fix or remove them" if message else "fix or remove them, or use --skip-invalid to write the rest",
         )
         self.refused = refused
 
@@ -127,7 +127,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         raise MediaError(f"unknown media {media!r}", hint=f"one of {', '.join(MEDIA_CAPACITY)}")
     capacity = MEDIA_CAPACITY[media]
     result = CreateResult()
-    spool = Path(tempfile.mkdtemp(prefix=".dicommedia-", dir=options.output.parent))
+    scratch = _scratch(options.output)
+    spool = scratch.path
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
         result.warnings.extend(gathered.notes)
@@ -157,9 +158,11 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         result.skipped = refused
         if not plan.instances():
+            if refused:
+                raise RefusedInputs(refused, "no instance can be put on the media; nothing was written")
             raise MediaError(
                 "no instance can be put on the media; nothing was written",
-                hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs",
+                hint="give DICOM files, folders, pictures or PDFs",
             )
         volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
@@ -172,6 +175,16 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             result.volumes.append(
                 VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
             )
+    except OSError as exc:  # a full or read-only output, an input gone while it was copied
+        raise output_failure(exc, options.output) from None
     finally:
-        shutil.rmtree(spool, ignore_errors=True)
+        scratch.close()
     return result
+
+
+def _scratch(output: Path) -> Spool:
+    """The run's spool beside the output (removed however the run ends); a folder we cannot write is named."""
+    try:
+        return Spool(output.parent)
+    except OSError as exc:
+        raise output_failure(exc, output) from None

@@ -133,7 +133,8 @@ def _render_summary(result: CreateResult) -> None:
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+# Inputs are checked by the creator, not by click: a missing or unreadable one is named and skippable (exit 1).
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",

@@ -7,7 +7,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
 
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 # Attributes that point at other instances by SOP Instance UID (PS3.3 C.12.1, C.17.3, C.8.8.5 ...).
@@ -32,9 +32,7 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
         try:
             ds.decompress(as_rgb=True, generate_instance_uid=False)
         except Exception as exc:  # decoders raise many types on damaged or unsupported data
-            raise MediaError(
-                f"pixel data cannot be decoded from {ts.name} ({type(exc).__name__}: {exc})", label
-            ) from None
+            raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
         notes.append(f"{label}: decompressed from {ts.name}")
     elif not ds.original_encoding[1]:
         _swap_big_endian_values(ds)
