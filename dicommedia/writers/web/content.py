@@ -40,6 +40,8 @@ VIEWER = "VIEWER"
 _SECTOR = 2048
 _NAME_83 = re.compile(r"^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?$")
 _DIR_8 = re.compile(r"^[A-Z0-9_]{1,8}$")
+# System area, volume descriptors, root and a UDF bridge's anchor and descriptor sequences (up to sector 257).
+_FIXED_SECTORS = 600
 _MAX_DEPTH = 8  # ISO 9660 level 1 directory levels (ECMA-119 6.8.2.1)
 
 
@@ -90,9 +92,13 @@ def web_specs(plan: Plan, mode: str, spool: Path) -> dict[int, WebSpec]:
 
 
 def _person_name(value: object) -> str:
-    parts = str(value or "").split("=")[0].split("^")
-    family, given = (parts + ["", ""])[:2]
-    return f"{family}, {given}".strip(", ") or "(no name)"
+    """Family, given; the ideographic and phonetic forms (PS3.5 6.2.1.2) follow in parentheses."""
+    forms = []
+    for group in str(value or "").split("="):
+        family, given = ([*group.split("^"), "", ""])[:2]
+        forms.append(f"{family}, {given}".strip(", "))
+    first, others = forms[0], [f for f in forms[1:] if f]
+    return (f"{first} ({' / '.join(others)})" if others else first) or "(no name)"
 
 
 def _date(value: object) -> str:
@@ -262,10 +268,11 @@ def pdi_content(
 
 
 def estimated_size(files: list[VolumeFile]) -> int:
-    """An upper bound of the image size: whole sectors per file, a directory record each, the volume's overhead."""
+    """An upper bound of the image size: whole sectors per file plus one for its directory record (or a UDF
+    File Entry), three per folder (directory, path tables), and the descriptors of ISO 9660 and a UDF bridge."""
     folders = {f.parts[:depth] for f in files for depth in range(1, len(f.parts))}
     data = sum(-(-f.size // _SECTOR) * _SECTOR for f in files)
-    return data + 256 * _SECTOR // 2 + len(files) * 256 + len(folders) * 2 * _SECTOR + 128 * 1024
+    return data + (len(files) + 3 * len(folders) + _FIXED_SECTORS) * _SECTOR
 
 
 def fitting_pdi(
