@@ -19,6 +19,7 @@ from dicommedia.transforms.batch import render_all
 from dicommedia.writers.leftovers import Spool
 from dicommedia.writers.output import output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
+from dicommedia.writers.web.content import PdiRequest, fitting_pdi, web_specs
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
@@ -43,6 +44,7 @@ class CreateOptions:
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
+    pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
 
 
 @dataclass
@@ -56,6 +58,7 @@ class VolumeSummary:
     instances: int
     bytes: int
     capacity_bytes: int | None
+    label: dict | None = None  # the IHE PDI label text (patients, date, institution, DICOM ONLY / PLUS WEB)
 
 
 @dataclass
@@ -150,8 +153,18 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         # Lossy compression gives a new SOP Instance UID (seed App B.2); every reference follows it.
         remap = {inst.sop_instance_uid: new_uid() for inst in plan.instances() if inst.codec and is_lossy(inst.codec)}
+        web_mode = options.pdi.web if options.ihe_pdi else "none"
         rendered = render_all(
-            plan, spool, remap, origin_remap, options.quality, options.jobs, progress, result.warnings, refused
+            plan,
+            spool,
+            remap,
+            origin_remap,
+            options.quality,
+            options.jobs,
+            progress,
+            result.warnings,
+            refused,
+            web_specs(plan, web_mode, spool),
         )
         result.transcoded = rendered.transcoded
         if refused and not options.skip_invalid:
@@ -167,13 +180,22 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
+            files = volume_files(vol, rendered.files, vol_id)
+            label = None
+            if options.ihe_pdi:
+                pdi = fitting_pdi(
+                    vol, rendered.web, files, capacity, vol_id, options.profile.name, options.pdi, result.warnings
+                )
+                files += pdi.files
+                label = pdi.label
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
             )
             result.volumes.append(
-                VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
+                VolumeSummary(
+                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, label
+                )
             )
     except OSError as exc:  # a full or read-only output, an input gone while it was copied
         raise output_failure(exc, options.output) from None

@@ -15,6 +15,8 @@ from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 from dicommedia.progress import Progress as CreateProgress
+from dicommedia.writers.pdi import Maker
+from dicommedia.writers.web.content import WEB_MODES, PdiRequest, viewer_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -174,6 +176,20 @@ def _render_summary(result: CreateResult) -> None:
 @click.option("--fix-uids", is_flag=True, help="Give new UIDs to a different object reusing a SOP Instance UID.")
 @click.option("--no-ihe-pdi", is_flag=True, help="Leave out README.TXT and INDEX.HTM.")
 @click.option(
+    "--web",
+    type=click.Choice(WEB_MODES),
+    default="key",
+    show_default=True,
+    help="IHE PDI web content: JPEGs of every image, a bounded set per series, or none.",
+)
+@click.option(
+    "--viewer",
+    type=click.Path(exists=True, file_okay=False),
+    help="A portable viewer folder to copy into VIEWER/ (8.3 names), linked from INDEX.HTM.",
+)
+@click.option("--institution", default="", help="Who made the disc (README.TXT, label).")
+@click.option("--contact", default="", help="How to reach them (README.TXT).")
+@click.option(
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
@@ -200,6 +216,10 @@ def create(
     skip_invalid: bool,
     fix_uids: bool,
     no_ihe_pdi: bool,
+    web: str,
+    viewer: str | None,
+    institution: str,
+    contact: str,
     jobs: int | None,
     overwrite: bool,
     as_json: bool,
@@ -233,6 +253,7 @@ def create(
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
     )
     try:
         with _progress() as progress:

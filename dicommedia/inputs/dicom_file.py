@@ -86,7 +86,7 @@ class Keys:
         raw = self._values.get(keyword)
         if raw is None:
             return ""
-        if raw.value.isascii():
+        if raw.value.isascii() and b"\x1b" not in raw.value:  # ISO 2022 escapes are ASCII bytes too
             return raw.text()
         from pydicom.charset import convert_encodings, decode_bytes
 

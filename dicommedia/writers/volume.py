@@ -10,7 +10,6 @@ from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.dicomdir import build_records, encode_dicomdir
 from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
-from dicommedia.writers.pdi import index_html, readme_text, summarize
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -53,18 +52,10 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -
     return volumes
 
 
-def volume_files(
-    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool
-) -> list[VolumeFile]:
-    """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
+def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str) -> list[VolumeFile]:
+    """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
     dicomdir = encode_dicomdir(build_records(plan), fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
-    if ihe_pdi:
-        patients = summarize(plan)
-        readme = readme_text(patients, fileset_id, profile_name).encode("utf-8")
-        index = index_html(patients, fileset_id).encode("utf-8")
-        out.append(VolumeFile(("README.TXT",), len(readme), lambda: _bytes_io(readme)))
-        out.append(VolumeFile(("INDEX.HTM",), len(index), lambda: _bytes_io(index)))
     for inst in plan.instances():
         f = files[id(inst)]
         if f.size > _MAX_FILE:
