@@ -43,6 +43,7 @@ class CreateOptions:
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
+    udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
 
 
 @dataclass
@@ -161,13 +162,14 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 "no instance can be put on the media; nothing was written",
                 hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs",
             )
-        volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
+        udf = options.profile.udf if options.udf is None else options.udf
+        volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
             files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
-                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
+                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
             result.volumes.append(
                 VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)

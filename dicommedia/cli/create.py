@@ -176,6 +176,7 @@ def _render_summary(result: CreateResult) -> None:
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -201,6 +202,7 @@ def create(
     no_ihe_pdi: bool,
     jobs: int | None,
     overwrite: bool,
+    udf: bool | None,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
@@ -232,6 +234,7 @@ def create(
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        udf=udf,
     )
     try:
         with _progress() as progress:
