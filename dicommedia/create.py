@@ -45,6 +45,7 @@ class CreateOptions:
     overwrite: bool = False
     fix_uids: bool = False
     pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
+    udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
 
 
 @dataclass
@@ -177,7 +178,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 "no instance can be put on the media; nothing was written",
                 hint="give DICOM files, folders, pictures or PDFs",
             )
-        volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
+        udf = options.profile.udf if options.udf is None else options.udf
+        volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
             files = volume_files(vol, rendered.files, vol_id)
@@ -190,7 +192,7 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 label = pdi.label
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
-                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
+                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
             result.volumes.append(
                 VolumeSummary(

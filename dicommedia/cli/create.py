@@ -193,6 +193,7 @@ def _render_summary(result: CreateResult) -> None:
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -222,6 +223,7 @@ def create(
     contact: str,
     jobs: int | None,
     overwrite: bool,
+    udf: bool | None,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
@@ -254,6 +256,7 @@ def create(
         overwrite=overwrite,
         fix_uids=fix_uids,
         pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
+        udf=udf,
     )
     try:
         with _progress() as progress:

@@ -177,25 +177,38 @@ def _iso_name(parts: tuple[str, ...]) -> str:
     return "/" + "/".join([*dirs, leaf])
 
 
-def build_iso(files: list[VolumeFile], volume_id: str) -> tuple[pycdlib.PyCdlib, int]:
+def _udf_name(parts: tuple[str, ...]) -> str:
+    """UDF path of a file or folder: the File ID itself (no ISO version), the same names on both sides."""
+    return "/" + "/".join(parts)
+
+
+def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tuple[pycdlib.PyCdlib, int]:
     """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written.
 
+    ``udf``: a UDF bridge in the same image (PS3.12 DVD/BD media): every file once on disc, listed by both
+    file systems under the same names; pycdlib gives the UDF volume and File Set the ISO Volume Identifier.
     Returns the layout and how many bytes the writer must splice from files on disk.
     """
     iso = pycdlib.PyCdlib()
     to_splice = 0
-    iso.new(interchange_level=1, vol_ident=volume_id, app_ident_str="DICOMMEDIA", preparer_ident_str="DICOMMEDIA")
+    iso.new(
+        interchange_level=1,
+        vol_ident=volume_id,
+        app_ident_str="DICOMMEDIA",
+        preparer_ident_str="DICOMMEDIA",
+        udf="2.60" if udf else None,
+    )
     made: set[tuple[str, ...]] = set()
     for f in files:
         for depth in range(1, len(f.parts)):
             folder = f.parts[:depth]
             if folder not in made:
-                iso.add_directory("/" + "/".join(folder))
+                iso.add_directory("/" + "/".join(folder), udf_path=_udf_name(folder) if udf else None)
                 made.add(folder)
         stream = f.open()
         if isinstance(stream, Part10Stream):
             to_splice += stream.enable_splice()
-        iso.add_fp(stream, f.size, _iso_name(f.parts))
+        iso.add_fp(stream, f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
     return iso, to_splice
 
 
