@@ -272,10 +272,14 @@ def create(
                     "converted": 0,
                     "transcoded": 0,
                     "duplicates": 0,
-                    "error": str(exc),
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "path": exc.refused[0][0] if exc.refused else None,
+                    },
                 }
             )
-        fail(str(exc))
+        fail(str(exc), code=exc.code)
     if as_json:
         emit_json(result.as_json())
     _render_summary(result)
