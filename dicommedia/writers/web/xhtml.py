@@ -19,7 +19,8 @@ img{max-width:100%;height:auto;border:0}
 .tiles li{width:170px}.tiles li span{display:block;font-size:.85em}
 .figure{margin:1em 0;page-break-inside:avoid;break-inside:avoid}.figure p{margin:.2em 0;font-size:.9em}
 .sr .section{margin-left:1em}.sr p{white-space:pre-line}.nav{font-size:.9em}
-@media (max-width:40em){body{padding:.5em}td,th{padding:.2em}.tiles li{width:45%}}
+@media (max-width:40em){body{padding:.5em}table{font-size:.85em}td,th{padding:.2em}td{overflow-wrap:anywhere}
+.tiles li{width:45%}}
 @media print{.nav{display:none}a{color:#000;text-decoration:none}body{max-width:none}}
 """
 
