@@ -225,10 +225,8 @@ def run_import(
             lambda progress: import_media(files, peer, request.send_options, progress, reconciler, existing),
         )
     report.filtered = filtered_out
-    # Instances the DICOMDIR references but the media lacks never reached the import: they failed too.
-    report.failed += [
-        Failure(None, p.file_id, None, p.message) for p in view.problems if p.code in ("missing-file", "bad-file-id")
-    ]
+    # Instances the media references or holds that could not be taken never reached the import: they failed too.
+    report.failed += [Failure(None, p.file_id, None, p.message) for p in view.refused]
     if as_json:
         emit_json(report.as_json())
     for f in report.failed:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Union
 
 from dicommedia.errors import MediaError
-from dicommedia.media.findings import Finding, show_file_id, warning
+from dicommedia.media.findings import Finding, one_line, show_file_id, warning
 from dicommedia.media.store import FolderStore, IsoStore, LocateError, Store, StoredFile, is_iso_image, plain_name
+from dicommedia.part10 import read_file_meta
+from dicommedia.part10.vr import LONG_VRS_BYTES
 from dicommedia.standard.file_id import split_file_id
 from dicommedia.standard.uids import EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY
 
@@ -50,34 +52,10 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-_META_UIDS = {0x0002: "MediaStorageSOPClassUID", 0x0003: "MediaStorageSOPInstanceUID", 0x0010: "TransferSyntaxUID"}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_LONG_VRS = LONG_VRS_BYTES
 _UL = struct.Struct("<I")
 _ELEMENT = struct.Struct("<HH2sH")  # Explicit VR element header: group, element, VR, 16-bit length (PS3.5 7.1.2)
-
-
-def split_part10(raw: bytes) -> tuple[dict[str, str], int]:
-    """The File Meta UIDs and the offset of the data set in a Part 10 file (PS3.10 7.1).
-
-    Group 0002 is always Explicit VR Little Endian (PS3.5 7.1.2): walked here, as pydicom takes 0.4 ms a file.
-    """
-    if raw[128:132] != b"DICM":
-        raise ValueError("no 'DICM' after a 128-byte preamble: not a Part 10 file")
-    meta: dict[str, str] = {}
-    pos = 132
-    while pos + 8 <= len(raw) and raw[pos : pos + 2] == b"\x02\x00":
-        (element,) = struct.unpack_from("<H", raw, pos + 2)
-        if bytes(raw[pos + 4 : pos + 6]) in _LONG_VRS:
-            (length,), start = _UL.unpack_from(raw, pos + 8), pos + 12
-        else:
-            (length,), start = struct.unpack_from("<H", raw, pos + 6), pos + 8
-        if element in _META_UIDS:
-            meta[_META_UIDS[element]] = raw[start : start + length].decode("ascii", "replace").rstrip("\0 ")
-        pos = start + length
-    if pos > len(raw) or "TransferSyntaxUID" not in meta:
-        raise ValueError("truncated File Meta Information, or no Transfer Syntax UID in it")
-    return meta, pos
-
+split_part10 = read_file_meta  # the name read/send.py imports
 
 # DICOMDIR elements the plain reader keeps (PS3.3 F.3.2.1/F.3.2.2, and the keys of _KEYS): keyword -> tag.
 _TAGS = {
@@ -279,7 +257,7 @@ def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
     finds nothing to report. Anything else (damage, other encodings, character sets) goes to pydicom.
     """
     try:
-        meta, pos = split_part10(data)
+        meta, pos = read_file_meta(data)
         if meta.get("TransferSyntaxUID") != EXPLICIT_VR_LE:
             return None
         walk = _PlainWalk(data)
@@ -353,6 +331,8 @@ class MediaFile:
     sop_instance_uid: str | None = None
     sop_class_uid: str | None = None
     transfer_syntax_uid: str | None = None
+    # True for a Part 10 file of media with a DICOMDIR that no record of it references (found by walking the media).
+    unreferenced: bool = False
 
     def open(self) -> BinaryIO:
         """Open the file for binary reading; the caller closes it."""
@@ -414,15 +394,25 @@ def _keys_from_records(
 class MediaView:
     """What a disc holds: ``kind``, ``fileset_id``, ``files()`` and the ``problems`` met on the way."""
 
-    def __init__(self, path: Path, kind: str, store: Store, dicomdir: StoredFile | None, plain: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        store: Store,
+        dicomdir: StoredFile | None,
+        plain: bool = False,
+        dicomdir_only: bool = False,
+    ):
         self.path = path
         self.kind = kind
         self.store = store
         self.dicomdir_file = dicomdir
         self.plain = plain
+        self.dicomdir_only = dicomdir_only
         self.directory: Directory | PlainDirectory | None = None
         self.fileset_id: str | None = None
         self.problems: list[Finding] = []
+        self.refused: list[Finding] = []  # instances the media references or holds that cannot be taken (errors)
         self._files: list[MediaFile] | None = None
         if dicomdir is not None:
             self._load_dicomdir(dicomdir)
@@ -457,9 +447,19 @@ class MediaView:
         return True
 
     def files(self) -> Iterator[MediaFile]:
-        """Every instance the media references (or, without a usable DICOMDIR, every Part 10 file found)."""
+        """Every instance the media holds: those the DICOMDIR references, then the Part 10 files it does not.
+
+        Without a usable DICOMDIR every Part 10 file found is listed; with ``dicomdir_only`` the files no record
+        references are left out.
+        """
         if self._files is None:
-            self._files = list(self._scan() if self.directory is None else self._referenced())
+            if self.directory is None:
+                self._files = list(self._walk_instances(set(), unreferenced=False))
+            else:
+                self._files = list(self._referenced())
+                if not self.dicomdir_only:
+                    taken = {f.stored.names for f in self._files}
+                    self._files += self._walk_instances(taken, unreferenced=True)
         return iter(self._files)
 
     def _referenced(self) -> Iterator[MediaFile]:
@@ -476,7 +476,7 @@ class MediaView:
             try:
                 stored = self.store.locate(components)
             except LocateError as exc:
-                self.problems.append(Finding(exc.code, f"{rec.describe()}: {exc.message}", label))
+                self._refuse(Finding(exc.code, f"{rec.describe()}: {exc.message}", label))
                 continue
             if stored.names in seen:
                 self.problems.append(
@@ -495,6 +495,11 @@ class MediaView:
                 self._complete(media_file)
             yield media_file
 
+    def _refuse(self, finding: Finding) -> None:
+        """An instance that cannot be taken: a problem, and one of ``refused`` (extract and send count it failed)."""
+        self.problems.append(finding)
+        self.refused.append(finding)
+
     def _complete(self, media_file: MediaFile) -> None:
         from dicommedia.media.dicomdir import READ_ERRORS
 
@@ -505,15 +510,27 @@ class MediaView:
                 Finding("corrupt-file", f"cannot read the header: {exc}", show_file_id(media_file.file_id))
             )
 
-    def _scan(self) -> Iterator[MediaFile]:
+    def _walk_instances(self, taken: set[tuple[str, ...]], unreferenced: bool) -> Iterator[MediaFile]:
+        """The Part 10 instances found by walking the media, except ``taken`` files and DICOMDIRs."""
         for stored in self.store.walk():
-            if plain_name(stored.names[-1]).upper() == "DICOMDIR":
+            if stored.names in taken or plain_name(stored.names[-1]).upper() == "DICOMDIR":
                 continue
-            header = read_part10_header(self.store, stored)
+            label = show_file_id(stored.file_id)
+            try:
+                header = read_part10_header(self.store, stored)
+            except CorruptPart10 as exc:
+                self.problems.append(
+                    Finding("corrupt-file", f"a Part 10 file whose header cannot be read: {exc}", label)
+                )
+                continue
             if header is None or header.file_meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY:
                 continue
-            media_file = MediaFile(stored.file_id, stored.size, stored, self.store)
+            media_file = MediaFile(stored.file_id, stored.size, stored, self.store, unreferenced=unreferenced)
             media_file.fill_from(header)
+            if unreferenced:
+                self.problems.append(
+                    warning("unreferenced-file", "a DICOM file no directory record references: listed too", label)
+                )
             yield media_file
         self.problems.extend(self.store.findings)
         self.store.findings.clear()
@@ -535,8 +552,12 @@ def has_dicm(fp: BinaryIO) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
+class CorruptPart10(Exception):
+    """A file with the Part 10 prefix whose header cannot be read: the cause."""
+
+
 def read_part10_header(store: Store, stored: StoredFile) -> Dataset | None:
-    """The header of a Part 10 file (None when the file is not Part 10 or cannot be read)."""
+    """The header of a Part 10 file (None when the file is not Part 10); CorruptPart10 when it cannot be read."""
     from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 
     try:
@@ -545,8 +566,8 @@ def read_part10_header(store: Store, stored: StoredFile) -> Dataset | None:
                 return None
             fp.seek(0)
             return read_checked(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS)
-    except READ_ERRORS:
-        return None
+    except READ_ERRORS as exc:
+        raise CorruptPart10(one_line(exc)) from None
 
 
 def _refuse_non_dicomdir(path: Path) -> None:
@@ -568,11 +589,12 @@ def _refuse_non_dicomdir(path: Path) -> None:
         raise MediaError("a single DICOM instance, not media", str(path), hint="give the folder or its DICOMDIR")
 
 
-def open_media(path: str | Path, plain: bool = False) -> MediaView:
+def open_media(path: str | Path, plain: bool = False, dicomdir_only: bool = False) -> MediaView:
     """Open an .iso image, a folder (mounted disc, with or without DICOMDIR) or a DICOMDIR file.
 
     ``plain=True``: a DICOMDIR that :func:`read_plain_dicomdir` takes is read without pydicom (``view.directory``
     is then a :class:`PlainDirectory`); any other goes through the tolerant pydicom reader as usual.
+    ``dicomdir_only=True``: list only the files the DICOMDIR references (not the Part 10 files it forgot).
     """
     path = Path(path)
     if not path.exists():
@@ -586,16 +608,17 @@ def open_media(path: str | Path, plain: bool = False) -> MediaView:
     else:
         _refuse_non_dicomdir(path)
         store = FolderStore(path.parent)
-        return MediaView(path, "dicomdir", store, StoredFile((path.name,), path.stat().st_size), plain)
+        dicomdir = StoredFile((path.name,), path.stat().st_size)
+        return MediaView(path, "dicomdir", store, dicomdir, plain, dicomdir_only)
     try:
         entry = store.find((), "DICOMDIR")
     except OSError as exc:
         raise MediaError(f"cannot list the media: {exc}", str(path)) from None
     if entry is None or entry.is_dir or entry.is_link:
-        view = MediaView(path, "scan" if kind == "folder" else kind, store, None, plain)
+        view = MediaView(path, "scan" if kind == "folder" else kind, store, None, plain, dicomdir_only)
         if kind == "iso":
             view.problems.append(
                 Finding("no-dicomdir", "no DICOMDIR in the root directory; scanning the image", str(path))
             )
         return view
-    return MediaView(path, kind, store, StoredFile((entry.name,), entry.size, entry.start), plain)
+    return MediaView(path, kind, store, StoredFile((entry.name,), entry.size, entry.start), plain, dicomdir_only)
