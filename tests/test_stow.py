@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.media_fixtures import ct_slice, dcmtk_disc, genisoimage
 from tests.network_fixtures import orthanc_web  # noqa: F401  (fixture)
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
     assert_reconciled,
@@ -146,3 +147,22 @@ def test_stow_multipart_body_is_part10(disc: Path, endpoint) -> None:
 def test_stow_bad_url_is_usage_error(disc: Path) -> None:
     result = dicommedia("read", str(disc), "--stow", "ftp://nowhere")
     assert result.returncode == 2 and "http" in result.stderr
+
+
+def test_stow_delivers_the_file_the_dicomdir_forgot(tmp_path: Path, orthanc_web) -> None:
+    orthanc_web.clear()
+    disc = dcmtk_disc(tmp_path, count=3)
+    forgotten = ct_slice("PID1", number=4)
+    forgotten.save_as(disc / "DICOM" / "PID1" / "ST1" / "SE1" / "IM4", enforce_file_format=True)
+    iso = genisoimage(disc, tmp_path / "forgetful.iso", "TESTSET")
+
+    result = dicommedia("read", str(iso), "--stow", orthanc_web.web_url, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["found"], report["sent"], report["unreferenced_files"]) == (4, 4, ["DICOM/PID1/ST1/SE1/IM4"])
+    stored = orthanc_web.instances()
+    assert len(stored) == 4 and forgotten.SOPInstanceUID in stored
+
+    orthanc_web.clear()
+    only = dicommedia("read", str(iso), "--stow", orthanc_web.web_url, "--dicomdir-only", "--json")
+    assert json.loads(only.stdout)["sent"] == 3 and forgotten.SOPInstanceUID not in orthanc_web.instances()
