@@ -227,8 +227,9 @@ def run_import(
     report.filtered = filtered_out
     # Instances the media references or holds that could not be taken never reached the import: they failed too.
     report.failed += [Failure(None, p.file_id, None, p.message) for p in view.refused]
+    forgotten = ["/".join(f.file_id) for f in files if getattr(f, "unreferenced", False)]
     if as_json:
-        emit_json(report.as_json())
+        emit_json({**report.as_json(), "unreferenced_files": forgotten})
     for f in report.failed:
         status = "no status" if f.status is None else f"status 0x{f.status:04X}"
         _say(f"{f.file_id or '?'} ({f.sop_instance_uid or 'unknown UID'}): {status}, {f.reason}", "not sent", "red")
@@ -239,7 +240,9 @@ def run_import(
     _say(
         f"sent {_plural(report.sent, 'instance')} to {request.target} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
         f"{via}); {len(report.failed)} failed, {report.skipped} skipped, {report.duplicates} duplicates"
-        f" of {report.found} found" + (f", {report.warnings} with a warning status" if report.warnings else "")
+        f" of {report.found} found"
+        + (f" ({len(forgotten)} not in the DICOMDIR)" if forgotten else "")
+        + (f", {report.warnings} with a warning status" if report.warnings else "")
     )
     if report.failed:
         raise SystemExit(1)

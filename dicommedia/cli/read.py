@@ -126,13 +126,14 @@ def read(
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         skipped = sum(1 for _ in view.files()) - len(files)  # left out by the filters
-        if send_to or import_kw["stow_url"] or extract_dir:  # what leaves the media must be what its record names
+        importing = bool(send_to or import_kw["stow_url"])
+        if importing or extract_dir:  # what leaves the media must be the instance its record names
             files, refused = split_verified(files)
             view.problems.extend(refused)
             view.refused.extend(refused)
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
-        if send_to or import_kw["stow_url"]:
+        if importing:
             from dicommedia.read.send import SendOptions, TlsOptions
 
             if (tls_ca or tls_cert or tls_key) and not (tls or import_kw["stow_url"]):
