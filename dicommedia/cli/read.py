@@ -98,6 +98,7 @@ def report_problems(view: MediaView) -> None:
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA certificate(s) to verify the peer.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Our certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Our private key.")
+@click.option("--file-system", type=click.Choice(["iso9660", "udf"]), help="Read this side of a UDF bridge image.")
 @click.option("--json", "as_json", is_flag=True, help="Listing or import report as JSON.")
 def read(
     media: str,
@@ -113,12 +114,13 @@ def read(
     tls_ca: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    file_system: str | None,
     as_json: bool,
 ) -> None:
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
     if send_to and extract_dir:
         raise click.UsageError("--send and --extract cannot be combined")
-    with open_media(media, plain=True) as view, warnings.catch_warnings():
+    with open_media(media, plain=True, file_system=file_system) as view, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         report_problems(view)
