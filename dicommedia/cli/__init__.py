@@ -16,6 +16,7 @@ _COMMANDS = {
     "read": "dicommedia.cli.read",
     "validate": "dicommedia.cli.validate",
     "profiles": "dicommedia.cli.profiles",
+    "burn": "dicommedia.cli.burn",
 }
 
 
