@@ -17,6 +17,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "read": ("dicommedia.cli.read", "List, extract or import a disc, DICOMDIR or folder."),
     "validate": ("dicommedia.cli.validate", "Check a disc image, mounted disc or DICOMDIR against a profile."),
     "profiles": ("dicommedia.cli.profiles", "List the media application profiles, or show one in full."),
+    "burn": ("dicommedia.cli.burn", "Burn a disc image to a drive (xorriso), with copies and verification."),
 }
 
 
