@@ -52,7 +52,7 @@ class Truncated(Exception):
     """The file ends before a value it announces."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawValue:
     """One attribute as encoded in Explicit VR Little Endian: VR, value bytes, and undefined length (SQ)."""
 

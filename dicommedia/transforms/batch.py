@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError, one_line
+from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
@@ -228,11 +229,24 @@ def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
+class _Passthrough:
+    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
+
+    __slots__ = ("header",)
+
+    def __init__(self, header: InstanceHeader):
+        self.header = header
+
+    def __call__(self) -> Part10Stream:
+        header = self.header
+        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+        source = header.source
+        path = str(source.path) if source.path else None
+        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, path)
+
+
 def _passthrough(inst: PlannedInstance) -> VolumeFile:
     """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
     header = inst.header
-    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-    length = header.source.size - header.body_offset
-    source = header.source
-    path = str(source.path) if source.path else None
-    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
+    meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
+    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))

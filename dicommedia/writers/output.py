@@ -120,7 +120,7 @@ class Part10Stream(io.RawIOBase):
         super().close()
 
 
-@dataclass
+@dataclass(slots=True)
 class VolumeFile:
     """One file of the volume: its path components (File ID or PDI name), size, and how to read it."""
 
