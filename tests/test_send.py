@@ -236,6 +236,7 @@ def test_import_iso_into_orthanc_unchanged_and_idempotent(tmp_path: Path, orthan
         "skipped": 0,
         "skipped_instances": [],
         "duplicates": 0,
+        "unreferenced_files": [],
     }
     stored = orthanc_empty.instances()
     assert set(stored) == set(on_media)
@@ -481,6 +482,7 @@ def test_parallel_associations_and_filters(fault_scp, tmp_path: Path) -> None:
         "skipped": 5,
         "skipped_instances": [],
         "duplicates": 0,
+        "unreferenced_files": [],
     }
     assert {ds.PatientID for ds in scp.received.values()} == {"KEEP"}
     slow = fault_scp(delay=0.02)

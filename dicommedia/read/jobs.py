@@ -107,6 +107,7 @@ class Job:
     sop_instance: str
     transfer_syntax: str
     attempts: int = 0
+    released: bool = False  # once sent on an association the peer then released
     coercion: Coercion | None = None
     outside: Outside | None = None
     identity: Identity | None = None

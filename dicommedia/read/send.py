@@ -36,6 +36,7 @@ from dicommedia.read.network import (
     Lost,
     ProposedContext,
     Refused,
+    Released,
     Response,
     c_store_command,
     fill_from,
@@ -229,6 +230,7 @@ class _Link:
             timeout,
             self.options.timeout,
             tls,
+            self.options.user,
         )
 
     def echo(self) -> None:
@@ -409,6 +411,9 @@ class _Importer:
         self._count(link)
         link.abort()
         self.last_error = str(exc)
+        if isinstance(exc, Released) and not job.released:
+            job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try does not count
+            job.attempts -= 1
         self._retry_or_fail(job, None, str(exc))
 
     def _prepare(self, link: _Link, job: Job) -> _Ready | None:
@@ -416,11 +421,12 @@ class _Importer:
         (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done."""
         chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
         if chosen is None:
+            why = link.assoc.rejected.get(job.sop_class) if link.assoc else None
             self._fail(
                 job,
                 None,
                 f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
-                f"in {show_uid(job.transfer_syntax)} nor uncompressed",
+                f"in {show_uid(job.transfer_syntax)} nor uncompressed" + (f" ({why})" if why else ""),
             )
             return None
         context_id, send_ts = chosen
