@@ -17,9 +17,14 @@ _REFERENCE_KEYWORDS = ("ReferencedSOPInstanceUID", "ReferencedSOPInstanceUIDInFi
 
 
 def _swap_big_endian_values(ds: Dataset) -> None:
-    """Byte-swap OW/OF/OL/OD/OV values read from Explicit VR Big Endian (PS3.5 7.3): pydicom does not."""
+    """Byte-swap OW/OF/OL/OD/OV values read from Explicit VR Big Endian (PS3.5 7.3): pydicom does not.
+
+    Pixel Data of 32 or 64 bits per sample is swapped by sample, not by OW word (PS3.5 8.1.1)."""
+    bits = ds.get("BitsAllocated")
     for elem in ds.iterall():
         width = _SWAP_WIDTH.get(elem.VR)
+        if elem.tag == 0x7FE00010 and bits in (32, 64):
+            width = bits // 8
         if width and isinstance(elem.value, (bytes, bytearray)) and len(elem.value) % width == 0:
             import numpy as np
 
