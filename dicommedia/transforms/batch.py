@@ -160,7 +160,7 @@ def render_all(
         inst.target_syntax = result.transfer_syntax
         if result.sop_instance_uid != inst.sop_instance_uid:
             inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
-        warnings.extend(n for n in result.notes if "kept uncompressed" in n)
+        warnings.extend(n for n in result.notes if "kept uncompressed" in n or "left out" in n)
         out.transcoded += int(result.transcoded)
         _take_web(out, inst, result.web, warnings)
         out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))

@@ -110,12 +110,14 @@ def compress(
         _verify(ds, plan, pixel_data, offsets, expected)
 
     source_bytes = ds.Rows * ds.Columns * ds.SamplesPerPixel * _frame_count(ds) * ds.BitsAllocated // 8
+    ratio = source_bytes / max(1, sum(len(f) for f in encoded))
+    if chosen.lossy and ratio < 1:  # data lost for nothing: the exact pixels are smaller
+        raise CannotCompress(f"{chosen.name} output is larger than the pixels it encodes (ratio {ratio:.2f}:1)")
     lut_type = drop_modality_lut(ds) if plan.modality_lut else "US"
     coerce_pixel_module(ds, plan.pixel)
     coerce_stored_values(ds, plan.vmap, plan.pixel.signed, rescale_type=lut_type)
     _store(ds, pixel_data, offsets, chosen.transfer_syntax)
     if chosen.lossy:
-        ratio = source_bytes / max(1, sum(len(f) for f in encoded))
         coerce_lossy(ds, method=chosen.method, ratio=ratio, new_sop_instance_uid=new_sop_instance_uid or new_uid())
     return warnings
 

@@ -10,11 +10,20 @@ import os
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
+from pydicom.hooks import hooks
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicommedia.errors import MediaError, one_line
-from dicommedia.transforms.encoding import apply_coercions, encode_body, remap_references, to_explicit_vr_little_endian
+from dicommedia.transforms.encoding import (
+    apply_coercions,
+    encode_body,
+    private_vr_hook,
+    remap_references,
+    to_explicit_vr_little_endian,
+)
 from dicommedia.writers.part10 import encode_header
+
+hooks.register_callback("raw_element_vr", private_vr_hook)
 
 
 @dataclass(frozen=True)
