@@ -16,7 +16,8 @@ from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 from dicommedia.progress import Progress as CreateProgress
 from dicommedia.writers.pdi import Maker
-from dicommedia.writers.web.content import WEB_MODES, PdiRequest, viewer_files
+from dicommedia.writers.web.content import WEB_MODES, PdiRequest
+from dicommedia.writers.web.viewer import viewer_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress
