@@ -250,10 +250,10 @@ def create(
         span=span,
         skip_invalid=skip_invalid,
         ihe_pdi=not no_ihe_pdi,
+        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
-        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
     )
     try:
         with _progress() as progress:
