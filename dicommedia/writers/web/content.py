@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, PlannedPatient, PlannedSeries, PlannedStudy
 from dicommedia.transforms.web import WebResult, WebSpec, key_frames
-from dicommedia.writers.output import VolumeFile
+from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.pdi import Maker, label, readme_text
 from dicommedia.writers.web.pages import (
     DiscView,
@@ -108,7 +108,8 @@ def _time(value: object) -> str:
 
 
 def _spooled(parts: tuple[str, ...], path: str, size: int) -> VolumeFile:
-    return VolumeFile(parts, size, lambda: open(path, "rb"))  # noqa: SIM115 (the writer closes it)
+    """A spooled file, opened only when its bytes are read (thousands of renderings, few descriptors)."""
+    return VolumeFile(parts, size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))
 
 
 def _in_memory(parts: tuple[str, ...], data: bytes) -> VolumeFile:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
-from dicommedia.writers.output import VolumeFile
+from dicommedia.writers.output import Part10Stream, VolumeFile
 
 VIEWER = "VIEWER"
 _NAME_83 = re.compile(r"^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?$")
@@ -16,8 +16,9 @@ _DIR_8 = re.compile(r"^[A-Z0-9_]{1,8}$")
 _MAX_DEPTH = 8  # ISO 9660 level 1 directory levels (ECMA-119 6.8.2.1)
 
 
-def _opener(path: Path) -> Callable[[], BinaryIO]:
-    return lambda: path.open("rb")
+def _opener(path: Path, size: int) -> Callable[[], BinaryIO]:
+    """Opened only when its bytes are read, like every file of the volume."""
+    return lambda: Part10Stream(b"", lambda: path.open("rb"), 0, size, str(path))
 
 
 def viewer_files(folder: Path) -> tuple[VolumeFile, ...]:
@@ -41,7 +42,8 @@ def viewer_files(folder: Path) -> tuple[VolumeFile, ...]:
             raise MediaError("the viewer folder is nested deeper than ISO 9660 allows (8 levels)", str(path))
         if any(f.parts[1:] == parts for f in out):
             raise MediaError("two viewer files have the same upper-case name", str(path))
-        out.append(VolumeFile((VIEWER, *parts), path.stat().st_size, _opener(path)))
+        size = path.stat().st_size
+        out.append(VolumeFile((VIEWER, *parts), size, _opener(path, size)))
     if not out:
         raise MediaError("the viewer folder is empty", str(folder))
     return tuple(out)
