@@ -41,10 +41,10 @@ class CreateOptions:
     span: bool = False
     skip_invalid: bool = False
     ihe_pdi: bool = True
+    pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
-    pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
     udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
 
 

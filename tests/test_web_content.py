@@ -377,3 +377,21 @@ def test_names_in_every_character_set(tmp_path, name):
     for page in pages:
         shown = "".join(_parse(page).itertext())
         assert all(family in shown for family in expected), (page.name, expected)
+
+
+def test_thousands_of_renderings_within_a_small_descriptor_limit(tmp_path):
+    import resource
+
+    src = tmp_path / "in"
+    src.mkdir()
+    study, series = "1.2.826.0.1.3680043.8.498.5", "1.2.826.0.1.3680043.8.498.6"
+    for n in range(1, 301):
+        image_dataset(rows=32, cols=32, study_uid=study, series_uid=series, instance_number=n).save_as(src / f"{n}")
+    iso = tmp_path / "disc.iso"
+    proc = run(
+        [sys.executable, "-m", "dicommedia", "create", str(src), "-o", str(iso), "--web", "all"],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128)),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr  # 300 instances + 600 JPEGs on the image, at most 128 files open
+    assert sum(1 for name in _iso_names(iso) if name.endswith(".JPG")) == 600

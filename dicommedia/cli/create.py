@@ -16,7 +16,8 @@ from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 from dicommedia.progress import Progress as CreateProgress
 from dicommedia.writers.pdi import Maker
-from dicommedia.writers.web.content import WEB_MODES, PdiRequest, viewer_files
+from dicommedia.writers.web.content import WEB_MODES, PdiRequest
+from dicommedia.writers.web.viewer import viewer_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -252,10 +253,10 @@ def create(
         span=span,
         skip_invalid=skip_invalid,
         ihe_pdi=not no_ihe_pdi,
+        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
-        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
         udf=udf,
     )
     try:

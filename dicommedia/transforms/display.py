@@ -57,8 +57,8 @@ def _grey(ds: Dataset, raw: np.ndarray) -> Frame:
     values = apply_modality_lut(raw, ds)
     window = _describe_window(ds)
     if window is not None:
-        # apply_voi_lut keeps its own output range; the extremes of the data type find its ends
-        probe = np.array([np.finfo(np.float64).min / 4, np.finfo(np.float64).max / 4], dtype=np.float64)
+        # apply_voi_lut keeps its own output range (C.11.2.1.2); values far outside any window or LUT find its ends
+        probe = np.array([-(2**31), 2**31 - 1], dtype=np.float64)
         try:
             low, high = (float(v) for v in apply_voi_lut(probe, ds, index=0))
             pixels = _scale(apply_voi_lut(values, ds, index=0), min(low, high), max(low, high))

@@ -2,21 +2,20 @@
 
 Layout (ISO 9660 level 1 names, upper case): INDEX.HTM and README.TXT in the root; IHE_PDI/ holds STYLE.CSS,
 the study (STnnnnnn.HTM), series (SEnnnnnn.HTM) and SR (SRnnnnnn.HTM) pages, and a folder per series with its
-JPEGs (IMnnnnnn full size, THnnnnnn thumbnail, KFnnnnnn key frames); PDFs go to DOCS/, a viewer to VIEWER/.
+JPEGs (IMnnnnnn full size, THnnnnnn thumbnail, KFnnnnnn key frames); PDFs go to DOCS/, a viewer to VIEWER/
+(writers/web/viewer.py).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicommedia.errors import MediaError
-from dicommedia.plan.hierarchy import Plan, PlannedInstance
+from dicommedia.plan.hierarchy import Plan, PlannedInstance, PlannedPatient, PlannedSeries, PlannedStudy
 from dicommedia.transforms.web import WebResult, WebSpec, key_frames
-from dicommedia.writers.output import VolumeFile
+from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.pdi import Maker, label, readme_text
 from dicommedia.writers.web.pages import (
     DiscView,
@@ -30,19 +29,16 @@ from dicommedia.writers.web.pages import (
     sr_page,
     study_page,
 )
+from dicommedia.writers.web.viewer import VIEWER
 from dicommedia.writers.web.xhtml import STYLE
 
 WEB_MODES = ("all", "key", "none")
 KEY_IMAGES = 12  # --web key: at most this many renderings per series, evenly spaced
 WEB = "IHE_PDI"
 DOCS = "DOCS"
-VIEWER = "VIEWER"
 _SECTOR = 2048
-_NAME_83 = re.compile(r"^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?$")
-_DIR_8 = re.compile(r"^[A-Z0-9_]{1,8}$")
 # System area, volume descriptors, root and a UDF bridge's anchor and descriptor sequences (up to sector 257).
 _FIXED_SECTORS = 600
-_MAX_DEPTH = 8  # ISO 9660 level 1 directory levels (ECMA-119 6.8.2.1)
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,8 @@ def _time(value: object) -> str:
 
 
 def _spooled(parts: tuple[str, ...], path: str, size: int) -> VolumeFile:
-    return VolumeFile(parts, size, lambda: open(path, "rb"))  # noqa: SIM115 (the writer closes it)
+    """A spooled file, opened only when its bytes are read (thousands of renderings, few descriptors)."""
+    return VolumeFile(parts, size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))
 
 
 def _in_memory(parts: tuple[str, ...], data: bytes) -> VolumeFile:
@@ -144,7 +141,7 @@ class _Layout:
         self.series_count = 0
         self.patients = [self._patient(p) for p in plan.patients.values()]
 
-    def _patient(self, patient) -> PatientView:
+    def _patient(self, patient: PlannedPatient) -> PatientView:
         study = next(iter(patient.studies.values()))
         series = next(iter(study.series.values()))
         first = self.plan.as_written(patient, study, series, series.instances[0])
@@ -158,7 +155,7 @@ class _Layout:
             view.studies.append(self._study(view, patient, st))
         return view
 
-    def _study(self, pview: PatientView, patient, study) -> StudyView:
+    def _study(self, pview: PatientView, patient: PlannedPatient, study: PlannedStudy) -> StudyView:
         self.study_count += 1
         series = next(iter(study.series.values()))
         first = self.plan.as_written(patient, study, series, series.instances[0])
@@ -175,7 +172,9 @@ class _Layout:
             view.series.append(self._series(pview, view, patient, study, se))
         return view
 
-    def _series(self, pview: PatientView, sview: StudyView, patient, study, series) -> SeriesView:
+    def _series(
+        self, pview: PatientView, sview: StudyView, patient: PlannedPatient, study: PlannedStudy, series: PlannedSeries
+    ) -> SeriesView:
         self.series_count += 1
         name = f"SE{self.series_count:06d}"
         first = self.plan.as_written(patient, study, series, series.instances[0])
@@ -286,40 +285,12 @@ def fitting_pdi(
     warnings: list[str],
 ) -> PdiContent:
     """The PDI content in the requested web mode, else key, else none, whichever first fits the media."""
-    modes = WEB_MODES[WEB_MODES.index(request.web) :]
-    for mode in modes:
+    for mode in WEB_MODES[WEB_MODES.index(request.web) :]:
         content = pdi_content(plan, web, mode, fileset_id, profile, request)
         if capacity is None or mode == "none" or estimated_size(dicom + content.files) <= capacity:
-            if mode != request.web:
-                warnings.append(
-                    f"{fileset_id}: web content --web {request.web} does not fit the media; written as --web {mode}"
-                )
-            return content
-    raise AssertionError("unreachable: --web none always fits")
-
-
-def viewer_files(folder: Path) -> tuple[VolumeFile, ...]:
-    """A portable viewer's files under VIEWER/, names upper-cased; refused when a name is not ISO 9660 8.3."""
-    if not folder.is_dir():
-        raise MediaError("is not a folder", str(folder), "--viewer takes the folder of a portable viewer")
-    out = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
-        rel = path.relative_to(folder)
-        parts = tuple(part.upper() for part in rel.parts)
-        if path.is_symlink() or not path.is_file():
-            raise MediaError("a link in the viewer folder cannot go on the disc", str(path))
-        bad = [p for p in parts[:-1] if not _DIR_8.match(p)] + ([] if _NAME_83.match(parts[-1]) else [parts[-1]])
-        if bad:
-            raise MediaError(
-                f"{bad[0]!r} is not an ISO 9660 8.3 name (A-Z 0-9 _, 8 characters, 3 for the extension)",
-                str(path),
-                "rename it, or use a viewer made for CDs",
-            )
-        if len(parts) + 1 > _MAX_DEPTH:
-            raise MediaError("the viewer folder is nested deeper than ISO 9660 allows (8 levels)", str(path))
-        if any(f.parts[1:] == parts for f in out):
-            raise MediaError("two viewer files have the same upper-case name", str(path))
-        out.append(_spooled((VIEWER, *parts), str(path), path.stat().st_size))
-    if not out:
-        raise MediaError("the viewer folder is empty", str(folder))
-    return tuple(out)
+            break
+    if content.web != request.web:
+        warnings.append(
+            f"{fileset_id}: web content --web {request.web} does not fit the media; written as --web {content.web}"
+        )
+    return content
