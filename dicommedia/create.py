@@ -18,6 +18,7 @@ from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.label import disc_label, write_label
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
@@ -44,6 +45,7 @@ class CreateOptions:
     overwrite: bool = False
     fix_uids: bool = False
     udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
+    label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
 
 
 @dataclass
@@ -57,6 +59,7 @@ class VolumeSummary:
     instances: int
     bytes: int
     capacity_bytes: int | None
+    label_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -171,8 +174,14 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
+            labels = []
+            if options.label:
+                label = disc_label(vol, vol_id, index, len(volumes), options.ihe_pdi)
+                labels = [str(p) for p in write_label(label, path)]
             result.volumes.append(
-                VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
+                VolumeSummary(
+                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, labels
+                )
             )
     finally:
         shutil.rmtree(spool, ignore_errors=True)

@@ -124,6 +124,8 @@ def _render_summary(result: CreateResult) -> None:
             f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
             f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
         )
+        if vol.label_files:
+            _say("label", "green", ", ".join(vol.label_files))
     _say(
         "",
         "",
@@ -177,6 +179,7 @@ def _render_summary(result: CreateResult) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
+@click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
 @click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
@@ -204,6 +207,7 @@ def create(
     jobs: int | None,
     overwrite: bool,
     udf: bool | None,
+    label: bool,
     burn_drive: str | None,
     as_json: bool,
 ) -> None:
@@ -237,6 +241,7 @@ def create(
         overwrite=overwrite,
         fix_uids=fix_uids,
         udf=udf,
+        label=label,
     )
     if burn_drive:
         if output_format != "iso":
