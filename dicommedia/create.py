@@ -16,6 +16,7 @@ from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.label import disc_label, write_label
 from dicommedia.writers.leftovers import Spool
 from dicommedia.writers.output import output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
@@ -46,6 +47,7 @@ class CreateOptions:
     overwrite: bool = False
     fix_uids: bool = False
     udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
+    label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class VolumeSummary:
     bytes: int
     capacity_bytes: int | None
     label: dict | None = None  # the IHE PDI label text (patients, date, institution, DICOM ONLY / PLUS WEB)
+    label_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -195,9 +198,13 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
+            labels = []
+            if options.label:
+                printable = disc_label(vol, vol_id, index, len(volumes), options.ihe_pdi)
+                labels = [str(p) for p in write_label(printable, path)]
             result.volumes.append(
                 VolumeSummary(
-                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, label
+                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, label, labels
                 )
             )
     except OSError as exc:  # a full or read-only output, an input gone while it was copied

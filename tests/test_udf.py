@@ -252,3 +252,27 @@ def test_lengths_beyond_the_image_are_refused(tmp_path):
     proc = _dicommedia("read", str(image), ok=False)
     assert proc.returncode == 1
     assert "records fewer bytes than its length" in proc.stderr
+
+
+def test_span_counts_the_bridge(tmp_path, monkeypatch):
+    """--span with a UDF bridge: every volume fits the media (the bridge's own sectors counted)."""
+    from dicommedia import create as creator
+    from dicommedia.profile import load_profile
+
+    for n in range(3):
+        write_series(tmp_path / "in" / f"s{n}", 4, rows=512, cols=512, study_uid="1.2.3.4", patient_id="SPAN")
+    capacity = 4_600_000  # two series fit without the bridge (4.4 MB), not with it (4.8 MB)
+    monkeypatch.setitem(creator.MEDIA_CAPACITY, "dvd-4.7", capacity)
+    options = creator.CreateOptions(
+        inputs=[str(tmp_path / "in")],
+        output=tmp_path / "set.iso",
+        profile=load_profile("STD-GEN-DVD-RAM"),
+        fileset_id="SPANUDF",
+        span=True,
+        jobs=1,
+    )
+    result = creator.create_fileset(options)
+    assert len(result.volumes) >= 2
+    for vol in result.volumes:
+        assert vol.bytes <= capacity, vol.bytes
+        assert _udfinfo(Path(vol.path))["lvid"] == vol.fileset_id

@@ -52,8 +52,9 @@ def image_size(image: Path) -> int:
 
 
 def blocks_needed(size: int) -> int:
-    """2048-byte blocks the image takes on the medium, rounded up to libburn's 32 KiB write unit."""
-    return -(-size // WRITE_UNIT) * (WRITE_UNIT // SECTOR)
+    """2048-byte blocks the image takes on the medium: whole 32 KiB write units, and one more that libburn
+    may pad (seen on stdio pseudo-drives)."""
+    return (-(-size // WRITE_UNIT) + 1) * (WRITE_UNIT // SECTOR)
 
 
 def medium_problem(medium: Medium, size: int) -> str | None:
@@ -114,4 +115,16 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
                 verification.sha256 if verification else None,
             )
         )
+    return reports
+
+
+def burn_volumes(
+    paths: list[Path], drive: str, prompt: Callable[[str], None] | None, say: Callable[[str], None]
+) -> list[CopyReport]:
+    """``create --burn``: each volume of a set onto its own medium in one drive, each read back and verified."""
+    reports: list[CopyReport] = []
+    for index, path in enumerate(paths, 1):
+        if index > 1 and prompt:
+            prompt(f"load a blank medium into {drive} for volume {index} of {len(paths)}")
+        reports += burn_copies(BurnOptions(path, [drive], verify=True, say=say))
     return reports

@@ -10,6 +10,7 @@ from dicommedia.burn.xorriso import SECTOR, WRITE_UNIT
 from dicommedia.errors import MediaError
 
 _CHUNK = 1 << 20  # a multiple of SECTOR
+_MAX_PADDING = 2 * WRITE_UNIT
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,14 @@ def _difference(expected: bytes, got: bytes, offset: int) -> str:
 
 
 def trim_padding(image: str, pseudo_drive: str) -> None:
-    """A stdio pseudo-drive file holds the image plus libburn's zero padding up to its 32 KiB write unit:
-    check the padding is zeros, and cut it so the file is the image byte for byte."""
+    """A stdio pseudo-drive file holds the image plus libburn's zero padding (it writes whole 32 KiB units, and
+    up to one more): check that what follows the image is zeros, and cut it so the file is the image byte for byte."""
     size = os.path.getsize(image)
     extra = os.path.getsize(pseudo_drive) - size
-    if extra <= 0:
-        return
+    if extra <= 0 or extra > _MAX_PADDING:
+        return  # nothing to cut, or more than padding: leave the medium as it is
     with open(pseudo_drive, "rb") as fh:
         fh.seek(size)
-        tail = fh.read(WRITE_UNIT + 1)
-    if len(tail) > WRITE_UNIT or tail.count(0) != len(tail):
-        return  # more than padding after the image (an older, larger content): leave the medium as it is
-    os.truncate(pseudo_drive, size)
+        tail = fh.read(extra)
+    if tail.count(0) == len(tail):
+        os.truncate(pseudo_drive, size)

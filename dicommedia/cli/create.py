@@ -127,6 +127,8 @@ def _render_summary(result: CreateResult) -> None:
             f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
             f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
         )
+        if vol.label_files:
+            _say("label", "green", ", ".join(vol.label_files))
     _say(
         "",
         "",
@@ -195,6 +197,8 @@ def _render_summary(result: CreateResult) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
+@click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
+@click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -225,6 +229,8 @@ def create(
     jobs: int | None,
     overwrite: bool,
     udf: bool | None,
+    label: bool,
+    burn_drive: str | None,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
@@ -258,7 +264,14 @@ def create(
         overwrite=overwrite,
         fix_uids=fix_uids,
         udf=udf,
+        label=label,
     )
+    if burn_drive:
+        if output_format != "iso":
+            raise click.UsageError("--burn needs an ISO image (--format iso)")
+        from dicommedia.burn.job import check_drive
+
+        check_drive(burn_drive, 1)  # a drive that is absent, or a medium that is not blank: before any work
     try:
         with _progress() as progress:
             result = create_fileset(options, progress)
@@ -281,6 +294,17 @@ def create(
                 }
             )
         fail(str(exc), code=exc.code)
-    if as_json:
-        emit_json(result.as_json())
     _render_summary(result)
+    burned = _burn(result, burn_drive) if burn_drive else None
+    if as_json:
+        emit_json({**result.as_json(), "burned": burned} if burned is not None else result.as_json())
+
+
+def _burn(result: CreateResult, drive: str) -> list[dict]:
+    """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
+    from dicommedia.burn.job import burn_volumes
+    from dicommedia.cli.burn import ask_for_medium
+
+    prompt = ask_for_medium if sys.stdin.isatty() else None
+    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    return [vars(r) for r in reports]
