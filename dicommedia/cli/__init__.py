@@ -16,6 +16,8 @@ _COMMANDS = {
     "read": "dicommedia.cli.read",
     "validate": "dicommedia.cli.validate",
     "profiles": "dicommedia.cli.profiles",
+    "serve": "dicommedia.cli.serve",
+    "catalog": "dicommedia.cli.catalog",
 }
 
 
