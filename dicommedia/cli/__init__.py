@@ -17,6 +17,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "read": ("dicommedia.cli.read", "List, extract or import a disc, DICOMDIR or folder."),
     "validate": ("dicommedia.cli.validate", "Check a disc image, mounted disc or DICOMDIR against a profile."),
     "profiles": ("dicommedia.cli.profiles", "List the media application profiles, or show one in full."),
+    "burn": ("dicommedia.cli.burn", "Burn a disc image to a drive (xorriso), with copies and verification."),
+    "serve": ("dicommedia.cli.serve", "Run the disc station: a Storage and Media Creation Management SCP."),
+    "catalog": ("dicommedia.cli.catalog", "Which disc holds a study, patient or accession (the station's catalog)."),
 }
 
 

@@ -11,19 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dicommedia.errors import MediaError
-from dicommedia.inputs.part10_header import (
-    EXPLICIT_VR_LE,
-    UNDEFINED,
-    Malformed,
-    RawValue,
-    Truncated,
-    read_elements,
-    read_part10_header,
-)
+from dicommedia.errors import MediaError, one_line
+from dicommedia.part10 import Truncated
+from dicommedia.part10.header import RawValue, read_elements, read_raw_header
+from dicommedia.part10.vr import UNDEFINED
 from dicommedia.standard.dictionary import KEYWORDS, TAGS
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
-from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
+from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
 
 # Attributes planning reads besides the record keys: to group, to invent missing keys, to check pixels.
 _PLANNING_KEYWORDS = {
@@ -119,7 +113,7 @@ class Keys:
         raw = self.raw(keyword)
         if raw is None:
             return ""
-        if raw.value.isascii():
+        if raw.value.isascii() and b"\x1b" not in raw.value:  # ISO 2022 escapes are ASCII bytes too
             return raw.text()
         from pydicom.charset import convert_encodings, decode_bytes
 
@@ -208,15 +202,12 @@ def _pydicom_header(source: Source, body_offset: int | None) -> InstanceHeader:
     with source.open() as fp:
         ds = dcmread(fp, force=True, defer_size=4096)
         syntax = _detected_syntax(ds)
+        # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
+        short = _cut_short(ds, None if syntax == DEFLATED_EXPLICIT_VR_LE else source.size)
+        if short:
+            raise MediaError(f"truncated: {short}", hint="the file was cut short; copy it again from its source")
         raw = ds.get_item(0x7FE00010, keep_deferred=True)
         has_pixels = raw is not None
-        if raw is not None and hasattr(raw, "value_tell") and raw.length != UNDEFINED:
-            # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
-            if syntax != DEFLATED_EXPLICIT_VR_LE and raw.value_tell + raw.length > source.size:
-                raise MediaError(
-                    f"truncated: Pixel Data needs {raw.value_tell + raw.length} bytes, the file has {source.size}",
-                    hint="the file was cut short; copy it again from its source",
-                )
         length = (
             getattr(raw, "length", None)
             if raw is not None and hasattr(raw, "value_tell")
@@ -242,6 +233,29 @@ def _pydicom_header(source: Source, body_offset: int | None) -> InstanceHeader:
     keys = Keys({KEYWORDS[tag]: value for tag, value in read_elements(out.getvalue()).items()})
     _check_native_length(keys, length, syntax)
     return _header(source, keys, syntax, body_offset if syntax == EXPLICIT_VR_LE else None, has_pixels)
+
+
+def _cut_short(ds, size: int | None) -> str | None:
+    """Which element the file ends inside, if any: pydicom reads a cut value short without a word."""
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.dataelem import RawDataElement
+
+    for tag in ds.keys():
+        elem = ds.get_item(tag, keep_deferred=True)
+        name = keyword_for_tag(tag) or f"({tag.group:04X},{tag.element:04X})"
+        if isinstance(elem, RawDataElement):
+            if elem.length == UNDEFINED:
+                continue
+            if elem.value is not None and len(elem.value) < elem.length:
+                return f"{name} needs {elem.length} bytes, the file ends after {len(elem.value)}"
+            if elem.value is None and size is not None and elem.value_tell + elem.length > size:
+                return f"{name} needs {elem.value_tell + elem.length} bytes, the file has {size}"
+        elif elem.VR == "SQ":
+            for item in elem.value or []:
+                short = _cut_short(item, size)
+                if short:
+                    return short
+    return None
 
 
 def _detected_syntax(ds) -> str:
@@ -271,7 +285,7 @@ def read_header(source: Source) -> InstanceHeader:
     """Read an input's header (pixel data skipped); raise MediaError naming the file if it is unusable."""
     try:
         with source.open() as fp:
-            parsed = read_part10_header(fp, source.size, _WANTED_TAGS)
+            parsed = read_raw_header(fp, source.size, _WANTED_TAGS)
         keys = _fast_keys(parsed.values) if parsed and parsed.transfer_syntax == EXPLICIT_VR_LE else None
         if (
             keys is not None
@@ -285,10 +299,10 @@ def read_header(source: Source) -> InstanceHeader:
         raise MediaError(f"truncated: {exc}", source.label, "the file was cut short; copy it again") from None
     except MediaError as exc:
         raise MediaError(exc.message, exc.subject or source.label, exc.hint) from None
-    except (Malformed, EOFError, OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise MediaError(f"not a readable DICOM file ({type(exc).__name__}: {exc})", source.label) from None
-    except Exception as exc:  # pydicom raises its own types on damaged input
-        raise MediaError(f"not a readable DICOM file ({type(exc).__name__}: {exc})", source.label) from None
+    except OSError as exc:
+        raise MediaError(f"cannot be read: {exc.strerror or exc}", source.label) from None
+    except Exception as exc:  # pydicom raises assorted types on damaged input
+        raise MediaError(f"not a readable DICOM file: {one_line(exc)}", source.label) from None
 
 
 def file_source(path: Path, origin: str = "") -> Source:
