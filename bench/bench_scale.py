@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.tools import find_tool  # noqa: E402
 
 PER_SERIES = 400
-PROFILE = "STD-GEN-BD-J2K"  # uncompressed images allowed; a BD-25 holds 10,000 slices
+PROFILE = "STD-GEN-USB-J2K"  # uncompressed images allowed, no capacity limit, ISO 9660 only (as the peer)
 SLICE_BYTES = 512 * 512 * 2 + 1400  # pixels and header, for the disk-space check
 
 
@@ -262,6 +262,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="400,2000,10000", help="slice counts, multiples of 400")
     parser.add_argument("--work", type=Path, default=None, help="folder for corpus and images (default: a temp)")
     parser.add_argument("--sample", type=int, default=100, help="files dciodvfy checks, scaled to all")
+    parser.add_argument("--corpus", type=Path, default=None, help="reuse a corpus this bench made (S000, S001, ...)")
     parser.add_argument("--no-send", action="store_true", help="skip the send measurements")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -271,19 +272,22 @@ def main() -> None:
         need(name)
     parent = args.work or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
-    needed = 4 * max(sizes) * SLICE_BYTES
+    needed = (3 if args.corpus else 4) * max(sizes) * SLICE_BYTES
     free = shutil.disk_usage(parent).free
     if free < needed * 1.1:
         sys.exit(f"{parent}: {free / 1e9:.1f} GB free, the bench needs {needed / 1e9:.1f} GB (use --work or --sizes)")
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=parent))
     try:
-        corpus = work / "corpus"
+        corpus = args.corpus or work / "corpus"
         start = time.perf_counter()
         # In a child: this process stays small, and a child's peak RSS starts from its parent's (Linux keeps
         # the high-water mark across fork and exec), so ours would otherwise read the corpus maker's.
-        made = subprocess.run([sys.executable, __file__, "--make-corpus", str(corpus), str(max(sizes) // PER_SERIES)])
-        if made.returncode:
-            sys.exit("could not write the corpus")
+        if args.corpus is None:
+            made = subprocess.run(
+                [sys.executable, __file__, "--make-corpus", str(corpus), str(max(sizes) // PER_SERIES)]
+            )
+            if made.returncode:
+                sys.exit("could not write the corpus")
         print(f"corpus: {max(sizes)} CT slices 512x512x16 bit in {time.perf_counter() - start:.0f} s; {work}")
         OUR_ENV["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         warm_up(corpus, work)
