@@ -67,12 +67,11 @@ def _leaf(inst: PlannedInstance) -> dict[int, RawValue]:
 
 
 class _Items:
-    """The Directory Record Sequence's items, encoded in tree order as they are made (nothing else is kept per
-    record); each link is patched in place once the record it points to exists."""
+    """The DICOMDIR file in one buffer: the records are encoded in tree order as they are made (nothing else is
+    kept per record); each link is patched in place once the record it points to exists."""
 
-    def __init__(self, start: int):
-        self.data = bytearray()
-        self.start = start  # offset of the first item from the first byte of the file
+    def __init__(self, head: bytes):
+        self.data = bytearray(head)  # the file up to the first item: offsets are positions in this buffer
         self.last: list[int | None] = [None] * 4  # the latest record of each level (PATIENT, STUDY, SERIES, leaf)
 
     def add(self, level: int, elements: dict[int, RawValue]) -> int:
@@ -86,11 +85,11 @@ class _Items:
         elif level:
             self._link(self.last[level - 1], _LOWER_AT, at)
         self.last[level:] = [at] + [None] * (3 - level)
-        return self.start + at
+        return at
 
     def _link(self, record: int, field: int, target: int) -> None:
         position = record + 8 + field  # 8: the item's tag and length
-        self.data[position : position + 4] = struct.pack("<I", self.start + target)
+        self.data[position : position + 4] = struct.pack("<I", target)
 
 
 def _top(fileset_id: str, first: int, last: int) -> bytes:
@@ -105,12 +104,19 @@ def _top(fileset_id: str, first: int, last: int) -> bytes:
     )
 
 
+def _sequence_head(length: int) -> bytes:
+    """Tag, VR, reserved bytes and explicit length of the Directory Record Sequence (0004,1220)."""
+    group, elem = divmod(TAGS["DirectoryRecordSequence"][0], 0x10000)
+    return struct.pack("<HH2sHI", group, elem, b"SQ", 0, length)
+
+
 def encode_dicomdir(plan: Plan, fileset_id: str) -> bytes:
     """The DICOMDIR file: records PATIENT -> STUDY -> SERIES -> leaf with keys as the files will carry them,
     Explicit VR LE, offsets counted from the file's first byte (PS3.3 F.3.2.1)."""
     header = encode_header(MEDIA_STORAGE_DIRECTORY, new_uid(), EXPLICIT_VR_LE)
-    # The top-level elements have a fixed size whatever the offsets: size them with zeros first.
-    items = _Items(len(header) + len(_top(fileset_id, 0, 0)) + 12)  # 12: (0004,1220) tag, 'SQ', reserved, length
+    # The top-level elements have a fixed size whatever the offsets: written with zeros, patched at the end.
+    top_at, sequence_at = len(header), len(header) + len(_top(fileset_id, 0, 0))
+    items = _Items(header + _top(fileset_id, 0, 0) + _sequence_head(0))
     roots = []
     for patient in plan.patients.values():
         new_patient = True
@@ -127,5 +133,7 @@ def encode_dicomdir(plan: Plan, fileset_id: str) -> bytes:
                 items.add(2, _record("SERIES", first))
                 for inst in series.instances:
                     items.add(3, _leaf(plan.as_written(patient, study, series, inst)))
-    top = _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0)
-    return header + top + element(TAGS["DirectoryRecordSequence"][0], "SQ", items.data)
+    data = items.data
+    data[top_at:sequence_at] = _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0)
+    data[sequence_at : sequence_at + 12] = _sequence_head(len(data) - sequence_at - 12)
+    return bytes(data)
