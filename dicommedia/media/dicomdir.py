@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset
@@ -48,11 +48,11 @@ INACTIVE = 0x0000
 
 @dataclass(eq=False)
 class Record:
-    """One directory record: its dataset, where it sits in the file, and its place in the tree."""
+    """One directory record: its values by keyword, where it sits in the file, and its place in the tree."""
 
     index: int
     offset: int | None
-    ds: Dataset
+    ds: dict[str | int, Any]
     parent: Record | None = None
     children: list[Record] = field(default_factory=list)
 
@@ -142,7 +142,9 @@ def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
     if not isinstance(seq, Sequence) or not all(isinstance(item, Dataset) for item in seq):
         raise DicomdirError("its Directory Record Sequence (0004,1220) is not a sequence of items")
     _check_structure(data, str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)))
-    records = [Record(i, getattr(item, "seq_item_tell", None), item) for i, item in enumerate(seq)]
+    records = [Record(i, getattr(item, "seq_item_tell", None), _values(item)) for i, item in enumerate(seq)]
+    # Only the values stay: pydicom's element objects of every record would grow with the disc (flat memory).
+    ds.DirectoryRecordSequence = Sequence()
     findings: list[Finding] = []
     roots = _tree_from_offsets(ds, records, findings, label)
     followed = roots is not None
@@ -151,6 +153,11 @@ def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
             rec.parent, rec.children = None, []
         roots = _tree_from_sequence(records)
     return Directory(ds, records, roots, findings, followed)
+
+
+def _values(item: Dataset) -> dict[str | int, Any]:
+    """A record's values by keyword (by tag for elements without one)."""
+    return {elem.keyword or elem.tag: elem.value for elem in item}
 
 
 def _check_structure(fp: BinaryIO, transfer_syntax: str) -> None:

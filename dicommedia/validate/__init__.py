@@ -19,6 +19,7 @@ from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file
 from dicommedia.validate.iso import check_iso
 from dicommedia.validate.references import (
+    FileKeys,
     check_duplicates,
     check_file_ids,
     check_record_matches,
@@ -75,7 +76,7 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, dict[str, str]] = {}
+        headers: dict[MediaFile, FileKeys] = {}
         shared: dict[str, str] = {}
         for media_file in files:
             findings, ds = check_file(media_file, profile)

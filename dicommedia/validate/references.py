@@ -56,14 +56,20 @@ def _file_value(ds: Dataset, keyword: str) -> str | None:
     return value or None
 
 
-def file_keys(ds: Dataset, shared: dict[str, str]) -> dict[str, str]:
+class FileKeys(tuple):
+    """The FILE_KEYWORDS values of one file, in that order (None when absent)."""
+
+    __slots__ = ()
+
+    def get(self, keyword: str) -> str | None:
+        """One value by keyword."""
+        return self[FILE_KEYWORDS.index(keyword)]
+
+
+def file_keys(ds: Dataset, shared: dict[str, str]) -> FileKeys:
     """The FILE_KEYWORDS values a file has; equal strings of earlier files are reused (``shared``)."""
-    keys = {}
-    for keyword in FILE_KEYWORDS:
-        value = _file_value(ds, keyword)
-        if value is not None:
-            keys[keyword] = shared.setdefault(value, value)
-    return keys
+    values = (_file_value(ds, keyword) for keyword in FILE_KEYWORDS)
+    return FileKeys(None if v is None else shared.setdefault(v, v) for v in values)
 
 
 def _ancestor(rec: Record, record_type: str | None) -> Record | None:
@@ -73,7 +79,7 @@ def _ancestor(rec: Record, record_type: str | None) -> Record | None:
     return node
 
 
-def check_record_matches(files: dict[MediaFile, dict[str, str]]) -> list[Finding]:
+def check_record_matches(files: dict[MediaFile, FileKeys]) -> list[Finding]:
     """The keys and referenced UIDs of each leaf record and its ancestors equal the file's (PS3.3 F.3.2.2)."""
     findings = []
     for media_file, keys in files.items():
@@ -104,7 +110,7 @@ def check_record_matches(files: dict[MediaFile, dict[str, str]]) -> list[Finding
     return findings
 
 
-def check_duplicates(files: dict[MediaFile, dict[str, str]]) -> list[Finding]:
+def check_duplicates(files: dict[MediaFile, FileKeys]) -> list[Finding]:
     """One SOP Instance UID per file."""
     by_uid: dict[str, list[MediaFile]] = defaultdict(list)
     for media_file, keys in files.items():
