@@ -88,7 +88,7 @@ def ours(*args: str, env: dict[str, str] | None = None) -> tuple[float, int]:
 def warm_up(corpus: Path, work: Path) -> None:
     """Run create, validate and read once, untimed: byte code written, files in the page cache."""
     iso = work / "warm.iso"
-    ours("create", str(corpus / "S000"), "-o", str(iso), "-p", PROFILE, "--fileset-id", "WARM")
+    ours("create", str(corpus / "S000"), "-o", str(iso), "-p", PROFILE, "--fileset-id", "WARM", *WEB)
     ours("validate", str(iso), "-p", PROFILE, "--json")
     ours("read", str(iso), "--json")
     iso.unlink()
@@ -205,13 +205,17 @@ class Row:
         )
 
 
+# The peer writes no web content: neither do we (rendering JPEGs is bench_web.py's subject, not the copy path).
+WEB = ("--web", "none")
+
+
 def measure(n: int, corpus: Path, work: Path, args) -> list[Row]:
     folders = [corpus / f"S{s:03d}" for s in range(n // PER_SERIES)]
     files = sorted(p for f in folders for p in f.iterdir())
     iso = work / "ours.iso"
     rows = []
     floor = cat_into(files, work / "cat.out")
-    seconds, rss = ours("create", *map(str, folders), "-o", str(iso), "-p", PROFILE, "--fileset-id", "SCALE")
+    seconds, rss = ours("create", *map(str, folders), "-o", str(iso), "-p", PROFILE, "--fileset-id", "SCALE", *WEB)
     rows.append(Row("create", n, seconds, rss, floor, classic_create(files, work)))
     floor = cat_read(iso)
     seconds, rss = ours("validate", str(iso), "-p", PROFILE, "--json")
