@@ -47,7 +47,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "file-meta",
         "pixel-module",
     ),
-    "media": ("capacity-exceeded", "no-readme", "no-index"),
+    "media": ("capacity-exceeded", "no-readme", "no-index", "profile-detected", "other-profile"),
 }
 FAMILY_OF = {code: family for family, codes in FAMILIES.items() for code in codes}
 TITLES = {
