@@ -22,8 +22,14 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with atheris.instrument_imports(include=["dicommedia"]):
-    from tests.crafted import exercise
-    from tests.media_fixtures import dcmtk_disc, genisoimage
+    import dicommedia.media
+    import dicommedia.media.dicomdir
+    import dicommedia.media.verify
+    import dicommedia.read.extract
+    import dicommedia.validate  # noqa: F401  (imported here so that coverage is instrumented)
+
+from tests.crafted import exercise
+from tests.media_fixtures import dcmtk_disc, genisoimage
 
 _WORK = Path(tempfile.mkdtemp(prefix="fuzz-media-"))
 _FOLDER = dcmtk_disc(_WORK / "base", count=3)
@@ -62,7 +68,7 @@ def main() -> None:
     corpora = [Path(arg) for arg in sys.argv[1:] if not arg.startswith("-")]
     for corpus in corpora:
         _seed_corpus(corpus)
-    args = sys.argv + [f"-max_len={_ISO.stat().st_size + 4096}"]
+    args = sys.argv + [f"-max_len={_ISO.stat().st_size + 4096}", "-len_control=0"]
     atheris.Setup(args, test_one_input)
     atheris.Fuzz()
 

@@ -131,7 +131,7 @@ def check_pixel_module(ds: Dataset, pixel: PixelInfo, ts: UID) -> list[Finding]:
         )
         frames = int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError) as exc:
-        return [Finding("corrupt-file", f"Image Pixel module value unreadable: {exc}")]
+        return [Finding("corrupt-file", f"Image Pixel module value unreadable: {one_line(exc)}")]
     photometric = str(ds.PhotometricInterpretation).strip().upper()
     errors = []
     if alloc not in (1, 8, 16, 32, 64) and alloc % 8:

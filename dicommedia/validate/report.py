@@ -34,6 +34,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "record-mismatch",
         "duplicate-instance",
         "link-skipped",
+        "special-file",
         "unreadable-folder",
         "nested-fileset",
         "stray-dicomdir",
