@@ -502,8 +502,11 @@ class IsoStore(Store):
             if rec.name in (b"\x00", b"\x01"):  # "." and ".."
                 continue
             name = rec.name.decode("ascii", "replace")
+            if pending is not None and rec.name != pending.name:  # its last extent never came: not readable
+                entries.append(Entry(pending.name.decode("ascii", "replace"), False, False, pending.size, -1))
+                pending = None
             if pending is not None:  # a multi-extent file's next part: contiguous ones read as one span
-                contiguous = rec.name == pending.name and rec.start == pending.start + pending.size
+                contiguous = rec.start == pending.start + pending.size
                 pending = _DirRecord(
                     pending.name,
                     pending.start if contiguous else -1,
@@ -523,6 +526,8 @@ class IsoStore(Store):
                 self._dirs[(*names, name)] = rec
             start = -1 if rec.interleaved else rec.start  # interleaved or scattered extents: not read (-1)
             entries.append(Entry(name, rec.is_dir, self._is_link(rec), 0 if rec.is_dir else rec.size, start))
+        if pending is not None:  # a multi-extent file whose last extent never came: listed, not readable
+            entries.append(Entry(pending.name.decode("ascii", "replace"), False, False, pending.size, -1))
         return entries
 
     def _check_span(self, stored: StoredFile) -> None:
