@@ -269,9 +269,7 @@ class MediaView:
             try:
                 header = read_instance_header(self.store, stored)
             except CorruptPart10 as exc:
-                self.problems.append(
-                    Finding("corrupt-file", f"a Part 10 file whose header cannot be read: {exc}", label)
-                )
+                self._refuse(Finding("corrupt-file", f"its header cannot be read: {exc}", label))
                 continue
             if header is None or header.file_meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY:
                 continue
