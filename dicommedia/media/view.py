@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, one_line, show_file_id, warning
 from dicommedia.media.plain_dicomdir import PlainDirectory, PlainRecord, read_plain_dicomdir
-from dicommedia.media.store import FolderStore, IsoStore, LocateError, Store, StoredFile, is_iso_image, plain_name
+from dicommedia.media.store import FolderStore, LocateError, Store, StoredFile, is_iso_image, plain_name
+from dicommedia.media.udf import is_udf_image, open_image
 from dicommedia.part10 import has_dicm, read_file_meta
 from dicommedia.standard.uids import MEDIA_STORAGE_DIRECTORY
 
@@ -331,12 +332,15 @@ def _refuse_non_dicomdir(path: Path) -> None:
         raise MediaError("a single DICOM instance, not media", str(path), hint="give the folder or its DICOMDIR")
 
 
-def open_media(path: str | Path, plain: bool = False, dicomdir_only: bool = False) -> MediaView:
+def open_media(
+    path: str | Path, plain: bool = False, dicomdir_only: bool = False, file_system: str | None = None
+) -> MediaView:
     """Open an .iso image, a folder (mounted disc, with or without DICOMDIR) or a DICOMDIR file.
 
     ``plain=True``: a DICOMDIR that :func:`read_plain_dicomdir` takes is read without pydicom (``view.directory``
     is then a :class:`PlainDirectory`); any other goes through the tolerant pydicom reader as usual.
     ``dicomdir_only=True``: list only the files the DICOMDIR references (not the Part 10 files it forgot).
+    ``file_system``: ``iso9660`` or ``udf`` reads that side of a bridge image (default: ISO 9660 when present).
     """
     path = Path(path)
     if not path.exists():
@@ -344,9 +348,9 @@ def open_media(path: str | Path, plain: bool = False, dicomdir_only: bool = Fals
     if path.is_dir():
         store: Store = FolderStore(path)
         kind = "folder"
-    elif is_iso_image(path):
-        store = IsoStore(path)
-        kind = "iso"
+    elif file_system or is_iso_image(path) or is_udf_image(path):
+        store = open_image(path, file_system)
+        kind = store.kind
     else:
         _refuse_non_dicomdir(path)
         store = FolderStore(path.parent)
@@ -358,7 +362,7 @@ def open_media(path: str | Path, plain: bool = False, dicomdir_only: bool = Fals
         raise MediaError(f"cannot list the media: {one_line(exc)}", str(path), code="iso-structure") from None
     if entry is None or entry.is_dir or entry.is_link:
         view = MediaView(path, "scan" if kind == "folder" else kind, store, None, plain, dicomdir_only)
-        if kind == "iso":
+        if kind != "folder":
             view.problems.append(
                 Finding("no-dicomdir", "no DICOMDIR in the root directory; scanning the image", str(path))
             )

@@ -34,7 +34,7 @@ _LEN = struct.Struct("<I")
 _IN_SEQUENCE, _IN_ITEM = 0, 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawValue:
     """One attribute as encoded in Explicit VR Little Endian: VR, value bytes, and undefined length (SQ)."""
 
