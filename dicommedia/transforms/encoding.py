@@ -37,11 +37,17 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
     ts = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
     if ts.is_compressed:
         if "PixelData" in ds:
-            encoded = len(ds.PixelData)
+            encoded, frames = len(ds.PixelData), ds.get("NumberOfFrames")
             try:
                 ds.decompress(as_rgb=True, generate_instance_uid=False)
             except Exception as exc:  # decoders raise many types on damaged or unsupported data
                 raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
+            if ds.get("NumberOfFrames") != frames:  # pydicom found fewer frames than the data set holds
+                raise MediaError(
+                    f"{frames} frames in Number of Frames, {ds.NumberOfFrames} found in the {ts.name} pixel data",
+                    label,
+                    "the file is damaged; decompress it with the tool that made it",
+                )
             _keep_lossy_history(ds, ts, len(ds.PixelData) / max(1, encoded))
         notes += _decode_icon(ds, ts, label)
         notes.append(f"{label}: decompressed from {ts.name}")
@@ -112,8 +118,35 @@ def encode_body(ds: Dataset, implicit_vr: bool = False) -> bytes:
     # Iterating converts raw elements (VRs looked up for Implicit VR input); ambiguous VRs are then
     # resolved by write_dataset because the body has no original encoding (PS3.5 Annex A.1).
     body = Dataset({elem.tag: elem for elem in ds if elem.tag.group != 0x0002})
+    pixels = body.get("PixelData")
+    if pixels is not None and body["PixelData"].is_undefined_length and len(pixels) % 2:
+        body.PixelData = even_fragments(pixels)
     write_dataset(fp, body)
     return fp.getvalue()
+
+
+def even_fragments(value: bytes) -> bytes:
+    """Encapsulated Pixel Data with every item of even length (PS3.5 A.4), the Basic Offset Table following.
+
+    Written as it was, an odd item would be padded after the last item and shift the Sequence Delimiter."""
+    items: list[bytes] = []
+    pos = 0
+    while pos + 8 <= len(value) and value[pos : pos + 4] == b"\xfe\xff\x00\xe0":
+        length = int.from_bytes(value[pos + 4 : pos + 8], "little")
+        items.append(value[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+    if not items or pos != len(value):
+        return value  # not plain items: leave it to the decoder to refuse
+    old, new, starts = 0, 0, {}
+    for fragment in items[1:]:
+        starts[old] = new
+        old, new = old + 8 + len(fragment), new + 8 + len(fragment) + len(fragment) % 2
+    table = items[0]
+    offsets = [int.from_bytes(table[i : i + 4], "little") for i in range(0, len(table) - len(table) % 4, 4)]
+    if all(o in starts for o in offsets):
+        table = b"".join(starts[o].to_bytes(4, "little") for o in offsets)
+    padded = [table] + [f + b"\0" * (len(f) % 2) for f in items[1:]]
+    return b"".join(b"\xfe\xff\x00\xe0" + len(f).to_bytes(4, "little") + f for f in padded)
 
 
 # Longest value of each text VR, in characters (PS3.5 Table 6.2-1); multi-valued VRs are split on "\".
