@@ -240,18 +240,11 @@ def create(
     except RefusedInputs as exc:
         for path, reason in exc.refused:
             _say("refused:", "red", f"{path}: {reason}")
-        if as_json:
-            emit_json(
-                {
-                    "volumes": [],
-                    "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
-                    "converted": 0,
-                    "transcoded": 0,
-                    "duplicates": 0,
-                    "error": str(exc),
-                }
-            )
-        fail(str(exc))
+        # SPEC 2.4: with --json the error document; one refused input is its path and reason, several are above
+        if len(exc.refused) == 1:
+            path, reason = exc.refused[0]
+            fail(f"{path}: {reason} ({exc.message})", code="refused", path=path)
+        fail(str(exc), code="refused")
     if as_json:
         emit_json(result.as_json())
     _render_summary(result)
