@@ -172,3 +172,17 @@ def test_undecodable_pixels_are_one_line_without_exception_names(tmp_path):
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("refused:")]
     assert "pixel data cannot be decoded from JPEG Baseline (Process 1): Unable to decode" in line
     assert not re.search(r"\w+(Error|Exception)\b", line), line
+
+
+@pytest.mark.interop
+def test_jpeg_stream_pydicom_refuses_is_decoded_as_dcmtk_does(tmp_path):
+    source = get_testdata_file("JPEG-lossy.dcm")  # 12-bit JPEG extended whose scan header pylibjpeg rejects
+    peer = tmp_path / "dcmdjpeg.dcm"
+    assert run([require_tool("dcmdjpeg"), source, str(peer)]).returncode == 0
+    proc = _create(source, "-o", str(tmp_path / "out"), "--format", "dir")
+    assert proc.returncode == 0, proc.stderr
+    [written] = _written(tmp_path / "out")
+    out = dcmread(written)
+    assert np.array_equal(out.pixel_array, dcmread(peer).pixel_array)
+    assert out.LossyImageCompression == "01"
+    assert _dciodvfy_errors(written) <= _dciodvfy_errors(peer)

@@ -5,12 +5,20 @@ from __future__ import annotations
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+)
 
 from dicommedia.errors import MediaError, one_line
 
 # DCT processes are lossy whatever the data set says (PS3.5 8.2.1); the method term of PS3.3 C.7.6.1.1.5.
 _LOSSY_PROCESSES = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1"}
+_JPEG_PROCESSES = (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1)
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 # Attributes that point at other instances by SOP Instance UID (PS3.3 C.12.1, C.17.3, C.8.8.5 ...).
 _REFERENCE_KEYWORDS = ("ReferencedSOPInstanceUID", "ReferencedSOPInstanceUIDInFile", "ReferencedFrameOfReferenceUID")
@@ -41,7 +49,8 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
             try:
                 ds.decompress(as_rgb=True, generate_instance_uid=False)
             except Exception as exc:  # decoders raise many types on damaged or unsupported data
-                raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
+                if not _decode_jpeg_leniently(ds, ts):
+                    raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
             if ds.get("NumberOfFrames") != frames:  # pydicom found fewer frames than the data set holds
                 raise MediaError(
                     f"{frames} frames in Number of Frames, {ds.NumberOfFrames} found in the {ts.name} pixel data",
@@ -58,6 +67,34 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
         notes.append(f"{label}: converted from {ts.name}")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return notes
+
+
+def _decode_jpeg_leniently(ds: Dataset, ts: UID) -> bool:
+    """Decode a JPEG stream pydicom's plugins refuse with libjpeg-turbo (imagecodecs), as DCMTK and GDCM do for
+    streams with minor header slips (e.g. scan parameters of a sequential process); False when it cannot."""
+    if ts not in _JPEG_PROCESSES:
+        return False
+    import imagecodecs
+    import numpy as np
+    from pydicom.encaps import generate_frames
+
+    count = int(ds.get("NumberOfFrames") or 1)
+    rows, columns, samples = ds.Rows, ds.Columns, ds.SamplesPerPixel
+    try:
+        frames = [imagecodecs.jpeg8_decode(f) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    except Exception:  # a stream libjpeg-turbo refuses too
+        return False
+    shape = (rows, columns) if samples == 1 else (rows, columns, samples)
+    if len(frames) != count or any(f.shape != shape for f in frames):
+        return False
+    width = 1 if ds.BitsAllocated <= 8 else 2
+    ds.PixelData = np.stack(frames).astype(f"<u{width}").tobytes()
+    ds["PixelData"].VR, ds["PixelData"].is_undefined_length = ("OB" if width == 1 else "OW"), False
+    ds.BitsAllocated = 8 * width
+    if samples == 3:  # libjpeg-turbo hands colour over as RGB, interleaved
+        ds.PhotometricInterpretation, ds.PlanarConfiguration = "RGB", 0
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return True
 
 
 def _keep_lossy_history(ds: Dataset, ts: UID, ratio: float) -> None:
