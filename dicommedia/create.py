@@ -95,7 +95,6 @@ class RefusedInputs(MediaError):
         super().__init__(
             message or f"{len(refused)} input(s) cannot be put on the media; nothing was written",
             hint="fix or remove them" if message else "fix or remove them, or use --skip-invalid to write the rest",
-            code="inputs-refused",
         )
         self.refused = refused
 

@@ -278,22 +278,11 @@ def create(
     except RefusedInputs as exc:
         for path, reason in exc.refused:
             _say("refused:", "red", f"{path}: {reason}")
-        if as_json:
-            emit_json(
-                {
-                    "volumes": [],
-                    "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
-                    "converted": 0,
-                    "transcoded": 0,
-                    "duplicates": 0,
-                    "error": {
-                        "code": exc.code,
-                        "message": str(exc),
-                        "path": exc.refused[0][0] if exc.refused else None,
-                    },
-                }
-            )
-        fail(str(exc), code=exc.code)
+        # SPEC 2.4: with --json the error document; one refused input is its path and reason, several are above
+        if len(exc.refused) == 1:
+            path, reason = exc.refused[0]
+            fail(f"{path}: {reason} ({exc.message})", code="refused", path=path)
+        fail(str(exc), code="refused")
     _render_summary(result)
     burned = _burn(result, burn_drive) if burn_drive else None
     if as_json:
