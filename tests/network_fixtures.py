@@ -23,7 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
-from tests.conftest import free_port, require_tool, run
+from tests.conftest import REQUIRE_INTEROP, free_port, require_tool, run
 
 
 def dcmtk(name: str) -> str:
@@ -121,6 +121,10 @@ class Orthanc:
             out[uid] = self.get(f"/instances/{oid}/file")
         return out
 
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
     def count(self) -> int:
         return len(self.get_json("/instances"))
 
@@ -130,11 +134,9 @@ class Orthanc:
             urllib.request.urlopen(req, timeout=30).read()
 
 
-@pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+def start_orthanc(root: Path, plugins: list[str]) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration in ``root``, C-FIND allowed to any caller; stopped by PID."""
     binary = require_tool("Orthanc")
-    root = tmp_path_factory.mktemp("orthanc")
     dicom_port, http_port = free_port(), free_port()
     config = {
         "Name": "dicommedia-tests",
@@ -145,9 +147,11 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         "IndexDirectory": str(root / "db"),
         "DicomModalities": {},
         "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowFind": True,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
-        "Plugins": [],
+        "Plugins": plugins,
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
     }
@@ -159,6 +163,24 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         yield Orthanc(dicom_port, http_port, proc)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+    yield from start_orthanc(tmp_path_factory.mktemp("orthanc"), [])
+
+
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+@pytest.fixture(scope="module")
+def orthanc_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc with its DICOMweb plugin (Debian orthanc-dicomweb): ``web_url`` is the STOW-RS/QIDO-RS base."""
+    if not DICOMWEB_PLUGIN.exists():
+        reason = f"{DICOMWEB_PLUGIN} missing (apt-get install orthanc-dicomweb)"
+        pytest.fail(reason) if REQUIRE_INTEROP else pytest.skip(reason)
+    yield from start_orthanc(tmp_path_factory.mktemp("orthanc-web"), [str(DICOMWEB_PLUGIN)])
 
 
 @pytest.fixture
@@ -345,3 +367,57 @@ def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
     return ctx
+
+
+@dataclass
+class WorklistSCP:
+    """A running DCMTK wlmscpfs serving the worklist files of ``folder``/WORKLIST."""
+
+    port: int
+    folder: Path
+
+    @property
+    def address(self) -> str:
+        return f"WORKLIST@127.0.0.1:{self.port}"
+
+    def add(self, name: str, **values: str) -> None:
+        """Write one worklist item (a scheduled CT step) with these patient/study values."""
+        from pydicom.uid import generate_uid
+
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.AccessionNumber = values.pop("AccessionNumber", "")
+        ds.PatientName = values.pop("PatientName", "")
+        ds.PatientID = values.pop("PatientID", "")
+        ds.IssuerOfPatientID = values.pop("IssuerOfPatientID", "")
+        ds.PatientBirthDate = values.pop("PatientBirthDate", "")
+        ds.PatientSex = values.pop("PatientSex", "")
+        ds.StudyInstanceUID = generate_uid()
+        ds.RequestedProcedureID = "RP1"
+        ds.RequestedProcedureDescription = "CT"
+        step = Dataset()
+        step.Modality, step.ScheduledStationAETitle = "CT", "CT1"
+        step.ScheduledProcedureStepStartDate, step.ScheduledProcedureStepStartTime = "20240115", "100000"
+        step.ScheduledPerformingPhysicianName, step.ScheduledProcedureStepDescription = "", "CT"
+        step.ScheduledProcedureStepID = "SPS1"
+        ds.ScheduledProcedureStepSequence = [step]
+        assert not values, values
+        ds.save_as(self.folder / "WORKLIST" / f"{name}.wl", implicit_vr=False, little_endian=True)
+
+
+@pytest.fixture
+def worklist_scp(tmp_path: Path) -> Iterator[WorklistSCP]:
+    """DCMTK wlmscpfs on a free port over an empty worklist folder (``add`` items to it)."""
+    binary = dcmtk("wlmscpfs")
+    folder = tmp_path / "worklists"
+    (folder / "WORKLIST").mkdir(parents=True)
+    (folder / "WORKLIST" / "lockfile").touch()
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-dfp", str(folder), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, proc)
+        yield WorklistSCP(port, folder)
+    finally:
+        stop(proc)

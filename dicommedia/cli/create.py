@@ -127,6 +127,8 @@ def _render_summary(result: CreateResult) -> None:
             f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
             f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
         )
+        if vol.label_files:
+            _say("label", "green", ", ".join(vol.label_files))
     _say(
         "",
         "",
@@ -136,7 +138,8 @@ def _render_summary(result: CreateResult) -> None:
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+# Inputs are checked by the creator, not by click: a missing or unreadable one is named and skippable (exit 1).
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",
@@ -193,6 +196,9 @@ def _render_summary(result: CreateResult) -> None:
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
+@click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
+@click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -222,6 +228,9 @@ def create(
     contact: str,
     jobs: int | None,
     overwrite: bool,
+    udf: bool | None,
+    label: bool,
+    burn_drive: str | None,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
@@ -257,7 +266,15 @@ def create(
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        udf=udf,
+        label=label,
     )
+    if burn_drive:
+        if output_format != "iso":
+            raise click.UsageError("--burn needs an ISO image (--format iso)")
+        from dicommedia.burn.job import check_drive
+
+        check_drive(burn_drive, 1)  # a drive that is absent, or a medium that is not blank: before any work
     try:
         with _progress() as progress:
             result = create_fileset(options, progress)
@@ -272,10 +289,25 @@ def create(
                     "converted": 0,
                     "transcoded": 0,
                     "duplicates": 0,
-                    "error": str(exc),
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "path": exc.refused[0][0] if exc.refused else None,
+                    },
                 }
             )
-        fail(str(exc))
-    if as_json:
-        emit_json(result.as_json())
+        fail(str(exc), code=exc.code)
     _render_summary(result)
+    burned = _burn(result, burn_drive) if burn_drive else None
+    if as_json:
+        emit_json({**result.as_json(), "burned": burned} if burned is not None else result.as_json())
+
+
+def _burn(result: CreateResult, drive: str) -> list[dict]:
+    """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
+    from dicommedia.burn.job import burn_volumes
+    from dicommedia.cli.burn import ask_for_medium
+
+    prompt = ask_for_medium if sys.stdin.isatty() else None
+    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    return [vars(r) for r in reports]

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
+from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.part10 import encode_header
+
+
+def _worker_start(parent: int) -> None:
+    """A worker dies with the run, however the run ends (kill -9 included), and leaves Ctrl-C to the run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1  # prctl(2): the signal this process gets when its parent dies
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the run died before the line above took effect
+        os._exit(1)
 
 
 def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[object, object]]:
@@ -25,7 +40,8 @@ def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[o
             except Exception as exc:  # reported per instance by the caller
                 yield job, exc
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),))
+    try:
         pending: dict[Future, object] = {}
         for job in jobs:
             pending[pool.submit(fn, job)] = job
@@ -35,6 +51,12 @@ def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[o
                     yield pending.pop(fut), (fut.exception() or fut.result())
         for fut in list(pending):
             yield pending.pop(fut), (fut.exception() or fut.result())
+    except BaseException:  # Ctrl-C, a full disk, the caller stopping: no worker outlives the run
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public way before Python 3.14
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _needs_render(inst: PlannedInstance, coercions: dict, remap: dict[str, str]) -> bool:
@@ -127,8 +149,10 @@ def render_all(
         promised = job.new_sop_instance_uid
         if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
             broken_promises[promised] = inst.sop_instance_uid
+        if isinstance(result, OSError):  # the spool could not be written (full, read-only): nothing can go on
+            raise result
         if isinstance(result, Exception):
-            reason = result.message if isinstance(result, MediaError) else f"{type(result).__name__}: {result}"
+            reason = result.message if isinstance(result, MediaError) else f"cannot be rendered: {one_line(result)}"
             refused.append((job.label, reason))
             failed.add(id(inst))
             continue
@@ -136,7 +160,7 @@ def render_all(
         inst.target_syntax = result.transfer_syntax
         if result.sop_instance_uid != inst.sop_instance_uid:
             inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
-        warnings.extend(n for n in result.notes if "kept uncompressed" in n)
+        warnings.extend(n for n in result.notes if "kept uncompressed" in n or "left out" in n)
         out.transcoded += int(result.transcoded)
         _take_web(out, inst, result.web, warnings)
         out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))
@@ -205,11 +229,24 @@ def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
+class _Passthrough:
+    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
+
+    __slots__ = ("header",)
+
+    def __init__(self, header: InstanceHeader):
+        self.header = header
+
+    def __call__(self) -> Part10Stream:
+        header = self.header
+        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+        source = header.source
+        path = str(source.path) if source.path else None
+        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, path)
+
+
 def _passthrough(inst: PlannedInstance) -> VolumeFile:
     """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
     header = inst.header
-    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-    length = header.source.size - header.body_offset
-    source = header.source
-    path = str(source.path) if source.path else None
-    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
+    meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
+    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))
