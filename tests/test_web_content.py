@@ -402,3 +402,14 @@ def test_web_options_refused_without_ihe_pdi(tmp_path, pydicom_files):
         "create", str(pydicom_files["CT_small.dcm"]), "-o", str(tmp_path / "d.iso"), "--no-ihe-pdi", "--web", "all"
     )
     assert proc.returncode == 2 and "--no-ihe-pdi" in proc.stderr and not (tmp_path / "d.iso").exists()
+
+
+def test_printed_label_follows_the_web_content_written(tmp_path, pydicom_files):
+    iso = tmp_path / "disc.iso"
+    args = [str(pydicom_files["CT_small.dcm"]), "-o", str(iso), "--label", "--institution", "City Hospital", "--json"]
+    proc = _dicommedia("create", *args, "--web", "none")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads((tmp_path / "disc.label.json").read_text(encoding="utf-8"))
+    summary = json.loads(proc.stdout)["volumes"][0]["label"]
+    assert printed["content"] == summary["content"] == "DICOM ONLY"
+    assert printed["institution"] == summary["institution"] == "City Hospital"
