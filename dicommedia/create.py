@@ -186,20 +186,21 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
             files = volume_files(vol, rendered.files, vol_id)
-            label = None
+            label, has_web = None, False
             if options.ihe_pdi:
                 pdi = fitting_pdi(
                     vol, rendered.web, files, capacity, vol_id, options.profile.name, options.pdi, result.warnings
                 )
                 files += pdi.files
-                label = pdi.label
+                label, has_web = pdi.label, pdi.web != "none"
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
             labels = []
             if options.label:
-                printable = disc_label(vol, vol_id, index, len(volumes), options.ihe_pdi)
+                # the printed label says what the disc got: DICOM ONLY after a --web fallback to none
+                printable = disc_label(vol, vol_id, index, len(volumes), has_web, options.pdi.maker.institution)
                 labels = [str(p) for p in write_label(printable, path)]
             result.volumes.append(
                 VolumeSummary(

@@ -234,6 +234,9 @@ def create(
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
+    explicit_web = click.get_current_context().get_parameter_source("web") != click.core.ParameterSource.DEFAULT
+    if no_ihe_pdi and (viewer or explicit_web):
+        raise click.UsageError("--web and --viewer are IHE PDI content: they cannot go with --no-ihe-pdi")
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
     options = CreateOptions(
         inputs=list(inputs),
