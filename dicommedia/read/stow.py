@@ -186,7 +186,7 @@ class _Stower:
                     job, Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity: {exc}"), 0
                 )
                 continue
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # unreadable media, or no longer a Part 10 file
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"cannot read the file: {exc}"), 0)
                 continue
             parts += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), data, b"\r\n"]
