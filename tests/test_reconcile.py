@@ -277,3 +277,16 @@ def test_coerce_head_unchanged_value_changes_nothing(tmp_path: Path) -> None:
     assert coerce_head(data, True, Coercion({0x00100020: ("LO", "PAT001")}, "20260101", "X")) is None
     head, cut = coerce_head(data, True, Coercion({0x00100020: ("LO", "NEW")}, "20260101", "X"))
     assert cut < len(data) and dcmread(BytesIO(raw[:offset] + head + data[cut:])).PatientID == "NEW"
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [
+        ("Foo=1", "not TAG=VALUE"),
+        ("SOPInstanceUID=1.2.3", "UIDs stay unchanged"),
+        ("PatientBirthDate=1.1.70", "YYYYMMDD"),
+    ],
+)
+def test_bad_set_is_usage_error(disc: Path, value: str, cause: str) -> None:
+    result = dicommedia("read", str(disc), "--send", "PACS@127.0.0.1:104", "--set", value)
+    assert result.returncode == 2 and cause in result.stderr and "Traceback" not in result.stderr
