@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.media_fixtures import ct_slice, dcmtk_disc, genisoimage
 from tests.network_fixtures import orthanc_web  # noqa: F401  (fixture)
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
@@ -119,20 +120,28 @@ def test_stow_conflict_fails_each_instance_with_its_reason(disc: Path, outside_f
     assert endpoint.posts == 1  # a conflict is not retried
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "cause"), [(500, "500 Internal Server Error"), ("close", "closed the connection")]
-)
-def test_stow_server_error_or_closed_connection_is_retried_then_reported(
-    disc: Path, endpoint, behaviour, cause
-) -> None:
-    endpoint.behaviour = behaviour
-    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "1", "--timeout", "5")
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+def test_stow_server_error_is_retried_then_reported_per_instance(disc: Path, endpoint) -> None:
+    endpoint.behaviour = 500
+    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     report = json.loads(result.stdout)
     assert report["sent"] == 0 and len(report["failed"]) == 10
-    assert all(cause in f["reason"] for f in report["failed"]), report["failed"][0]
+    assert all("500 Internal Server Error" in f["reason"] for f in report["failed"]), report["failed"][0]
     assert endpoint.posts == 2  # one batch, tried twice
+
+
+def test_stow_connection_closed_mid_request_is_one_line(disc: Path, endpoint) -> None:
+    endpoint.behaviour = "close"
+    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--retries", "1", "--timeout", "5")
+    assert "no STOW-RS answer: the server closed the connection mid-request" in one_line_error(result)
+    assert endpoint.posts == 2
+    as_json = dicommedia("read", str(disc), "--stow", url(endpoint), "--retries", "0", "--json")
+    assert as_json.returncode == 1 and "closed the connection" in json.loads(as_json.stdout)["error"]["message"]
+
+
+def test_stow_dead_endpoint_is_one_line(disc: Path) -> None:
+    result = dicommedia("read", str(disc), "--stow", f"http://127.0.0.1:{free_port()}/dicom-web", "--retries", "0")
+    assert "no STOW-RS answer: connection failed" in one_line_error(result)
 
 
 def test_stow_multipart_body_is_part10(disc: Path, endpoint) -> None:
