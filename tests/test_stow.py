@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.media_fixtures import ct_slice, dcmtk_disc, genisoimage
-from tests.network_fixtures import orthanc_web  # noqa: F401  (fixture)
+from tests.network_fixtures import certificates, orthanc_web  # noqa: F401  (fixtures)
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
     assert_reconciled,
     dicommedia,
@@ -175,3 +175,24 @@ def test_stow_delivers_the_file_the_dicomdir_forgot(tmp_path: Path, orthanc_web)
     orthanc_web.clear()
     only = dicommedia("read", str(iso), "--stow", orthanc_web.web_url, "--dicomdir-only", "--json")
     assert json.loads(only.stdout)["sent"] == 3 and forgotten.SOPInstanceUID not in orthanc_web.instances()
+
+
+def test_stow_over_tls_verified_by_tls_ca(disc: Path, certificates, tmp_path: Path) -> None:
+    import ssl
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    server.posts, server.bodies, server.uids, server.behaviour = 0, [], [], 200  # type: ignore[attr-defined]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(certificates.server_cert), str(certificates.server_key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        https = f"https://127.0.0.1:{server.server_address[1]}/dicom-web"
+        trusted = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.ca), "--json")
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["sent"] == 10 and server.posts == 1  # type: ignore[attr-defined]
+        stranger = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.stranger_ca))
+        assert "CERTIFICATE_VERIFY_FAILED" in one_line_error(stranger)
+    finally:
+        server.shutdown()
+        server.server_close()
