@@ -8,6 +8,7 @@ pydicom: a 512 KiB slice costs a walk of its ~2 KB header and one small join.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _TAG = struct.Struct("<HH")
+_EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length (PS3.5 7.1.2)
+_IMPLICIT = struct.Struct("<HHI")  # group, element, 32-bit length (PS3.5 7.1.3)
 _UL = struct.Struct("<I")
 _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 
@@ -36,19 +39,13 @@ class NeedMore(Exception):
     """The bytes given end before the walk could finish: read more of the data set."""
 
 
-@dataclass(frozen=True)
-class Element:
-    """A top-level element of a data set: its tag and VR (None in Implicit VR), where it starts and ends."""
+# A top-level element: (tag, VR or None in Implicit VR, start, value start, end) — a plain tuple, made per element
+Element = tuple[int, bytes | None, int, int, int]
 
-    tag: int
-    vr: bytes | None
-    start: int
-    value_start: int
-    end: int
 
-    def value(self, data: bytes | memoryview) -> bytes:
-        """The raw value bytes."""
-        return bytes(data[self.value_start : self.end])
+def value_of(element: Element, data: bytes | memoryview) -> bytes:
+    """The raw value bytes of an element."""
+    return bytes(data[element[3] : element[4]])
 
 
 def _header(data: bytes | memoryview, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
@@ -89,19 +86,32 @@ def walk(data: bytes | memoryview, explicit: bool, past: int) -> tuple[list[Elem
     """The top-level elements up to ``past`` (inclusive), and where the first element after it starts.
 
     Raises :class:`NeedMore` when ``data`` ends before that point (and before the data set's end is known).
+    The send path runs this for every instance: one struct unpack per element, no per-element call.
     """
     elements = []
-    pos = 0
-    while pos < len(data):
-        tag, vr, length, value = _header(data, pos, explicit)
+    pos, size = 0, len(data)
+    unpack_explicit, unpack_implicit, unpack_ul = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
+    while pos < size:
+        if pos + 8 > size:
+            raise NeedMore
+        if explicit:
+            group, number, vr, length = unpack_explicit(data, pos)
+            value = pos + 8
+            if vr in _LONG_VRS:
+                if pos + 12 > size:
+                    raise NeedMore
+                (length,), value = unpack_ul(data, value), pos + 12
+        else:
+            (group, number, length), vr, value = unpack_implicit(data, pos), None, pos + 8
+        tag = group << 16 | number
         if tag > past:
             return elements, pos
-        if tag in (_ITEM, _ITEM_END, _SEQUENCE_END):
-            raise CoercionError(f"a delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) at the top level of the data set")
+        if group == 0xFFFE:
+            raise CoercionError(f"a delimiter (FFFE,{number:04X}) at the top level of the data set")
         end = _skip_undefined(data, value, explicit and vr != b"UN") if length == _UNDEFINED else value + length
-        if end > len(data):
+        if end > size:
             raise NeedMore
-        elements.append(Element(tag, vr, pos, value, end))
+        elements.append((tag, vr, pos, value, end))
         pos = end
     return elements, pos
 
@@ -144,7 +154,7 @@ class Coercion:
 
 def _charset(elements: dict[int, Element], data: bytes | memoryview) -> str | None:
     el = elements.get(SPECIFIC_CHARACTER_SET)
-    text = el.value(data).decode("ascii", "replace").strip(" \0") if el else ""
+    text = value_of(el, data).decode("ascii", "replace").strip(" \0") if el else ""
     return text or None
 
 
@@ -171,14 +181,15 @@ def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) ->
     empty), in a new Original Attributes Sequence item (PS3.3 C.12.1.1.9), Reason COERCE; existing items stay.
     """
     listed, cut = walk(head, explicit, coercion.last_tag)
-    elements = {el.tag: el for el in listed}
+    wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
+    elements = {el[0]: el for el in listed if el[0] in wanted}
     charset = _charset(elements, head)
     new: dict[int, bytes] = {}
     originals: dict[int, bytes] = {}
     for tag, (vr, text) in sorted(coercion.values.items()):
         value, new_charset = _encode_text(text, charset)
         old = elements.get(tag)
-        if old is not None and old.value(head).rstrip(b" \0") == value:
+        if old is not None and value_of(old, head).rstrip(b" \0") == value:
             continue
         if new_charset and SPECIFIC_CHARACTER_SET not in new:
             new[SPECIFIC_CHARACTER_SET] = encode_element(SPECIFIC_CHARACTER_SET, "CS", new_charset.encode(), explicit)
@@ -195,20 +206,25 @@ def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) ->
         + encode_element(MODIFICATION_REASON, "CS", b"COERCE", explicit)
     )
     new[ORIGINAL_ATTRIBUTES] = _extend_sequence(elements.get(ORIGINAL_ATTRIBUTES), head, record, explicit)
-    touched_groups = {tag >> 16 for tag in new}
-    parts = []
-    pos = 0
-    for tag in sorted(set(elements) | set(new)):
+    # Edits as (start, end, bytes): a replaced element, an inserted one (before the first larger tag), or a retired
+    # Group Length (PS3.5 7.2) of a group we change, which would now be wrong and is dropped.
+    tags = [el[0] for el in listed]
+    edits = []
+    for tag, encoded in new.items():
         old = elements.get(tag)
         if old is not None:
-            parts.append(head[pos : old.start])
-            pos = old.end
-        if tag & 0xFFFF == 0 and tag >> 16 in touched_groups:
-            continue  # a retired Group Length (PS3.5 7.2) would now be wrong
-        if tag in new:
-            parts.append(new[tag])
-        elif old is not None:
-            parts.append(head[old.start : old.end])
+            edits.append((old[2], old[4], tag, encoded))
+        else:
+            at = bisect.bisect_right(tags, tag)
+            start = listed[at][2] if at < len(listed) else cut
+            edits.append((start, start, tag, encoded))
+    touched = {tag >> 16 for tag in new}
+    edits += [(el[2], el[4], el[0], b"") for el in listed if el[0] & 0xFFFF == 0 and el[0] >> 16 in touched]
+    parts = []
+    pos = 0
+    for start, end, _, encoded in sorted(edits):
+        parts += (head[pos:start], encoded)
+        pos = end
     parts.append(head[pos:cut])
     return b"".join(parts), cut
 
@@ -216,15 +232,15 @@ def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) ->
 def _original(elements: dict[int, Element], tag: int, vr: str, head: bytes | memoryview, explicit: bool) -> bytes:
     """The element as the data set had it, or empty when it was absent (so the addition is recorded)."""
     old = elements.get(tag)
-    return bytes(head[old.start : old.end]) if old is not None else encode_element(tag, vr, b"", explicit)
+    return bytes(head[old[2] : old[4]]) if old is not None else encode_element(tag, vr, b"", explicit)
 
 
 def _extend_sequence(old: Element | None, head: bytes | memoryview, item: bytes, explicit: bool) -> bytes:
     """The Original Attributes Sequence with ``item`` appended to the items it already has."""
     if old is None:
         return encode_element(ORIGINAL_ATTRIBUTES, "SQ", item, explicit)
-    raw = bytes(head[old.start : old.end])
-    value_offset = old.value_start - old.start
+    raw = bytes(head[old[2] : old[4]])
+    value_offset = old[3] - old[2]
     (length,) = _UL.unpack_from(raw, value_offset - 4)
     if length == _UNDEFINED:  # items, then the Sequence Delimitation Item: the new item goes before it
         return raw[:-8] + item + raw[-8:]

@@ -132,8 +132,8 @@ def read_head(item: SendItem) -> tuple[dict[str, str], int]:
 
 
 def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], object]) -> object:
-    """``parse`` of the shortest start of the item's data set it needs (16 KiB, then 4x more each time)."""
-    size, n = item.size - offset, 16384
+    """``parse`` of the shortest start of the item's data set it needs (4 KiB, then 4x more each time)."""
+    size, n = item.size - offset, 4096
     while True:
         head = bytearray(min(n, size))
         item.read_into(offset, [memoryview(head)])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from dicommedia.errors import MediaError
-from dicommedia.read.coerce import Coercion, CoercionError, walk
+from dicommedia.read.coerce import Coercion, CoercionError, value_of, walk
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 from dicommedia.standard.uids import IMPLICIT_VR_LE
 
@@ -33,6 +33,7 @@ _OUTSIDE_KEYS = {
     "accession": ACCESSION_NUMBER,
     "study_instance_uid": STUDY_INSTANCE_UID,
 }
+_WANTED = set(_OUTSIDE_KEYS.values())
 # Map column -> (tag, VR) of the local value it gives; the two source columns say which outside patient.
 MAP_COLUMNS = {
     "patient_id": (PATIENT_ID, "LO"),
@@ -222,7 +223,7 @@ def is_explicit(transfer_syntax: str) -> bool:
 def outside_values(head: bytes | memoryview, explicit: bool) -> Outside:
     """The outside patient and study keys of a data set from its first bytes (:class:`NeedMore` if too few)."""
     elements, _ = walk(head, explicit, STUDY_INSTANCE_UID)
-    raw = {el.tag: el.value(head) for el in elements}
+    raw = {el[0]: value_of(el, head) for el in elements if el[0] in _WANTED}
 
     def text(tag: int) -> str | None:
         value = raw.get(tag)

@@ -52,6 +52,7 @@ VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
 MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
 DEFAULT_ASSOCIATIONS = 4
+ASYNC_WINDOW = 8  # outstanding C-STORE requests proposed per association; most peers answer 1 (synchronous)
 _WORTH_ANOTHER_ASSOCIATION = 8  # instances still queued for opening one more association to pay off
 _EXTRA_ASSOCIATION_TIMEOUT = 1.0  # how long a parallel association may wait for a peer that serves one at a time
 
@@ -117,6 +118,7 @@ class SendOptions:
     tls: TlsOptions | None = None
     associations: int = DEFAULT_ASSOCIATIONS
     user: tuple[str, str | None] | None = None  # user identity: name, password (PS3.7 D.3.3.7)
+    window: int = ASYNC_WINDOW
 
 
 Progress = Callable[[int, int], None]  # (instances finished, bytes of them), called once per instance
@@ -202,7 +204,7 @@ def fill_spliced(head: bytes, slots: list[memoryview], item: SendItem, offset: i
 
 
 class _Link:
-    """One association with the peer, sending one instance at a time."""
+    """One association with the peer, with as many requests outstanding as the peer's window allows."""
 
     def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext]):
         self.peer = peer
@@ -231,6 +233,7 @@ class _Link:
             self.options.timeout,
             tls,
             self.options.user,
+            self.options.window,
         )
 
     def echo(self) -> None:
@@ -251,14 +254,19 @@ class _Link:
             raise Lost("association closed")
         self.assoc.send(ready.message)
 
-    def response(self, ready: _Ready) -> Response:
-        """Wait for the C-STORE-RSP to ``ready``; raise :class:`Lost` if the association breaks."""
+    def response(self) -> Response:
+        """Wait for the next C-STORE-RSP; raise :class:`Lost` if the association breaks."""
         assert self.assoc is not None
         rsp = self.assoc.receive()
-        if rsp.message_id != ready.message_id or rsp.status is None:
-            raise Lost("the peer answered out of turn")
+        if rsp.message_id is None or rsp.status is None:
+            raise Lost("the peer answered without a Message ID Being Responded To or a Status")
         self.stored += 1
         return rsp
+
+    @property
+    def window(self) -> int:
+        """How many requests may be outstanding on this association (PS3.7 D.3.3.3)."""
+        return self.assoc.window if self.assoc else 1
 
     def close(self) -> None:
         """Release the association."""
@@ -356,7 +364,8 @@ class _Importer:
         return None
 
     def _work(self, link: _Link | None) -> None:
-        ready: _Ready | None = None
+        ready: _Ready | None = None  # prepared for ``link``, not sent yet
+        inflight: deque[_Ready] = deque()  # sent, awaiting their responses (at most the link's window)
         try:
             while True:
                 if link is None:
@@ -368,34 +377,41 @@ class _Importer:
                     link = self._reconnect()
                     if link is None:
                         return
-                if ready is None:
-                    job = self._next()
-                    if job is None:
-                        return
-                    ready = self._prepare(link, job)
+                while len(inflight) < link.window:
                     if ready is None:
-                        continue
-                ready.job.attempts += 1
-                try:
-                    link.request(ready)
-                except Lost as exc:
-                    self._lost(link, ready.job, exc)
-                    link = None
+                        job = self._next()
+                        if job is None:
+                            break
+                        ready = self._prepare(link, job)
+                        if ready is None:
+                            continue
+                    ready.job.attempts += 1
+                    inflight.append(ready)
                     ready = None
+                    try:
+                        link.request(inflight[-1])
+                    except Lost as exc:
+                        self._lost(link, inflight, exc)
+                        link = None
+                        break
+                if link is None:
                     continue
-                following = self._next()
-                upcoming = self._prepare(link, following) if following else None  # while the peer works
+                if not inflight:
+                    return
+                if ready is None:  # read and frame the next instance while the peer works
+                    following = self._next()
+                    ready = self._prepare(link, following) if following else None
                 try:
-                    rsp = link.response(ready)
+                    rsp = link.response()
+                    answered = next((r for r in inflight if r.message_id == rsp.message_id), None)
+                    if answered is None:
+                        raise Lost(f"the peer answered message {rsp.message_id}, which is not outstanding")
                 except Lost as exc:
-                    if upcoming is not None:
-                        self._requeue(upcoming.job)
-                    self._lost(link, ready.job, exc)
+                    self._lost(link, inflight, exc)
                     link = None
-                    ready = None
                     continue
-                self._settle(ready, rsp)
-                ready = upcoming
+                inflight.remove(answered)
+                self._settle(answered, rsp)
         finally:
             if link is not None:
                 self._count(link)
@@ -406,15 +422,17 @@ class _Importer:
             with self.lock:
                 self.used += 1
 
-    def _lost(self, link: _Link, job: Job, exc: Lost) -> None:
-        """The association broke with ``job`` in flight: drop it, and retry or report the job."""
+    def _lost(self, link: _Link, inflight: deque[_Ready], exc: Lost) -> None:
+        """The association broke with ``inflight`` unanswered: drop it, and retry or report each of them."""
         self._count(link)
         link.abort()
         self.last_error = str(exc)
-        if isinstance(exc, Released) and not job.released:
-            job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try does not count
-            job.attempts -= 1
-        self._retry_or_fail(job, None, str(exc))
+        while inflight:
+            job = inflight.pop().job  # the last first: requeued at the front, they go again in order
+            if isinstance(exc, Released) and not job.released:
+                job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try is free
+                job.attempts -= 1
+            self._retry_or_fail(job, None, str(exc))
 
     def _prepare(self, link: _Link, job: Job) -> _Ready | None:
         """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs

@@ -81,7 +81,7 @@ class StowTarget:
         or answers 401/403."""
         import httpx
 
-        last = ""
+        last, answered = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(0.5 * attempt, 2.0))
@@ -90,16 +90,21 @@ class StowTarget:
             except httpx.HTTPError as exc:
                 last = _transport_error(exc)
                 continue
+            answered = True
             if rsp.status_code in _FATAL:
                 raise MediaError(f"{rsp.status_code} {rsp.reason_phrase}", url, hint=_FATAL[rsp.status_code])
             if rsp.status_code not in _RETRIED:
                 return rsp
             last = f"{rsp.status_code} {rsp.reason_phrase}"
-        raise _Unanswered(last)
+        raise _Unanswered(last, answered)
 
 
 class _Unanswered(Exception):
-    """No usable answer after the retries: the last error, in words."""
+    """No usable answer after the retries: the last error, in words, and whether the server answered at all."""
+
+    def __init__(self, message: str, answered: bool):
+        super().__init__(message)
+        self.answered = answered
 
 
 def _transport_error(exc: Exception) -> str:
@@ -158,7 +163,8 @@ class _Stower:
         self.progress = progress
         self.report = ImportReport()
         self.lock = threading.Lock()
-        self.fatal: MediaError | None = None
+        self.fatal: MediaError | None = None  # the server refused our credentials, or never answered at all
+        self.reached = False  # some request got a usable answer
 
     def _settle(self, job: Job, failure: Failure | None, nbytes: int) -> None:
         with self.lock:
@@ -186,7 +192,7 @@ class _Stower:
                     job, Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity: {exc}"), 0
                 )
                 continue
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # unreadable media, or no longer a Part 10 file
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"cannot read the file: {exc}"), 0)
                 continue
             parts += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), data, b"\r\n"]
@@ -203,6 +209,8 @@ class _Stower:
         try:
             rsp = self.target.request(client, "POST", url, content=b"".join(parts), headers=headers)
         except _Unanswered as exc:
+            if not exc.answered and not self.reached:  # as a dead DIMSE peer: one cause, not one per instance
+                self.fatal = MediaError(f"no STOW-RS answer: {exc}", url, hint="check the URL and that the server runs")
             for job in ready:
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"STOW-RS: {exc}"), 0)
             return
@@ -211,6 +219,7 @@ class _Stower:
             for job in ready:
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"not sent: {exc.message}"), 0)
             return
+        self.reached = True
         self._read_response(rsp, ready, sizes)
 
     def _read_response(self, rsp: httpx.Response, ready: list[Job], sizes: dict[str, int]) -> None:
