@@ -345,3 +345,65 @@ def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
     return ctx
+
+
+@dataclass
+class MediaNodeProcess:
+    """A running ``dicommedia serve``: its port, output folder and structured log."""
+
+    port: int
+    output: Path
+    log_path: Path
+    proc: subprocess.Popen
+
+    @property
+    def address(self) -> str:
+        return f"NODE@127.0.0.1:{self.port}"
+
+    def log(self) -> list[dict]:
+        """The node's structured log lines so far."""
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def events(self, kind: str) -> list[dict]:
+        return [e for e in self.log() if e.get("event") == kind]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Block until ``predicate()`` holds; fail with the node's log when it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; node log:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def discs(self) -> list[Path]:
+        return sorted(self.output.glob("*.iso"))
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up."""
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def media_node(tmp_path: Path) -> Iterator[Callable[..., MediaNodeProcess]]:
+    """``media_node(*options, output=...)`` starts ``dicommedia serve`` on a free port; stopped by PID at the end."""
+    import sys
+
+    procs: list[subprocess.Popen] = []
+
+    def start(*options: str, output: Path | None = None, port: int | None = None) -> MediaNodeProcess:
+        out = output or tmp_path / "discs"
+        port = port or free_port()
+        log_path = tmp_path / f"node{len(procs)}.log"
+        cmd = [sys.executable, "-m", "dicommedia", "serve", "-o", str(out), "--host", "127.0.0.1"]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([*cmd, "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=log)
+        procs.append(proc)
+        wait_for_port(port, proc, timeout=30)
+        return MediaNodeProcess(port, out, log_path, proc)
+
+    yield start
+    for proc in procs:
+        stop(proc)

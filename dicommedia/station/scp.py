@@ -105,7 +105,8 @@ class StationSCP:
 
     def _on_n_get(self, event: evt.Event):
         request = event.request
-        tags = [int(t) for t in (request.AttributeIdentifierList or [])]
+        listed = request.AttributeIdentifierList  # one tag arrives as a bare tag, several as a list
+        tags = [int(listed)] if isinstance(listed, int) else [int(t) for t in listed or []]
         return self.node.requests.get(str(request.RequestedSOPInstanceUID), tags)
 
     def _on_n_delete(self, event: evt.Event):
