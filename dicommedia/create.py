@@ -6,11 +6,12 @@ import datetime as _dt
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.gather import gather
+from dicommedia.inputs.gather import Gathered, gather
 from dicommedia.plan.duplicates import drop_duplicates
 from dicommedia.plan.encoding import choose_encoding, codec_for, is_lossy
 from dicommedia.plan.hierarchy import PlannedInstance, build_plan
@@ -43,6 +44,8 @@ class CreateOptions:
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
+    # --from: fills the gathered headers as instances arrive from a PACS (inputs/retrieve.py RetrieveSource)
+    retrieve: Callable[[Path, Gathered, Progress], None] | None = None
 
 
 @dataclass
@@ -130,6 +133,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     spool = Path(tempfile.mkdtemp(prefix=".dicommedia-", dir=options.output.parent))
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
+        if options.retrieve is not None:
+            options.retrieve(spool, gathered, progress)
         result.warnings.extend(gathered.notes)
         result.converted = gathered.converted
         refused = list(gathered.refused)

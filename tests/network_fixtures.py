@@ -101,6 +101,7 @@ class Orthanc:
     dicom_port: int
     http_port: int
     proc: subprocess.Popen
+    move_port: int = 0  # where the C-MOVE destination MOVEDEST is expected to listen (orthanc_qr)
 
     @property
     def address(self) -> str:
@@ -133,8 +134,12 @@ class Orthanc:
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
     """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+    yield from run_orthanc(tmp_path_factory.mktemp("orthanc"))
+
+
+def run_orthanc(root: Path, **extra_config: object) -> Iterator[Orthanc]:
+    """Start Orthanc with the minimal configuration (plus ``extra_config``) in ``root``; stop it when done."""
     binary = require_tool("Orthanc")
-    root = tmp_path_factory.mktemp("orthanc")
     dicom_port, http_port = free_port(), free_port()
     config = {
         "Name": "dicommedia-tests",
@@ -150,6 +155,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         "Plugins": [],
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
+        **extra_config,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
     proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -166,6 +172,30 @@ def orthanc_empty(orthanc: Orthanc) -> Orthanc:
     """The module's Orthanc with nothing stored."""
     orthanc.clear()
     return orthanc
+
+
+def upload(orthanc: Orthanc, paths: list[Path]) -> None:
+    """Store files in Orthanc through its REST API."""
+    for path in paths:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{orthanc.http_port}/instances", data=path.read_bytes(), method="POST"
+        )
+        urllib.request.urlopen(req, timeout=30).read()
+
+
+@pytest.fixture(scope="module")
+def orthanc_qr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc as a Query/Retrieve SCP: C-FIND and C-GET for anyone; C-MOVE to ``MOVEDEST`` (see move_port)."""
+    move_port = free_port()
+    config = {
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowMove": True,
+        "DicomModalities": {"movedest": ["MOVEDEST", "127.0.0.1", move_port]},
+    }
+    for server in run_orthanc(tmp_path_factory.mktemp("orthanc_qr"), **config):
+        server.move_port = move_port
+        yield server
 
 
 @dataclass

@@ -132,8 +132,34 @@ def _render_summary(result: CreateResult) -> None:
     )
 
 
+def _retrieve_source(
+    from_peer: str | None,
+    study_uids: tuple[str, ...],
+    patient_id: str | None,
+    accessions: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
+):  # type: ignore[no-untyped-def]
+    """The --from input (inputs/retrieve.py), or None; --patient-id is then a query key as well."""
+    if not from_peer:
+        if study_uids or accessions or move_dest:
+            raise click.UsageError("--study-uid, --accession and --move-dest go with --from")
+        return None
+    from dicommedia.inputs.retrieve import Query, RetrieveSource
+    from dicommedia.read.send import Peer
+
+    try:
+        peer = Peer.parse(from_peer)
+    except MediaError:
+        raise click.BadParameter(f"{from_peer!r} is not AET@HOST:PORT", param_hint="--from") from None
+    query = Query(study_uids, (patient_id,) if patient_id else (), accessions)
+    if not query.identifiers():
+        raise click.UsageError("--from needs --study-uid, --patient-id or --accession")
+    return RetrieveSource(peer, query, move_dest=move_dest, move_port=move_port)
+
+
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",
@@ -176,6 +202,15 @@ def _render_summary(result: CreateResult) -> None:
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option(
+    "--from", "from_peer", metavar="AET@HOST:PORT", help="Retrieve the inputs from this PACS (C-FIND, C-GET)."
+)
+@click.option("--study-uid", multiple=True, help="With --from: this study (repeatable).")
+@click.option("--accession", multiple=True, help="With --from: studies of this accession number (repeatable).")
+@click.option("--move-dest", metavar="AET", help="With --from: C-MOVE to us under this AE title instead of C-GET.")
+@click.option(
+    "--move-port", type=click.IntRange(1, 65535), default=11113, show_default=True, help="Port for --move-dest."
+)
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -201,9 +236,16 @@ def create(
     no_ihe_pdi: bool,
     jobs: int | None,
     overwrite: bool,
+    from_peer: str | None,
+    study_uid: tuple[str, ...],
+    accession: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
+    if not inputs and not from_peer:
+        raise click.UsageError("give INPUT files or folders, or --from AET@HOST:PORT")
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
     options = CreateOptions(
         inputs=list(inputs),
@@ -232,6 +274,7 @@ def create(
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        retrieve=_retrieve_source(from_peer, study_uid, patient_id, accession, move_dest, move_port),
     )
     try:
         with _progress() as progress:
