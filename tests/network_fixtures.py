@@ -437,3 +437,41 @@ def media_node(tmp_path: Path) -> Iterator[Callable[..., MediaNodeProcess]]:
     yield start
     for proc in procs:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields a postgresql:// URL; stopped by the fixture.
+
+    PostgreSQL refuses to run as root: as root the cluster is made and run as the ``postgres`` user (runuser).
+    """
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    initdb, pg_ctl = require_tool("initdb"), require_tool("pg_ctl")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        as_user = [require_tool("runuser"), "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="dicommedia-pg-"))  # not under pytest's private tmp: postgres must enter
+    data = root / "data"
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    try:
+        made = run([*as_user, initdb, "-D", str(data), "-U", "catalog", "--auth=trust", "-E", "UTF8"])
+        assert made.returncode == 0, made.stderr
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
+        started = run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
+        assert started.returncode == 0, started.stderr + (root / "log").read_text(errors="replace")
+        yield f"postgresql://catalog@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)
