@@ -27,7 +27,7 @@ from dicommedia.station.mcm import (
     MediaRequest,
     MediaRequests,
 )
-from dicommedia.station.spool import SUFFIX, Claimed, Spool
+from dicommedia.station.spool import SUFFIX, Claimed, Spool, write_durably
 
 if TYPE_CHECKING:
     import ssl
@@ -181,9 +181,15 @@ class MediaNode:
 
     def store(self, assoc: object, uid: str, encoded: bytes, study: str | None, patient: str | None) -> None:
         """Spool one instance durably (fsync'd) in its group; return only when it is safe to acknowledge."""
+        temp = self.spool.temp_path(uid)
+        write_durably(temp, encoded)
+        self.adopt(assoc, uid, temp, study, patient)
+
+    def adopt(self, assoc: object, uid: str, temp: Path, study: str | None, patient: str | None) -> None:
+        """Move an fsync'd instance from the spool's tmp/ into its group, durably."""
         with self._lock:
             group = grouping.group_key(self.config.grouping, study, patient, self._association_name(assoc))
-        self.spool.store(group, uid, encoded)
+        self.spool.adopt(group, uid, temp)
         with self._lock:
             self._activity[group] = time.time()
             self.counts["received"] += 1
