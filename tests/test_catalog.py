@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
 from dicommedia.catalog import StudyOnVolume, VolumeEntry, open_catalog
 from dicommedia.catalog.queries import SeriesOnVolume, catalog_url
-from tests.network_fixtures import postgresql  # noqa: F401  (fixtures)
+from tests.network_fixtures import media_node, postgresql  # noqa: F401  (fixtures)
 
 
 def dicommedia(*args: str) -> subprocess.CompletedProcess:
@@ -93,3 +94,31 @@ def test_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
     result = dicommedia("catalog", "--catalog", f"postgresql://x@127.0.0.1:{free_port()}/db")
     assert result.returncode == 1 and "cannot open the catalog" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_two_nodes_write_one_postgresql_catalog(tmp_path: Path, postgresql: str, media_node) -> None:
+    from tests.network_fixtures import dcmtk
+    from tests.synthetic import write_series
+
+    study_uids = []
+    nodes = []
+    for n in range(2):
+        paths = write_series(tmp_path / f"sent{n}", 3, patient_id=f"SHARED{n}")
+        study_uids.append(dcmread(paths[0]).StudyInstanceUID)
+        node = media_node("--study-idle", "1", "--catalog", postgresql, output=tmp_path / f"node{n}")
+        sent = subprocess.run(
+            [dcmtk("storescu"), "+sd", "+r", "127.0.0.1", str(node.port), str(tmp_path / f"sent{n}")],
+            capture_output=True,
+            text=True,
+        )
+        assert sent.returncode == 0, sent.stderr
+        nodes.append(node)
+    for node in nodes:
+        node.wait_for(lambda node=node: node.events("disc"))
+    result = dicommedia("catalog", "--catalog", postgresql, "--study-uid", *study_uids[:1], "--json")
+    (volume,) = json.loads(result.stdout)["volumes"]
+    assert volume["path"] == str(nodes[0].discs()[0])
+    both = dicommedia(
+        "catalog", "--catalog", postgresql, "--patient-id", "SHARED0", "--patient-id", "SHARED1", "--json"
+    )
+    assert sorted(v["path"] for v in json.loads(both.stdout)["volumes"]) == sorted(str(n.discs()[0]) for n in nodes)

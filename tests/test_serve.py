@@ -296,3 +296,42 @@ def test_sigterm_stops_cleanly_and_pending_work_survives(tmp_path: Path, media_n
     restarted = media_node("--study-idle", "0.5", output=output)
     restarted.wait_for(lambda: restarted.events("disc"))
     assert valid(restarted.discs()[0])["instances"] == 5
+
+
+def test_fast_path_echo_and_implicit_vr_stores(tmp_path: Path, media_node) -> None:
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    node = media_node("--study-idle", "1")
+    echo = subprocess.run([dcmtk("echoscu"), "127.0.0.1", str(node.port)], capture_output=True, text=True)
+    assert echo.returncode == 0, echo.stderr
+    paths = write_series(tmp_path / "sent", 3)
+    ae = AE("MODALITY")
+    ae.add_requested_context(CTImageStorage, ImplicitVRLittleEndian)  # plain storage: served by the fast path
+    assoc = ae.associate("127.0.0.1", node.port, ae_title="NODE")
+    assert assoc.is_established
+    for path in paths:
+        assert assoc.send_c_store(dcmread(path)).Status == 0
+    assoc.release()
+    node.wait_for(lambda: node.events("disc"))
+    (disc,) = node.discs()
+    assert valid(disc)["instances"] == 3
+    assert disc_uids(disc) == sent_uids(tmp_path / "sent")  # grouped by the study read from Implicit VR bytes
+    assert [e["calling_aet"] for e in node.events("association")] == ["ECHOSCU", "MODALITY"]
+
+
+def test_grouping_keys_from_the_first_bytes() -> None:
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    from dicommedia.station.receive import head_keys
+    from tests.synthetic import image_dataset
+
+    ds = image_dataset(study_uid="1.2.3.4", patient_id="P9")
+    for implicit, syntax in ((False, "1.2.840.10008.1.2.1"), (True, "1.2.840.10008.1.2")):
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, implicit
+        write_dataset(fp, ds)
+        data = fp.getvalue()
+        assert head_keys(data, syntax) == ("1.2.3.4", "P9")
+        assert head_keys(data[:40], syntax) is None  # not far enough: the caller parses the file instead
+    assert head_keys(b"", "1.2.840.10008.1.2.4.50") is None  # JPEG: not read here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dicommedia.catalog import Catalog, open_catalog
 from dicommedia.create import CreateOptions
+from dicommedia.profile import load_profile
 from dicommedia.station import grouping
 from dicommedia.station.builder import build_disc, output_path
 from dicommedia.station.mcm import (
@@ -63,8 +65,6 @@ class _Association:
 
 
 def _profile_exists(name: str) -> bool:
-    from dicommedia.profile import load_profile
-
     try:
         load_profile(name)
     except Exception:
@@ -238,7 +238,10 @@ class MediaNode:
         self.log(
             "study", group=claimed.group, fileset_id=claimed.fileset_id, instances=len(list(claimed.folder.iterdir()))
         )
-        outcome = build_disc(claimed, self.spool, self.config.template)
+        template = self.config.template
+        if request is not None and request.profile:  # Requested Media Application Profile (2200,000C)
+            template = dataclasses.replace(template, profile=load_profile(request.profile))
+        outcome = build_disc(claimed, self.spool, template)
         for path, reason in outcome.refused:
             self.counts["refused"] += 1
             self.log("refused", group=claimed.group, file=Path(path).name, reason=reason, kept=str(self.spool.refused))
@@ -258,7 +261,7 @@ class MediaNode:
         self.spool.finish(claimed)
         self._building = None
         if request is not None:
-            classes = dict((instance, sop_class) for sop_class, instance in request.references)
+            classes = {instance: sop_class for sop_class, instance in request.references}
             refused = [Path(p).name.removesuffix(SUFFIX) for p, _ in outcome.refused]
             failed = list(request.failed) + [
                 (classes.get(uid, ""), uid, REASON_PROCESSING_FAILURE) for uid in refused if uid in classes
