@@ -335,3 +335,22 @@ def test_grouping_keys_from_the_first_bytes() -> None:
         assert head_keys(data, syntax) == ("1.2.3.4", "P9")
         assert head_keys(data[:40], syntax) is None  # not far enough: the caller parses the file instead
     assert head_keys(b"", "1.2.840.10008.1.2.4.50") is None  # JPEG: not read here
+
+
+def test_kill_9_while_the_disc_is_written_restart_writes_it_once(tmp_path: Path, media_node) -> None:
+    sent = tmp_path / "sent"
+    write_series(sent, 300)
+    output = tmp_path / "discs"
+    node = media_node("--study-idle", "0.5", output=output)
+    assert storescu(node, sent).returncode == 0
+    node.wait_for(lambda: node.events("study"), timeout=60)
+    node.kill()  # the group is claimed: the disc is being written, or just was
+    restarted = media_node("--study-idle", "0.5", output=output)
+    restarted.wait_for(lambda: restarted.events("disc"))
+    (disc,) = restarted.discs()  # the same File-set ID: written again in place, never twice
+    assert disc.stem == node.events("study")[0]["fileset_id"]
+    assert disc_uids(disc) == sent_uids(sent)
+    valid(disc)
+    catalog = json.loads(dicommedia("catalog", "--catalog", str(output / "catalog.sqlite"), "--json").stdout)
+    assert [v["fileset_id"] for v in catalog["volumes"]] == [disc.stem]
+    assert not list(output.glob(".*.tmp")) and not list((output / ".spool" / "building").iterdir())

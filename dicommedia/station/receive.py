@@ -271,6 +271,9 @@ class StoreAssociation:
         store: _Store | None = None
         while True:
             kind, _, length = _PDU.unpack(self._recv_exactly(6))
+            if length > _OUR_MAX_PDU + 6:  # longer than we said we take (PS3.8 D.1): not read into memory
+                self.sock.sendall(_PDU.pack(ABORT, 0, 4) + bytes((0, 0, 2, 6)))  # invalid PDU parameter value
+                return "aborted"
             body = self._recv_exactly(length)
             if kind == RELEASE_RQ:
                 self.sock.sendall(_PDU.pack(RELEASE_RP, 0, 4) + bytes(4))
