@@ -308,9 +308,9 @@ class MediaNode:
             for group in self._due():
                 if self._stop.is_set():
                     break
-                claimed = self.spool.claim(group, self._new_fileset_id())
-                with self._lock:
+                with self._lock:  # forgotten before the claim: an instance landing after it starts a new group
                     self._activity.pop(group, None)
+                claimed = self.spool.claim(group, self._new_fileset_id())
                 if claimed is not None:
                     self._guarded(self._build, claimed)
             if time.monotonic() - last_status > 1.0:
