@@ -354,3 +354,17 @@ def test_kill_9_while_the_disc_is_written_restart_writes_it_once(tmp_path: Path,
     catalog = json.loads(dicommedia("catalog", "--catalog", str(output / "catalog.sqlite"), "--json").stdout)
     assert [v["fileset_id"] for v in catalog["volumes"]] == [disc.stem]
     assert not list(output.glob(".*.tmp")) and not list((output / ".spool" / "building").iterdir())
+
+
+def test_group_by_patient_into_folders(tmp_path: Path, media_node) -> None:
+    sent = tmp_path / "sent"
+    write_series(sent / "one", 2, patient_id="SAME")
+    write_series(sent / "two", 3, patient_id="SAME")
+    node = media_node("--study-idle", "1", "--group", "patient", "--format", "dir")
+    assert storescu(node, sent).returncode == 0
+    node.wait_for(lambda: node.events("disc"))
+    (folder,) = [p for p in node.output.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert (folder / "DICOMDIR").is_file()
+    assert disc_uids(folder) == sent_uids(sent)  # both studies of the patient on one volume
+    (disc_event,) = node.events("disc")
+    assert disc_event["instances"] == 5 and len(disc_event["studies"]) == 2
