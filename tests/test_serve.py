@@ -368,3 +368,30 @@ def test_group_by_patient_into_folders(tmp_path: Path, media_node) -> None:
     assert disc_uids(folder) == sent_uids(sent)  # both studies of the patient on one volume
     (disc_event,) = node.events("disc")
     assert disc_event["instances"] == 5 and len(disc_event["studies"]) == 2
+
+
+def test_media_creation_request_survives_a_restart(tmp_path: Path, media_node) -> None:
+    paths = write_series(tmp_path / "sent", 2)
+    output = tmp_path / "discs"
+    node = media_node("--study-idle", "3600", output=output)
+    ae, assoc = scu(node)
+    request = Dataset()
+    request.ReferencedSOPSequence = []
+    for path in paths:
+        ds = dcmread(path)
+        assert assoc.send_c_store(ds).Status == 0
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+        request.ReferencedSOPSequence.append(item)
+    uid = generate_uid()
+    assert assoc.send_n_create(request, MCM, uid)[0].Status == 0
+    assoc.release()
+    node.kill()
+    restarted = media_node("--study-idle", "3600", output=output)
+    ae, assoc = scu(restarted, storage=False)
+    status, attrs = assoc.send_n_get([0x21000020, 0x00081199], MCM, uid)
+    assert status.Status == 0 and attrs.ExecutionStatus == "IDLE" and len(attrs.ReferencedSOPSequence) == 2
+    assert assoc.send_n_action(None, 1, MCM, uid)[0].Status == 0
+    restarted.wait_for(lambda: assoc.send_n_get([0x21000020, 0x21000030], MCM, uid)[1].ExecutionStatus == "DONE")
+    assoc.release()
+    assert valid(restarted.discs()[0])["instances"] == 2

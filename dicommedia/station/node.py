@@ -24,6 +24,7 @@ from dicommedia.station.mcm import (
     CREATING,
     DONE,
     FAILURE,
+    PENDING,
     REASON_NO_SUCH_INSTANCE,
     REASON_PROCESSING_FAILURE,
     MediaRequest,
@@ -72,6 +73,11 @@ def _profile_exists(name: str) -> bool:
     return True
 
 
+def _request_group(uid: str) -> str:
+    """The spool folder name of a media creation request's instances."""
+    return "r-" + hashlib.sha1(uid.encode()).hexdigest()[:20]
+
+
 def read_status(spool: Path) -> dict[str, Any]:
     """The status a node last wrote, with ``running`` telling whether its process still lives."""
     try:
@@ -95,7 +101,9 @@ class MediaNode:
         self.config = config
         self.spool = Spool(config.spool)
         self.catalog: Catalog = open_catalog(config.catalog)
-        self.requests = MediaRequests(self._sop_class_of, _profile_exists, self._queue_request)
+        self.requests = MediaRequests(
+            self._sop_class_of, _profile_exists, self._queue_request, config.spool / "requests"
+        )
         self.scp = StationSCP(self)
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -276,7 +284,7 @@ class MediaNode:
             )
 
     def _serve_request(self, request: MediaRequest) -> None:
-        if request.status != "PENDING":  # cancelled while queued
+        if request.status != PENDING:  # cancelled while queued
             return
         found, failed = [], []
         for sop_class, sop_instance in request.references:
@@ -289,14 +297,17 @@ class MediaNode:
         if not found:
             self.requests.update(request, status=FAILURE, info="NO_INSTANCES")
             return
-        name = "r-" + hashlib.sha1(request.uid.encode()).hexdigest()[:20]
-        claimed = self.spool.claim_instances(name, self._new_fileset_id(), found)
+        claimed = self.spool.claim_instances(_request_group(request.uid), self._new_fileset_id(), found)
         self.log("media-request", request=request.uid, instances=len(found), missing=len(failed))
         self._build(claimed, request)
 
     def _build_loop(self) -> None:
+        waiting = {_request_group(r.uid): r for r in self.requests.requests.values() if r.status == CREATING}
         for claimed in self.spool.interrupted():  # a crash or a stop left these claimed: build them first
-            self._guarded(self._build, claimed)
+            self._guarded(self._build, claimed, waiting.get(claimed.group))
+        for request in self.requests.requests.values():  # initiated before a restart, not yet started
+            if request.status == PENDING:
+                self._jobs.put(request)
         last_status = 0.0
         while not self._stop.is_set():
             try:
