@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.gather import gather
+from dicommedia.inputs.gather import Gathered, gather
 from dicommedia.plan.duplicates import drop_duplicates
 from dicommedia.plan.encoding import choose_encoding, codec_for, is_lossy
 from dicommedia.plan.hierarchy import PlannedInstance, build_plan
@@ -48,6 +49,8 @@ class CreateOptions:
     fix_uids: bool = False
     udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
     label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
+    # --from: fills the gathered headers as instances arrive from a PACS (inputs/retrieve.py RetrieveSource)
+    retrieve: Callable[[Path, Gathered, Progress], None] | None = None
 
 
 @dataclass
@@ -138,6 +141,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     spool = scratch.path
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
+        if options.retrieve is not None:
+            options.retrieve(spool, gathered, progress)
         result.warnings.extend(gathered.notes)
         result.converted = gathered.converted
         refused = list(gathered.refused)
