@@ -169,7 +169,7 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
+            files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi, udf)
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf

@@ -276,3 +276,32 @@ def test_span_counts_the_bridge(tmp_path, monkeypatch):
     for vol in result.volumes:
         assert vol.bytes <= capacity, vol.bytes
         assert _udfinfo(Path(vol.path))["lvid"] == vol.fileset_id
+
+
+def test_file_of_4_gib_and_more_on_the_bridge():
+    """Layout (no data written): a 5 GiB file is one UDF File Entry and a multi-extent ISO 9660 file (level 3).
+
+    Written end to end once by hand (4.4 GiB sparse file, splice path): both sides read it back (issue 12 notes).
+    """
+    import io
+
+    from dicommedia.writers.output import VolumeFile, build_iso, iso_size
+
+    size = 5 * 1024**3 + 123
+    files = [VolumeFile(("DICOMDIR",), 3, lambda: io.BytesIO(b"abc")), VolumeFile(("BIG",), size, io.BytesIO)]
+    iso, _ = build_iso(files, "BIG", udf=True)
+    try:
+        assert iso.interchange_level == 3
+        (first,) = [child for child in iso.list_children(iso_path="/") if child.file_identifier() == b"BIG.;1"]
+        extents = [first]
+        while extents[-1].data_continuation is not None:
+            extents.append(extents[-1].data_continuation)
+        assert [bool(e.file_flags & 0x80) for e in extents] == [True, False]  # ECMA-119 9.1.6 bit 7
+        assert sum(e.data_length for e in extents) == size
+        assert iso.get_record(udf_path="/BIG").get_data_length() == size
+        assert iso_size(iso) > size
+    finally:
+        iso.close()
+    small, _ = build_iso(files[:1], "SMALL", udf=True)
+    assert small.interchange_level == 1
+    small.close()

@@ -21,7 +21,8 @@ _SERIES_OVERHEAD = 3 * 2048
 _INSTANCE_OVERHEAD = 1024
 # A UDF bridge adds its descriptor sequences and anchor (up to sector 257) and a File Entry per file and folder.
 _UDF_VOLUME_OVERHEAD = 260 * 2048
-# A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4).
+# A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4). With a UDF bridge a bigger
+# file is one UDF File Entry and, on the ISO 9660 side, a multi-extent file (level 3, ECMA-119 10.3).
 _MAX_FILE = 0xFFFFFFFF
 
 
@@ -60,7 +61,7 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
 
 
 def volume_files(
-    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool
+    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool, udf: bool = False
 ) -> list[VolumeFile]:
     """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
     dicomdir = encode_dicomdir(build_records(plan), fileset_id)
@@ -73,11 +74,11 @@ def volume_files(
         out.append(VolumeFile(("INDEX.HTM",), len(index), lambda: _bytes_io(index)))
     for inst in plan.instances():
         f = files[id(inst)]
-        if f.size > _MAX_FILE:
+        if f.size > _MAX_FILE and not udf:
             raise MediaError(
                 f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
                 inst.header.source.label,
-                "such an object cannot go on a CD/DVD file-set",
+                "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
             )
         out.append(VolumeFile(inst.file_id, f.size, f.open))
     return out
