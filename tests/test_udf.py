@@ -305,3 +305,44 @@ def test_file_of_4_gib_and_more_on_the_bridge():
     small, _ = build_iso(files[:1], "SMALL", udf=True)
     assert small.interchange_level == 1
     small.close()
+
+
+def _validate(image: Path, profile: str = "STD-GEN-DVD-RAM") -> dict:
+    return json.loads(_dicommedia("validate", str(image), "--profile", profile, "--json", ok=False).stdout)
+
+
+def test_validate_checks_the_bridge(dvd_image, tmp_path):
+    """validate: a UDF side that misses a file, or names another volume, is an error."""
+    import binascii
+
+    import pycdlib
+
+    missing = tmp_path / "missing.iso"
+    iso = pycdlib.PyCdlib()
+    iso.open(str(dvd_image))
+    iso.rm_hard_link(udf_path="/README.TXT")
+    iso.write(str(missing))
+    iso.close()
+    report = _validate(missing)
+    assert [(e["code"], e["file_id"]) for e in report["errors"]] == [("udf-structure", "README.TXT")]
+    assert "ISO 9660 side only" in report["errors"][0]["message"]
+
+    renamed = tmp_path / "renamed.iso"
+    data = bytearray(dvd_image.read_bytes())
+    store = UdfStore(dvd_image)
+    lvd_sector = next(
+        s for s in range(32, 48) if store.volume.read(s * 2048, 2) == b"\x06\x00"
+    )  # the Logical Volume Descriptor
+    store.close()
+    name = b"\x08OTHERVOL"
+    field = name + bytes(127 - len(name)) + bytes([len(name)])
+    at = lvd_sector * 2048
+    data[at + 84 : at + 212] = field
+    # the descriptor's CRC (CRC-ITU-T, ECMA-167 3/7.2.6) and tag checksum, so that every reader takes it
+    crc_length = int.from_bytes(data[at + 10 : at + 12], "little")
+    data[at + 8 : at + 10] = binascii.crc_hqx(bytes(data[at + 16 : at + 16 + crc_length]), 0).to_bytes(2, "little")
+    data[at + 4] = (sum(data[at : at + 4]) + sum(data[at + 5 : at + 16])) & 0xFF
+    renamed.write_bytes(bytes(data))
+    report = _validate(renamed)
+    assert [e["code"] for e in report["errors"]] == ["volume-id-mismatch"]
+    assert "UDF Logical Volume Identifier 'OTHERVOL'" in report["errors"][0]["message"]

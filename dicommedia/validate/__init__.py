@@ -22,6 +22,7 @@ from dicommedia.validate.files import check_file
 from dicommedia.validate.iso import check_iso
 from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
 from dicommedia.validate.report import Report
+from dicommedia.validate.udf import check_udf
 
 __all__ = ["Report", "validate_media"]
 
@@ -65,6 +66,8 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             report.add(check_iso(view.store, view.fileset_id))
         else:
             report.skipped.add("iso9660")
+        if view.kind in ("iso", "udf"):
+            report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
