@@ -6,14 +6,16 @@ from __future__ import annotations
 class MediaError(Exception):
     """A problem with an input, a disc or a peer, told in one line.
 
-    ``subject`` names the file, disc or peer concerned; ``hint`` says what to do.
+    ``subject`` names the file, disc or peer concerned; ``hint`` says what to do; ``code`` is the stable code of
+    the ``--json`` error document (SPEC 2.4).
     """
 
-    def __init__(self, message: str, subject: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, subject: str | None = None, hint: str | None = None, code: str = "failed"):
         super().__init__(message)
         self.message = message
         self.subject = subject
         self.hint = hint
+        self.code = code
 
     def __str__(self) -> str:
         text = f"{self.subject}: {self.message}" if self.subject else self.message

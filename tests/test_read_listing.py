@@ -42,8 +42,8 @@ def listing(media: Path, *extra: str) -> dict:
 def test_listing_json_of_an_iso(mixed_disc: Path, tmp_path: Path, pydicom_files):
     iso = genisoimage(mixed_disc, tmp_path / "mixed.iso", "MIXED")
     data = listing(iso)
-    assert set(data) == {"media", "fileset_id", "instances", "patients"}
-    assert (data["fileset_id"], data["instances"]) == ("MIXED", 7)
+    assert set(data) == {"media", "fileset_id", "instances", "patients", "unreferenced_files"}
+    assert (data["fileset_id"], data["instances"], data["unreferenced_files"]) == ("MIXED", 7, [])
     by_id = {p["patient_id"]: p for p in data["patients"]}
     ct = by_id["PAT1"]["studies"][0]
     assert set(ct) == {"study_instance_uid", "study_date", "study_description", "series"}
@@ -116,10 +116,10 @@ def test_dicomdir_pointing_outside_leaks_nothing(tmp_path: Path):
         leaf.ReferencedFileID = ["..", "SECRET", "..", "SECRET"]  # same encoded length as DICOM\P\ST1\SE1\IM1
 
     rewrite_dicomdir(disc / "DICOMDIR", escape)
-    data = listing(disc)
+    data = listing(disc, "--dicomdir-only")
     assert data["instances"] == 1
     out = tmp_path / "out"
-    result = dicommedia("read", disc, "--extract", out)
+    result = dicommedia("read", disc, "--extract", out, "--dicomdir-only")
     assert result.returncode == 1 and "bad-file-id" in result.stderr
     extracted = [p for p in out.rglob("*") if p.is_file()]
     assert len(extracted) == 2  # one instance + the manifest

@@ -5,23 +5,17 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from dicommedia.cli.render import emit_json, err_console, fail, out_console
+from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
+from dicommedia.media.verify import split_verified
 from dicommedia.read.listing import Patient, build_tree, listing_json, select
 
 if TYPE_CHECKING:
     from rich.tree import Tree
-
-
-def escape(text: str) -> str:
-    """Text made safe inside rich markup (rich loads only when something is shown with it)."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 def _say(text: str, lead: str = "", style: str = "") -> None:
@@ -64,10 +58,12 @@ def render_tree(view: MediaView, tree: list[Patient]) -> Tree:
                 f"  [dim]{escape(st.study_instance_uid or '')}[/]"
             )
             for se in st.series.values():
+                forgotten = sum(1 for f in se.files if f.unreferenced)
                 study.add(
                     f"#{escape(se.series_number or '?')} {escape(se.modality or '?')}"
                     f"  {escape(se.series_description or '')} — {_plural(len(se.files), 'instance')}"
-                    f"  [dim]{escape(se.series_instance_uid or '')}[/]"
+                    + (f" ([yellow]{forgotten} not in the DICOMDIR[/])" if forgotten else "")
+                    + f"  [dim]{escape(se.series_instance_uid or '')}[/]"
                 )
     return root
 
@@ -99,6 +95,9 @@ def report_problems(view: MediaView) -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Our certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Our private key.")
 @click.option("--file-system", type=click.Choice(["iso9660", "udf"]), help="Read this side of a UDF bridge image.")
+@click.option(
+    "--dicomdir-only", is_flag=True, help="Only files the DICOMDIR references (default: also DICOM files it forgot)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Listing or import report as JSON.")
 def read(
     media: str,
@@ -115,14 +114,23 @@ def read(
     tls_cert: str | None,
     tls_key: str | None,
     file_system: str | None,
+    dicomdir_only: bool,
     as_json: bool,
 ) -> None:
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
     if send_to and extract_dir:
         raise click.UsageError("--send and --extract cannot be combined")
-    with open_media(media, plain=True, file_system=file_system) as view, warnings.catch_warnings():
+    with (
+        open_media(media, plain=True, dicomdir_only=dicomdir_only, file_system=file_system) as view,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
+        skipped = sum(1 for _ in view.files()) - len(files)  # left out by the filters
+        if send_to or extract_dir:  # what leaves the media must be the instance its record names
+            files, refused = split_verified(files)
+            view.problems.extend(refused)
+            view.refused.extend(refused)
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
         if send_to:
@@ -133,12 +141,13 @@ def read(
             if tls_key and not tls_cert:
                 raise click.UsageError("--tls-key needs --tls-cert")
             options = SendOptions(calling_aet, retries, timeout, TlsOptions(tls_ca, tls_cert, tls_key) if tls else None)
-            skipped = sum(1 for _ in view.files()) - len(files)
             _send(view, files, Peer.parse(send_to), options, skipped, as_json, filtered)
             return
         if extract_dir:
             _extract(view, files, Path(extract_dir), as_json, filtered)
             return
+        if not files and not filtered and _errors(view):
+            _nothing_readable(view)
         tree = build_tree(files)
         if as_json:
             emit_json(listing_json(view, tree))
@@ -148,33 +157,61 @@ def read(
             err_console.print("no instance matches the filters" if filtered else "no DICOM instance found on the media")
 
 
+def _errors(view: MediaView) -> list:
+    """The errors (not warnings) met reading the media."""
+    return [p for p in view.problems if p.is_error]
+
+
+def _nothing_readable(view: MediaView) -> NoReturn:
+    """Errors on the media and no instance recovered: exit 1 with the first cause (never an empty listing)."""
+    errors = _errors(view)
+    first = errors[0]
+    where = f"{first.file_id}: " if first.file_id and first.file_id != str(view.path) else ""
+    fail(
+        f"{view.path}: no instance can be read ({len(errors)} error(s); first: {first.code}: {where}{first.message})",
+        code=first.code,
+        path=str(view.path),
+    )
+
+
 def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: bool) -> None:
     from rich.progress import Progress
 
     from dicommedia.read.extract import extract
 
     if not files:
-        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
+        _no_files(view, filtered)
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("extracting", total=len(files))
         result = extract(view, files, dest, progress=lambda _f: progress.advance(task))
-    missing = [p for p in view.problems if p.code in ("missing-file", "bad-file-id")]
     if as_json:
         emit_json(
             {
                 "extracted": len(result.written),
+                "unreferenced": sum(1 for entry in result.written if entry["unreferenced"]),
                 "dir": str(dest),
                 "manifest": str(result.manifest),
-                "failed": result.failed + [{"file_id": p.file_id, "reason": p.message} for p in missing],
+                "failed": result.failed + [{"file_id": p.file_id, "reason": p.message} for p in view.refused],
             }
         )
     for failure in result.failed:
         err_console.print(f"[red]not extracted[/] {escape(failure['file_id'])}: {escape(failure['reason'])}")
+    forgotten = sum(1 for entry in result.written if entry["unreferenced"])
     err_console.print(
         f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})"
+        + (f"; {forgotten} of them not in the DICOMDIR" if forgotten else "")
+        + (f"; {len(result.failed) + len(view.refused)} not extracted" if result.failed or view.refused else "")
     )
-    if result.failed or missing:
+    if result.failed or view.refused:
         raise SystemExit(1)
+
+
+def _no_files(view: MediaView, filtered: bool) -> NoReturn:
+    """Nothing to extract or send: exit 1 with the reason."""
+    if not filtered and _errors(view):
+        _nothing_readable(view)
+    message = "no instance matches the filters" if filtered else "no DICOM instance on the media"
+    fail(f"{view.path}: {message}", code="no-instances", path=str(view.path))
 
 
 def _send_with_progress(files: list, peer, options):  # type: ignore[no-untyped-def]
@@ -210,16 +247,14 @@ def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bo
     from dicommedia.read.send import Failure, import_media
 
     if not files:
-        fail(f"{view.path}: " + ("no instance matches the filters" if filtered else "no DICOM instance on the media"))
+        _no_files(view, filtered)
     if sys.stderr.isatty():
         report = _send_with_progress(files, peer, options)
     else:  # no bar to draw: rich.progress is not even loaded
         report = import_media(files, peer, options)
     report.skipped = skipped
-    # Instances the DICOMDIR references but the media lacks never reached the import: they failed too.
-    report.failed += [
-        Failure(None, p.file_id, None, p.message) for p in view.problems if p.code in ("missing-file", "bad-file-id")
-    ]
+    # Instances the media references or holds that could not be taken never reached the import: they failed too.
+    report.failed += [Failure(None, p.file_id, None, p.message) for p in view.refused]
     if as_json:
         emit_json(report.as_json())
     for f in report.failed:

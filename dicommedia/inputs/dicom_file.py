@@ -12,18 +12,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.part10_header import (
-    EXPLICIT_VR_LE,
-    UNDEFINED,
-    Malformed,
-    RawValue,
-    Truncated,
-    read_elements,
-    read_part10_header,
-)
+from dicommedia.part10 import Malformed, Truncated
+from dicommedia.part10.header import RawValue, read_elements, read_raw_header
+from dicommedia.part10.vr import UNDEFINED
 from dicommedia.standard.dictionary import KEYWORDS, TAGS
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
-from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
+from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
 
 # Attributes planning reads besides the record keys: to group, to invent missing keys, to check pixels.
 _PLANNING_KEYWORDS = {
@@ -239,7 +233,7 @@ def read_header(source: Source) -> InstanceHeader:
     """Read an input's header (pixel data skipped); raise MediaError naming the file if it is unusable."""
     try:
         with source.open() as fp:
-            parsed = read_part10_header(fp, source.size, _WANTED_TAGS)
+            parsed = read_raw_header(fp, source.size, _WANTED_TAGS)
         keys = _fast_keys(parsed.values) if parsed and parsed.transfer_syntax == EXPLICIT_VR_LE else None
         if (
             keys is not None

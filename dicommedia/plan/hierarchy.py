@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dicommedia.inputs.dicom_file import InstanceHeader, Keys
-from dicommedia.inputs.part10_header import RawValue
+from dicommedia.part10.header import RawValue
 from dicommedia.plan.keys import Repair, checked, first_valid, modality_for, repair_leaf, unrepairable
 from dicommedia.standard.dictionary import vr_of
 from dicommedia.standard.identity import new_uid
@@ -46,7 +46,7 @@ class PlannedInstance:
     def raw_key(self, keyword: str) -> RawValue | None:
         """A key as written, encoded (Explicit VR LE)."""
         if keyword in self.coercions:
-            from dicommedia.writers.elements import raw_of
+            from dicommedia.part10.encode import raw_of
 
             return raw_of(vr_of(keyword), self.coercions[keyword])
         return self.header.keys.raw(keyword)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView
+from dicommedia.media.findings import one_line
 from dicommedia.media.store import unsafe_reason
 
 MANIFEST = "MANIFEST.json"
@@ -30,16 +31,18 @@ class Extraction:
         return self.dest / MANIFEST
 
 
-def prepare_dest(dest: Path) -> None:
-    """Create the destination; refuse an existing non-empty folder (nothing there is ever overwritten)."""
+def prepare_dest(dest: Path) -> bool:
+    """Create the destination (True when it did); refuse an existing non-empty folder (nothing is overwritten)."""
     if dest.exists() and not dest.is_dir():
         raise MediaError("exists and is not a folder", str(dest))
     if dest.is_dir() and any(dest.iterdir()):
         raise MediaError("is not empty", str(dest), hint="extract into a new or empty folder")
+    created = not dest.exists()
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MediaError(f"cannot create the folder: {exc.strerror}", str(dest)) from None
+    return created
 
 
 def target_path(dest: Path, media_file: MediaFile) -> Path:
@@ -53,30 +56,95 @@ def target_path(dest: Path, media_file: MediaFile) -> Path:
     return target
 
 
-def _copy(media_file: MediaFile, target: Path) -> str:
-    """Stream one file to ``target`` (through a temporary name) and return its SHA-256."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+class WriteError(Exception):
+    """The destination refused a write (full, read-only, ...): the extraction cannot go on."""
+
+
+def _copy(media_file: MediaFile, target: Path, made: list[Path]) -> str:
+    """Stream one file to ``target`` (through a temporary name) and return its SHA-256.
+
+    OSError: the media could not be read (this file fails); WriteError: the destination could not be written.
+    ``made`` collects every path created, for the clean-up of an extraction that cannot finish.
+    """
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     size = 0
-    with media_file.open() as src, open(partial, "xb") as out:
-        while chunk := src.read(1024 * 1024):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
+    with media_file.open() as src:
+        try:
+            _make_parents(target.parent, made)
+            out = open(partial, "xb")
+        except OSError as exc:
+            raise WriteError(exc) from None
+        made.append(partial)
+        with out:
+            while chunk := src.read(1024 * 1024):
+                digest.update(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise WriteError(exc) from None
+                size += len(chunk)
+            try:
+                out.flush()
+            except OSError as exc:
+                raise WriteError(exc) from None
     if size != media_file.size:
-        partial.unlink()
         raise OSError(f"read {size} bytes, the media says {media_file.size}")
     os.replace(partial, target)
+    made[-1] = target
     return digest.hexdigest()
+
+
+def _make_parents(folder: Path, made: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, recording each one made."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+        made.append(path)
+
+
+def _remove(made: list[Path]) -> None:
+    """Remove what an unfinished extraction created, newest first (files, then their folders)."""
+    for path in reversed(made):
+        try:
+            path.rmdir() if path.is_dir() else path.unlink()
+        except OSError:
+            pass
 
 
 def extract(
     view: MediaView, files: Iterable[MediaFile], dest: Path, progress: Callable[[MediaFile], None] | None = None
 ) -> Extraction:
-    """Copy the files into ``dest`` and write the manifest; failures are listed, never silent."""
+    """Copy the files into ``dest`` and write the manifest; failures are listed, never silent.
+
+    All or nothing against the destination: when it cannot be written (full, read-only) or the run is
+    interrupted, everything written is removed (no ``.part`` file either) and MediaError / KeyboardInterrupt rise.
+    """
     dest = Path(dest)
-    prepare_dest(dest)
+    made: list[Path] = [dest] if prepare_dest(dest) else []
+    try:
+        return _extract_into(view, files, dest, made, progress)
+    except WriteError as exc:
+        _remove(made)
+        cause = exc.args[0]
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        raise MediaError(
+            f"cannot write the extraction: {reason}; nothing was left behind",
+            str(dest),
+            hint="free some space or choose another folder",
+            code="write-failed",
+        ) from None
+    except BaseException:
+        _remove(made)
+        raise
+
+
+def _extract_into(
+    view: MediaView, files: Iterable[MediaFile], dest: Path, made: list[Path], progress: Callable | None
+) -> Extraction:
     result = Extraction(dest)
     taken: set[Path] = set()
     for media_file in files:
@@ -86,10 +154,12 @@ def extract(
             if target in taken or target.name == MANIFEST:
                 raise MediaError("two instances map to one extracted path", file_id)
             taken.add(target)
-            sha256 = _copy(media_file, target)
+            sha256 = _copy(media_file, target, made)
         except (MediaError, OSError) as exc:
+            if made and made[-1].name.endswith(".part"):
+                _remove([made.pop()])
             result.failed.append(
-                {"file_id": file_id, "sop_instance_uid": media_file.sop_instance_uid, "reason": str(exc)}
+                {"file_id": file_id, "sop_instance_uid": media_file.sop_instance_uid, "reason": one_line(exc)}
             )
         else:
             result.written.append(
@@ -105,6 +175,7 @@ def extract(
                     "patient_id": media_file.patient_id,
                     "study_instance_uid": media_file.study_instance_uid,
                     "series_instance_uid": media_file.series_instance_uid,
+                    "unreferenced": media_file.unreferenced,
                 }
             )
         if progress:
@@ -116,5 +187,11 @@ def extract(
         "failed": result.failed,
         "problems": [p.as_json() | {"severity": p.severity} for p in view.problems],
     }
-    result.manifest.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial = result.manifest.with_name(MANIFEST + ".part")
+    made.append(partial)
+    try:
+        partial.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise WriteError(exc) from None
+    os.replace(partial, result.manifest)
     return result

@@ -92,6 +92,15 @@ def listing_json(view: MediaView, tree: list[Patient]) -> dict:
         "media": str(view.path),
         "fileset_id": view.fileset_id,
         "instances": sum(p.instances for p in tree),
+        # Part 10 files the DICOMDIR does not reference: counted in the listing too, named here.
+        "unreferenced_files": [
+            "/".join(f.file_id)
+            for p in tree
+            for st in p.studies.values()
+            for se in st.series.values()
+            for f in se.files
+            if f.unreferenced
+        ],
         "patients": [
             {
                 "patient_id": p.patient_id,

@@ -51,7 +51,7 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
     """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium."""
     report = Report(str(path), profile.name)
     try:
-        view = open_media(path)
+        view = open_media(path, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
         code = "iso-structure" if is_iso_image(Path(path)) else "dicomdir-corrupt"
         report.add(Finding(code, exc.message, str(path)))
