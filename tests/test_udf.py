@@ -346,3 +346,37 @@ def test_validate_checks_the_bridge(dvd_image, tmp_path):
     report = _validate(renamed)
     assert [e["code"] for e in report["errors"]] == ["volume-id-mismatch"]
     assert "UDF Logical Volume Identifier 'OTHERVOL'" in report["errors"][0]["message"]
+
+
+def test_damaged_udf_side_fails_validation_iso_side_still_reads(dvd_image, tmp_path):
+    damaged = tmp_path / "anchor.iso"
+    data = bytearray(dvd_image.read_bytes())
+    data[256 * 2048 : 257 * 2048] = bytes(2048)
+    damaged.write_bytes(bytes(data))
+    report = _validate(damaged)
+    assert not report["valid"] and "udf-structure" in [e["code"] for e in report["errors"]]
+    assert report["instances"] == 7
+
+
+def test_directory_loop_on_the_udf_side_is_not_followed(dvd_image, tmp_path):
+    """A File Identifier pointing back at the root: reported once, the walk ends."""
+    import struct
+
+    store = UdfStore(dvd_image)
+    root = store.volume.node(store.volume.root)
+    content = store.volume.content(root)
+    # the File Identifier Descriptor named DICOM (identifier length 6), not DICOMDIR; no implementation use
+    fid = next(m.start() - 38 for m in re.finditer(b"\x08DICOM", content) if content[m.start() - 19] == 6)
+    at = root.pieces[0].offset + fid + 24  # the ICB's logical block number (long_ad at byte 20)
+    store.close()
+    data = bytearray(dvd_image.read_bytes())
+    struct.pack_into("<I", data, at, store.volume.root[0])
+    looped = tmp_path / "loop.iso"
+    looped.write_bytes(bytes(data))
+    store = UdfStore(looped)
+    try:
+        files = [f.media_path for f in store.walk()]
+        assert "DICOMDIR" in files and not any(f.startswith("DICOM/") for f in files)
+        assert [(f.code, f.file_id) for f in store.findings if "loop" in f.message] == [("iso-structure", "DICOM")]
+    finally:
+        store.close()

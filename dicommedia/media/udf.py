@@ -371,6 +371,7 @@ class UdfStore(Store):
         try:
             self.volume = UdfVolume(self._fd, os.fstat(self._fd).st_size)
             self._dirs = {(): self.volume.node(self.volume.root)}
+            self._icbs = {(): self.volume.root}  # each directory's File Entry address: a loop meets one twice
         except (OSError, ValueError, struct.error) as exc:
             os.close(self._fd)
             raise MediaError(f"not a readable UDF volume: {exc}", str(path)) from None
@@ -386,11 +387,18 @@ class UdfStore(Store):
             is_dir = bool(characteristics & 0x02) or node.file_type == _DIRECTORY
             if is_dir:
                 self._dirs[(*names, name)] = node
+                self._icbs[(*names, name)] = icb
             else:
                 self._files[(*names, name)] = node
             start = node.pieces[0].offset if len(node.pieces) == 1 and node.embedded is None else -1
             entries.append(Entry(name, is_dir, node.file_type == _SYMLINK, 0 if is_dir else node.size, start))
         return entries
+
+    def directory_key(self, names: tuple[str, ...]) -> object:
+        """The directory's File Entry address."""
+        if names not in self._icbs:
+            raise OSError(f"{'/'.join(names)} is not a directory of the UDF volume")
+        return self._icbs[names]
 
     def _node(self, stored: StoredFile) -> _Node:
         node = self._files.get(stored.names)
