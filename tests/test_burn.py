@@ -163,3 +163,34 @@ def test_create_burn(tmp_path):
     args = ["create", str(tmp_path / "in"), "-o", str(again), "--burn", f"stdio:{drive}"]
     _refused(_dicommedia(*args, ok=False), "the medium is not blank")
     assert not again.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_progress_stages_follow_the_work(image, tmp_path):
+    from dicommedia.burn.job import BurnOptions, burn_copies
+    from dicommedia.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.stages: list[tuple[str, int | None, int]] = []
+
+        def stage(self, name, total):
+            self.stages.append((name, total, 0))
+
+        def advance(self, steps=1):
+            name, total, done = self.stages[-1]
+            self.stages[-1] = (name, total, done + steps)
+
+    recorder, said = Recorder(), []
+    drive = f"stdio:{tmp_path / 'medium'}"
+    (report,) = burn_copies(BurnOptions(image, [drive], verify=True, say=said.append, progress=recorder))
+    size = image.stat().st_size
+    assert [s[:2] for s in recorder.stages] == [("writing copy 1", size), ("verifying copy 1", size)]
+    assert 0 <= recorder.stages[0][2] <= size and recorder.stages[1][2] == size
+    assert report.verified and said[0].startswith("writing copy 1 of 1") and said[1].startswith("verified copy 1")
+
+
+def test_json_error_when_the_drive_is_absent(image):
+    proc = _dicommedia("burn", str(image), "--drive", "/dev/sr97", "--json", ok=False)
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)["error"]
+    assert error["path"] == "/dev/sr97" and "cannot use the drive" in error["message"]

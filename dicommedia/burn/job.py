@@ -10,6 +10,7 @@ from pathlib import Path
 from dicommedia.burn.verify import trim_padding, verify_medium
 from dicommedia.burn.xorriso import SECTOR, WRITE_UNIT, Medium, check_speed, eject, inquire, readback_path, write_image
 from dicommedia.errors import MediaError
+from dicommedia.progress import Progress
 
 
 @dataclass
@@ -26,6 +27,7 @@ class BurnOptions:
     # None: a robot loads media (--no-prompt).
     prompt: Callable[[str], None] | None = None
     say: Callable[[str], None] = field(default=lambda _: None)
+    progress: Progress = field(default_factory=Progress)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,19 @@ def check_drive(drive: str, size: int) -> Medium:
     return medium
 
 
+def _follow(progress: Progress, stage: str, size: int) -> Callable[[int], None]:
+    """A stage of ``size`` bytes, advanced by reports of the bytes done so far."""
+    progress.stage(stage, size)
+    last = [0]
+
+    def done(count: int) -> None:
+        count = min(count, size)
+        progress.advance(count - last[0])
+        last[0] = max(last[0], count)
+
+    return done
+
+
 def burn_copies(options: BurnOptions) -> list[CopyReport]:
     """Write ``copies`` copies of the image, drive after drive; verify each when asked; return what was done."""
     if options.speed:
@@ -97,9 +112,11 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
                 options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
             check_drive(drive, size)
         options.say(f"writing copy {number} of {options.copies} to {drive} ({size:,} bytes)")
-        write_image(image, drive, options.speed)
+        write_image(image, drive, options.speed, _follow(options.progress, f"writing copy {number}", size))
         readback = readback_path(drive)
-        verification = verify_medium(image, readback) if options.verify else None
+        verification = None
+        if options.verify:
+            verification = verify_medium(image, readback, _follow(options.progress, f"verifying copy {number}", size))
         if drive.startswith("stdio:") and os.path.isfile(readback):
             trim_padding(image, readback)
         if verification:
@@ -119,12 +136,17 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
 
 
 def burn_volumes(
-    paths: list[Path], drive: str, prompt: Callable[[str], None] | None, say: Callable[[str], None]
+    paths: list[Path],
+    drive: str,
+    prompt: Callable[[str], None] | None,
+    say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> list[CopyReport]:
     """``create --burn``: each volume of a set onto its own medium in one drive, each read back and verified."""
     reports: list[CopyReport] = []
+    progress = progress or Progress()
     for index, path in enumerate(paths, 1):
         if index > 1 and prompt:
             prompt(f"load a blank medium into {drive} for volume {index} of {len(paths)}")
-        reports += burn_copies(BurnOptions(path, [drive], verify=True, say=say))
+        reports += burn_copies(BurnOptions(path, [drive], verify=True, say=say, progress=progress))
     return reports

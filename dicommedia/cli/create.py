@@ -279,5 +279,7 @@ def _burn(result: CreateResult, drive: str) -> list[dict]:
     from dicommedia.cli.burn import ask_for_medium
 
     prompt = ask_for_medium if sys.stdin.isatty() else None
-    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    with _progress() as progress:
+        paths = [Path(v.path) for v in result.volumes]
+        reports = burn_volumes(paths, drive, prompt, lambda text: _say("", "", text), progress)
     return [vars(r) for r in reports]
