@@ -194,3 +194,30 @@ def test_json_error_when_the_drive_is_absent(image):
     assert proc.returncode == 1
     error = json.loads(proc.stdout)["error"]
     assert error["path"] == "/dev/sr97" and "cannot use the drive" in error["message"]
+
+
+def test_ctrl_c_while_writing(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) during a write: exit 130, the cause said, and the
+    pseudo-drive file the write created is removed."""
+    import signal
+    import time
+
+    require_tool("xorriso")
+    big = tmp_path / "big.iso"
+    with open(big, "wb") as fh:
+        fh.truncate(1024 * 1024 * 1024)  # 1 GiB of zeros, sparse: long enough to be interrupted
+    drive = tmp_path / "medium"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dicommedia", "burn", str(big), "--drive", f"stdio:{drive}"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (drive.exists() and drive.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"that medium is incomplete" in err and b"Traceback" not in err
+    assert not drive.exists()

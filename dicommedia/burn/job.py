@@ -95,6 +95,29 @@ def _follow(progress: Progress, stage: str, size: int) -> Callable[[int], None]:
     return done
 
 
+class BurnInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a medium was being written: that medium is incomplete."""
+
+    def __init__(self, drive: str):
+        super().__init__(f"interrupted while writing {drive}: that medium is incomplete, do not use it")
+        self.drive = drive
+
+
+def _write(image: str, drive: str, speed: str | None, written: Callable[[int], None]) -> None:
+    """Write one medium; a stdio pseudo-drive file this write created is removed when the write fails or is
+    interrupted (nothing half-written is left behind where we can avoid it)."""
+    path = readback_path(drive)
+    created = drive.startswith("stdio:") and not os.path.lexists(path)
+    try:
+        write_image(image, drive, speed, written)
+    except BaseException as exc:
+        if created:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise BurnInterrupted(drive) from None
+        raise
+
+
 def burn_copies(options: BurnOptions) -> list[CopyReport]:
     """Write ``copies`` copies of the image, drive after drive; verify each when asked; return what was done."""
     if options.speed:
@@ -112,8 +135,8 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
                 options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
             check_drive(drive, size)
         options.say(f"writing copy {number} of {options.copies} to {drive} ({size:,} bytes)")
-        write_image(image, drive, options.speed, _follow(options.progress, f"writing copy {number}", size))
         readback = readback_path(drive)
+        _write(image, drive, options.speed, _follow(options.progress, f"writing copy {number}", size))
         verification = None
         if options.verify:
             verification = verify_medium(image, readback, _follow(options.progress, f"verifying copy {number}", size))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dicommedia.burn.job import BurnOptions, CopyReport, burn_copies
+from dicommedia.burn.job import BurnInterrupted, BurnOptions, CopyReport, burn_copies
 from dicommedia.cli.create import _progress as progress_bars
 from dicommedia.cli.render import emit_json
 
@@ -64,7 +64,11 @@ def burn(
             say=_say,
             progress=progress,
         )
-        reports = burn_copies(options)
+        try:
+            reports = burn_copies(options)
+        except BurnInterrupted as exc:
+            _say(f"error: {exc}")
+            raise SystemExit(130) from None
     if as_json:
         emit_json(report_json(Path(image), reports))
     _say(
