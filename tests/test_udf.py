@@ -180,7 +180,7 @@ def test_damaged_udf_side_is_refused_in_one_line(dvd_image, tmp_path):
     assert json.loads(_dicommedia("read", str(damaged), "--json").stdout)["instances"] == 7
     proc = _dicommedia("read", str(damaged), "--file-system", "udf", ok=False)
     assert proc.returncode == 1
-    assert "not a readable UDF volume: Anchor Volume Descriptor Pointer" in proc.stderr
+    assert "not a readable UDF volume: no Anchor Volume Descriptor Pointer at sector 256" in proc.stderr
 
 
 def _udfclient_image(tmp_path: Path, files: dict[str, bytes]) -> Path:
@@ -238,7 +238,7 @@ def test_embedded_and_scattered_file_data(tmp_path):
 
 
 def test_lengths_beyond_the_image_are_refused(tmp_path):
-    """A File Entry claiming more bytes than it records, or runs beyond the image: refused with a cause."""
+    """A File Entry claiming more bytes than the image holds, or than it records: refused with the cause."""
     import struct
 
     image = _udfclient_image(tmp_path, {"F.BIN": bytes(10_000)})
@@ -247,11 +247,15 @@ def test_lengths_beyond_the_image_are_refused(tmp_path):
     entry_at = store.volume.address(icb[0], icb[1], 2048).offset
     store.close()
     data = bytearray(image.read_bytes())
-    struct.pack_into("<Q", data, entry_at + 56, 1 << 40)  # Information Length: 1 TiB
-    image.write_bytes(bytes(data))
-    proc = _dicommedia("read", str(image), ok=False)
-    assert proc.returncode == 1
-    assert "records fewer bytes than its length" in proc.stderr
+    for length, cause in (
+        (1 << 40, "claims 1,099,511,627,776 bytes, more than the image holds"),
+        (12_289, "records fewer bytes than its length"),
+    ):  # 10,000 bytes in 5 blocks recorded
+        struct.pack_into("<Q", data, entry_at + 56, length)  # Information Length
+        image.write_bytes(bytes(data))
+        proc = _dicommedia("read", str(image), ok=False)
+        assert proc.returncode == 1
+        assert cause in proc.stderr
 
 
 def test_span_counts_the_bridge(tmp_path, monkeypatch):
@@ -380,3 +384,49 @@ def test_directory_loop_on_the_udf_side_is_not_followed(dvd_image, tmp_path):
         assert [(f.code, f.file_id) for f in store.findings if "loop" in f.message] == [("iso-structure", "DICOM")]
     finally:
         store.close()
+
+
+def _mutations(data: bytes, seed: int, regions: list[tuple[int, int]]) -> bytes:
+    """A copy with a few bytes changed inside the UDF structures (random, reproducible)."""
+    import random
+
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        start, end = rng.choice(regions)
+        at = rng.randrange(start, end)
+        out[at] = rng.choice([0, 0xFF, rng.randrange(256), out[at] ^ (1 << rng.randrange(8))])
+    return bytes(out)
+
+
+def test_mutated_udf_structures_never_crash(dvd_image, tmp_path):
+    """300 mutated images: the UDF reader ends every walk and read with data or a one-line error (OSError or
+    MediaError), never another exception, and never reads beyond the image."""
+    from dicommedia.errors import MediaError
+
+    data = dvd_image.read_bytes()
+    store = UdfStore(dvd_image)
+    root = store.volume.node(store.volume.root)
+    store.close()
+    partition = root.pieces[0].offset - 2048  # the File Set Descriptor precedes the root's directory data
+    regions = [(32 * 2048, 38 * 2048), (256 * 2048, 257 * 2048), (partition, partition + 24 * 2048)]
+    target = tmp_path / "fuzz.iso"
+    outcomes = {"read": 0, "refused": 0}
+    for seed in range(300):
+        target.write_bytes(_mutations(data, seed, regions))
+        try:
+            store = UdfStore(target)
+        except MediaError:
+            outcomes["refused"] += 1
+            continue
+        try:
+            for f in store.walk():
+                try:
+                    with store.open(f) as fp:
+                        assert len(fp.read()) == f.size
+                except OSError:
+                    pass
+            outcomes["read"] += 1
+        finally:
+            store.close()
+    assert outcomes["read"] and outcomes["refused"], outcomes
