@@ -430,3 +430,30 @@ def test_mutated_udf_structures_never_crash(dvd_image, tmp_path):
         finally:
             store.close()
     assert outcomes["read"] and outcomes["refused"], outcomes
+
+
+@pytest.mark.parametrize("udf", [False, True])
+def test_one_pass_splice_write_with_and_without_udf(tmp_path, udf):
+    """Instance data goes from the source file into the image inside the kernel (copy_file_range), once, on both
+    layouts; the bytes land where both file systems say."""
+    from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_iso
+
+    source = tmp_path / "source.bin"
+    payload = bytes(range(256)) * 400
+    source.write_bytes(b"SKIPPED!" + payload)
+    header = b"NEW HEADER"
+    stream = lambda: Part10Stream(header, lambda: open(source, "rb"), 8, len(payload), str(source))  # noqa: E731
+    files = [VolumeFile(("DICOM", "IM1"), len(header) + len(payload), stream)]
+    iso, to_splice = build_iso(files, "SPLICE", udf)
+    assert to_splice == len(header) + len(payload)
+    image = tmp_path / "splice.iso"
+    write_iso(iso, to_splice, image)  # raises when the writer spliced another amount
+    stores = [IsoStore(image)] + ([UdfStore(image)] if udf else [])
+    for store in stores:
+        try:
+            (stored,) = list(store.walk())
+            with store.open(stored) as fp:
+                assert fp.read() == header + payload
+        finally:
+            store.close()
+    assert ("NSR02" in recognition(image)) == udf
