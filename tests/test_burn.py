@@ -221,3 +221,17 @@ def test_ctrl_c_while_writing(tmp_path):
     assert proc.returncode == 130, err
     assert b"that medium is incomplete" in err and b"Traceback" not in err
     assert not drive.exists()
+
+
+def test_drive_given_twice_and_absent_medium(image, tmp_path):
+    from dicommedia.burn.job import medium_problem
+    from dicommedia.burn.xorriso import Medium
+
+    drive = f"stdio:{tmp_path / 'medium'}"
+    proc = _dicommedia("burn", str(image), "--drive", drive, "--drive", drive, "--copies", "2", ok=False)
+    _refused(proc, "a drive given twice")
+    assert not (tmp_path / "medium").exists()
+    size = image.stat().st_size
+    assert medium_problem(Medium("/dev/sr0", "is not present", "is not present", 0), size) == "no medium in the drive"
+    assert medium_problem(Medium("/dev/sr0", "DVD+R", "is blank", 10**6), size) is None
+    assert "is written , is closed" in medium_problem(Medium("/dev/sr0", "DVD-R", "is written , is closed", 0), size)

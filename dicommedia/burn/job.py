@@ -122,6 +122,9 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
     """Write ``copies`` copies of the image, drive after drive; verify each when asked; return what was done."""
     if options.speed:
         check_speed(options.speed)
+    twice = sorted({d for d in options.drives if options.drives.count(d) > 1})
+    if twice:
+        raise MediaError("a drive given twice: one medium cannot take two copies", ", ".join(twice))
     image = str(options.image)
     size = image_size(options.image)
     first_round = options.drives[: options.copies]
@@ -130,10 +133,9 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
     reports = []
     for number in range(1, options.copies + 1):
         drive = options.drives[(number - 1) % len(options.drives)]
-        if number > len(first_round):
-            if options.prompt:
-                options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
-            check_drive(drive, size)
+        if number > len(first_round) and options.prompt:
+            options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
+        check_drive(drive, size)  # again: a medium may have been changed meanwhile
         options.say(f"writing copy {number} of {options.copies} to {drive} ({size:,} bytes)")
         readback = readback_path(drive)
         _write(image, drive, options.speed, _follow(options.progress, f"writing copy {number}", size))
