@@ -337,9 +337,15 @@ def create(
 
 def _burn(result: CreateResult, drive: str) -> list[dict]:
     """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
-    from dicommedia.burn.job import burn_volumes
+    from dicommedia.burn.job import BurnInterrupted, burn_volumes
     from dicommedia.cli.burn import ask_for_medium
 
     prompt = ask_for_medium if sys.stdin.isatty() else None
-    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    with _progress() as progress:
+        paths = [Path(v.path) for v in result.volumes]
+        try:
+            reports = burn_volumes(paths, drive, prompt, lambda text: _say("", "", text), progress)
+        except BurnInterrupted as exc:
+            _say("error:", "red", f"{exc} (the image is kept)")
+            raise SystemExit(130) from None
     return [vars(r) for r in reports]

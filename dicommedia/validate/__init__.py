@@ -23,6 +23,7 @@ from dicommedia.validate.iso import check_iso
 from dicommedia.validate.profile_fit import best_fit, misfits
 from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
 from dicommedia.validate.report import Report
+from dicommedia.validate.udf import check_udf
 
 __all__ = ["Report", "validate_media"]
 
@@ -93,6 +94,8 @@ def validate_media(
             report.add(check_iso(view.store, view.fileset_id))
         else:
             report.skipped.add("iso9660")
+        if view.kind in ("iso", "udf"):
+            report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
