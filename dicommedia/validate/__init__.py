@@ -10,8 +10,6 @@ import warnings as py_warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from pydicom.dataset import Dataset
-
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
 from dicommedia.media.findings import Finding, show_file_id, warning
@@ -21,7 +19,13 @@ from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file, check_profile, encoding_of
 from dicommedia.validate.iso import check_iso
 from dicommedia.validate.profile_fit import best_fit, misfits
-from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
+from dicommedia.validate.references import (
+    check_duplicates,
+    check_file_ids,
+    check_record_matches,
+    check_unreferenced,
+    file_keys,
+)
 from dicommedia.validate.report import Report
 from dicommedia.validate.udf import check_udf
 
@@ -102,12 +106,13 @@ def validate_media(
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, Dataset] = {}
+        headers: dict[MediaFile, dict[str, str]] = {}
+        shared: dict[str, str] = {}
         for media_file in files:
             findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
-                headers[media_file] = ds
+                headers[media_file] = file_keys(ds, shared)
             if progress:
                 progress(media_file)
         profile = _profile_for(report, profile, headers, view.store.total_bytes())

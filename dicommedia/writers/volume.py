@@ -8,7 +8,7 @@ from pathlib import Path
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
-from dicommedia.writers.dicomdir import build_records, encode_dicomdir
+from dicommedia.writers.dicomdir import encode_dicomdir
 from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
 
 _SECTOR = 2048
@@ -61,7 +61,7 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
 
 def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf: bool = False) -> list[VolumeFile]:
     """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
-    dicomdir = encode_dicomdir(build_records(plan), fileset_id)
+    dicomdir = encode_dicomdir(plan, fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
     for inst in plan.instances():
         f = files[id(inst)]
