@@ -32,10 +32,11 @@ from dicommedia.validate.udf import check_udf
 __all__ = ["Report", "validate_media"]
 
 
-def _profile_for(report: Report, asked: Profile | None, headers: dict[MediaFile, Dataset], total: int) -> Profile:
+def _profile_for(
+    report: Report, asked: Profile | None, encodings: dict[MediaFile, tuple[str, str]], total: int
+) -> Profile:
     """Check every file against the profile asked for (or the best fit); say when another one fits better."""
-    encodings = {media_file: encoding_of(ds) for media_file, ds in headers.items()}
-    instances = [e for e in encodings.values() if e is not None]
+    instances = list(encodings.values())
     best = best_fit(instances, total)
     profile = asked or best
     report.profile = profile.name
@@ -49,8 +50,7 @@ def _profile_for(report: Report, asked: Profile | None, headers: dict[MediaFile,
             )
         )
     for media_file, encoding in encodings.items():
-        if encoding is not None:
-            report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
+        report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
     return profile
 
 
@@ -107,15 +107,22 @@ def validate_media(
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
         headers: dict[MediaFile, dict[str, str]] = {}
-        shared: dict[str, str] = {}
+        encodings: dict[MediaFile, tuple[str, str]] = {}
+        shared: dict[str, str] = {}  # equal strings of many files kept once (flat memory at scale)
         for media_file in files:
             findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
                 headers[media_file] = file_keys(ds, shared)
+                encoding = encoding_of(ds)
+                if encoding is not None:
+                    encodings[media_file] = (
+                        shared.setdefault(encoding[0], encoding[0]),
+                        shared.setdefault(encoding[1], encoding[1]),
+                    )
             if progress:
                 progress(media_file)
-        profile = _profile_for(report, profile, headers, view.store.total_bytes())
+        profile = _profile_for(report, profile, encodings, view.store.total_bytes())
         report.add(check_file_ids(view))
         report.add(check_record_matches(headers))
         report.add(check_duplicates(headers))
