@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.gather import gather
+from dicommedia.inputs.gather import Gathered, gather
 from dicommedia.plan.duplicates import drop_duplicates
 from dicommedia.plan.encoding import choose_encoding, codec_for, is_lossy
 from dicommedia.plan.hierarchy import PlannedInstance, build_plan
@@ -16,9 +17,11 @@ from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.label import disc_label, write_label
 from dicommedia.writers.leftovers import Spool
 from dicommedia.writers.output import output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
+from dicommedia.writers.web.content import PdiRequest, fitting_pdi, web_specs
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
@@ -40,9 +43,14 @@ class CreateOptions:
     span: bool = False
     skip_invalid: bool = False
     ihe_pdi: bool = True
+    pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
+    udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
+    label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
+    # --from: fills the gathered headers as instances arrive from a PACS (inputs/retrieve.py RetrieveSource)
+    retrieve: Callable[[Path, Gathered, Progress], None] | None = None
 
 
 @dataclass
@@ -56,6 +64,8 @@ class VolumeSummary:
     instances: int
     bytes: int
     capacity_bytes: int | None
+    label: dict | None = None  # the IHE PDI label text (patients, date, institution, DICOM ONLY / PLUS WEB)
+    label_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +141,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     spool = scratch.path
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
+        if options.retrieve is not None:
+            options.retrieve(spool, gathered, progress)
         result.warnings.extend(gathered.notes)
         result.converted = gathered.converted
         refused = list(gathered.refused)
@@ -150,8 +162,18 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         # Lossy compression gives a new SOP Instance UID (seed App B.2); every reference follows it.
         remap = {inst.sop_instance_uid: new_uid() for inst in plan.instances() if inst.codec and is_lossy(inst.codec)}
+        web_mode = options.pdi.web if options.ihe_pdi else "none"
         rendered = render_all(
-            plan, spool, remap, origin_remap, options.quality, options.jobs, progress, result.warnings, refused
+            plan,
+            spool,
+            remap,
+            origin_remap,
+            options.quality,
+            options.jobs,
+            progress,
+            result.warnings,
+            refused,
+            web_specs(plan, web_mode, spool),
         )
         result.transcoded = rendered.transcoded
         if refused and not options.skip_invalid:
@@ -164,16 +186,31 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 "no instance can be put on the media; nothing was written",
                 hint="give DICOM files, folders, pictures or PDFs",
             )
-        volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
+        udf = options.profile.udf if options.udf is None else options.udf
+        volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
+            files = volume_files(vol, rendered.files, vol_id, udf)
+            label, has_web = None, False
+            if options.ihe_pdi:
+                pdi = fitting_pdi(
+                    vol, rendered.web, files, capacity, vol_id, options.profile.name, options.pdi, result.warnings
+                )
+                files += pdi.files
+                label, has_web = pdi.label, pdi.web != "none"
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
-                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
+                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
+            labels = []
+            if options.label:
+                # the printed label says what the disc got: DICOM ONLY after a --web fallback to none
+                printable = disc_label(vol, vol_id, index, len(volumes), has_web, options.pdi.maker.institution)
+                labels = [str(p) for p in write_label(printable, path)]
             result.volumes.append(
-                VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
+                VolumeSummary(
+                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, label, labels
+                )
             )
     except OSError as exc:  # a full or read-only output, an input gone while it was copied
         raise output_failure(exc, options.output) from None

@@ -23,7 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
-from tests.conftest import free_port, require_tool, run
+from tests.conftest import REQUIRE_INTEROP, free_port, require_tool, run
 
 
 def dcmtk(name: str) -> str:
@@ -101,6 +101,7 @@ class Orthanc:
     dicom_port: int
     http_port: int
     proc: subprocess.Popen
+    move_port: int = 0  # where the C-MOVE destination MOVEDEST is expected to listen (orthanc_qr)
 
     @property
     def address(self) -> str:
@@ -121,6 +122,10 @@ class Orthanc:
             out[uid] = self.get(f"/instances/{oid}/file")
         return out
 
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
     def count(self) -> int:
         return len(self.get_json("/instances"))
 
@@ -130,11 +135,9 @@ class Orthanc:
             urllib.request.urlopen(req, timeout=30).read()
 
 
-@pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+def start_orthanc(root: Path, plugins: list[str] | None = None, **extra_config: object) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration (plus ``extra_config``) in ``root``, C-FIND allowed; stopped by PID."""
     binary = require_tool("Orthanc")
-    root = tmp_path_factory.mktemp("orthanc")
     dicom_port, http_port = free_port(), free_port()
     config = {
         "Name": "dicommedia-tests",
@@ -145,11 +148,14 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         "IndexDirectory": str(root / "db"),
         "DicomModalities": {},
         "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowFind": True,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
-        "Plugins": [],
+        "Plugins": plugins or [],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
+        **extra_config,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
     proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,11 +167,53 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         stop(proc)
 
 
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration in a temporary folder; emptied for each test by ``orthanc_empty``."""
+    yield from start_orthanc(tmp_path_factory.mktemp("orthanc"), [])
+
+
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+@pytest.fixture(scope="module")
+def orthanc_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc with its DICOMweb plugin (Debian orthanc-dicomweb): ``web_url`` is the STOW-RS/QIDO-RS base."""
+    if not DICOMWEB_PLUGIN.exists():
+        reason = f"{DICOMWEB_PLUGIN} missing (apt-get install orthanc-dicomweb)"
+        pytest.fail(reason) if REQUIRE_INTEROP else pytest.skip(reason)
+    yield from start_orthanc(tmp_path_factory.mktemp("orthanc-web"), [str(DICOMWEB_PLUGIN)])
+
+
 @pytest.fixture
 def orthanc_empty(orthanc: Orthanc) -> Orthanc:
     """The module's Orthanc with nothing stored."""
     orthanc.clear()
     return orthanc
+
+
+def upload(orthanc: Orthanc, paths: list[Path]) -> None:
+    """Store files in Orthanc through its REST API."""
+    for path in paths:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{orthanc.http_port}/instances", data=path.read_bytes(), method="POST"
+        )
+        urllib.request.urlopen(req, timeout=30).read()
+
+
+@pytest.fixture(scope="module")
+def orthanc_qr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc as a Query/Retrieve SCP: C-FIND and C-GET for anyone; C-MOVE to ``MOVEDEST`` (see move_port)."""
+    move_port = free_port()
+    config = {
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowMove": True,
+        "DicomModalities": {"movedest": ["MOVEDEST", "127.0.0.1", move_port]},
+    }
+    for server in start_orthanc(tmp_path_factory.mktemp("orthanc_qr"), **config):
+        server.move_port = move_port
+        yield server
 
 
 @dataclass
@@ -345,3 +393,157 @@ def server_ssl_context(certs: Certificates) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_cert_chain(str(certs.server_cert), str(certs.server_key))
     return ctx
+
+
+@dataclass
+class WorklistSCP:
+    """A running DCMTK wlmscpfs serving the worklist files of ``folder``/WORKLIST."""
+
+    port: int
+    folder: Path
+
+    @property
+    def address(self) -> str:
+        return f"WORKLIST@127.0.0.1:{self.port}"
+
+    def add(self, name: str, **values: str) -> None:
+        """Write one worklist item (a scheduled CT step) with these patient/study values."""
+        from pydicom.uid import generate_uid
+
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.AccessionNumber = values.pop("AccessionNumber", "")
+        ds.PatientName = values.pop("PatientName", "")
+        ds.PatientID = values.pop("PatientID", "")
+        ds.IssuerOfPatientID = values.pop("IssuerOfPatientID", "")
+        ds.PatientBirthDate = values.pop("PatientBirthDate", "")
+        ds.PatientSex = values.pop("PatientSex", "")
+        ds.StudyInstanceUID = generate_uid()
+        ds.RequestedProcedureID = "RP1"
+        ds.RequestedProcedureDescription = "CT"
+        step = Dataset()
+        step.Modality, step.ScheduledStationAETitle = "CT", "CT1"
+        step.ScheduledProcedureStepStartDate, step.ScheduledProcedureStepStartTime = "20240115", "100000"
+        step.ScheduledPerformingPhysicianName, step.ScheduledProcedureStepDescription = "", "CT"
+        step.ScheduledProcedureStepID = "SPS1"
+        ds.ScheduledProcedureStepSequence = [step]
+        assert not values, values
+        ds.save_as(self.folder / "WORKLIST" / f"{name}.wl", implicit_vr=False, little_endian=True)
+
+
+@pytest.fixture
+def worklist_scp(tmp_path: Path) -> Iterator[WorklistSCP]:
+    """DCMTK wlmscpfs on a free port over an empty worklist folder (``add`` items to it)."""
+    binary = dcmtk("wlmscpfs")
+    folder = tmp_path / "worklists"
+    (folder / "WORKLIST").mkdir(parents=True)
+    (folder / "WORKLIST" / "lockfile").touch()
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-dfp", str(folder), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, proc)
+        yield WorklistSCP(port, folder)
+    finally:
+        stop(proc)
+
+
+@dataclass
+class MediaNodeProcess:
+    """A running ``dicommedia serve``: its port, output folder and structured log."""
+
+    port: int
+    output: Path
+    log_path: Path
+    proc: subprocess.Popen
+
+    @property
+    def address(self) -> str:
+        return f"NODE@127.0.0.1:{self.port}"
+
+    def log(self) -> list[dict]:
+        """The node's structured log lines so far."""
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def events(self, kind: str) -> list[dict]:
+        return [e for e in self.log() if e.get("event") == kind]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Block until ``predicate()`` holds; fail with the node's log when it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; node log:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def discs(self) -> list[Path]:
+        return sorted(self.output.glob("*.iso"))
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up."""
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def media_node(tmp_path: Path) -> Iterator[Callable[..., MediaNodeProcess]]:
+    """``media_node(*options, output=...)`` starts ``dicommedia serve`` on a free port; stopped by PID at the end."""
+    import sys
+
+    procs: list[subprocess.Popen] = []
+
+    def start(*options: str, output: Path | None = None, port: int | None = None) -> MediaNodeProcess:
+        out = output or tmp_path / "discs"
+        port = port or free_port()
+        log_path = tmp_path / f"node{len(procs)}.log"
+        cmd = [sys.executable, "-m", "dicommedia", "serve", "-o", str(out), "--host", "127.0.0.1"]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([*cmd, "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=log)
+        procs.append(proc)
+        wait_for_port(port, proc, timeout=30)
+        return MediaNodeProcess(port, out, log_path, proc)
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields a postgresql:// URL; stopped by the fixture.
+
+    PostgreSQL refuses to run as root: as root the cluster is made and run as the ``postgres`` user (runuser).
+    """
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    initdb, pg_ctl = require_tool("initdb"), require_tool("pg_ctl")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        as_user = [require_tool("runuser"), "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="dicommedia-pg-"))  # not under pytest's private tmp: postgres must enter
+    data = root / "data"
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    try:
+        made = run([*as_user, initdb, "-D", str(data), "-U", "catalog", "--auth=trust", "-E", "UTF8"])
+        assert made.returncode == 0, made.stderr
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
+        started = run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
+        assert started.returncode == 0, started.stderr + (root / "log").read_text(errors="replace")
+        yield f"postgresql://catalog@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)

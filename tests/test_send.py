@@ -23,8 +23,9 @@ from pynetdicom.sop_class import CTImageStorage, SecondaryCaptureImageStorage
 from dicommedia.errors import MediaError
 from dicommedia.media import open_media
 from dicommedia.media.view import split_part10
+from dicommedia.read.jobs import Job, describe
 from dicommedia.read.network import Framer, c_store_command, fill_from, frame, write_message
-from dicommedia.read.send import Peer, SendOptions, choose_context, describe, import_media, plan_contexts
+from dicommedia.read.send import Peer, SendOptions, choose_context, import_media, plan_contexts
 from tests.conftest import free_port
 from tests.network_fixtures import (  # noqa: F401  (fixtures)
     certificates,
@@ -141,9 +142,8 @@ def test_contexts_offer_each_syntax_and_native_fallback(compressed_folder: dict[
 
 
 def test_contexts_split_into_groups_of_at_most_127() -> None:
-    from dicommedia.read.send import _Job
 
-    jobs = [_Job(None, UID(f"1.2.3.{n}"), UID(f"1.2.3.4.{n}"), JPEGBaseline8Bit) for n in range(60)]  # 3 contexts each
+    jobs = [Job(None, UID(f"1.2.3.{n}"), UID(f"1.2.3.4.{n}"), JPEGBaseline8Bit) for n in range(60)]  # 3 contexts each
     groups = plan_contexts(jobs)
     assert len(groups) == 2 and all(len(g) <= 127 for g in groups)
     homes = [{cx.abstract_syntax for cx in g} for g in groups]
@@ -229,7 +229,15 @@ def test_import_iso_into_orthanc_unchanged_and_idempotent(tmp_path: Path, orthan
     first = dicommedia("read", str(iso), "--send", orthanc_empty.address, "--json")
     no_traceback(first)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"sent": 12, "failed": [], "skipped": 0}
+    assert json.loads(first.stdout) == {
+        "found": 12,
+        "sent": 12,
+        "failed": [],
+        "skipped": 0,
+        "skipped_instances": [],
+        "duplicates": 0,
+        "unreferenced_files": [],
+    }
     stored = orthanc_empty.instances()
     assert set(stored) == set(on_media)
     for uid, blob in stored.items():
@@ -467,7 +475,15 @@ def test_parallel_associations_and_filters(fault_scp, tmp_path: Path) -> None:
     scp = fault_scp()
     result = dicommedia("read", str(tmp_path / "m"), "--send", scp.address, "--patient-id", "KEEP", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"sent": 8, "failed": [], "skipped": 5}
+    assert json.loads(result.stdout) == {
+        "found": 13,
+        "sent": 8,
+        "failed": [],
+        "skipped": 5,
+        "skipped_instances": [],
+        "duplicates": 0,
+        "unreferenced_files": [],
+    }
     assert {ds.PatientID for ds in scp.received.values()} == {"KEEP"}
     slow = fault_scp(delay=0.02)
     with open_media(tmp_path / "m") as view:

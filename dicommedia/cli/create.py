@@ -15,6 +15,9 @@ from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 from dicommedia.progress import Progress as CreateProgress
+from dicommedia.writers.pdi import Maker
+from dicommedia.writers.web.content import WEB_MODES, PdiRequest
+from dicommedia.writers.web.viewer import viewer_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -124,6 +127,8 @@ def _render_summary(result: CreateResult) -> None:
             f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
             f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
         )
+        if vol.label_files:
+            _say("label", "green", ", ".join(vol.label_files))
     _say(
         "",
         "",
@@ -132,9 +137,35 @@ def _render_summary(result: CreateResult) -> None:
     )
 
 
+def _retrieve_source(
+    from_peer: str | None,
+    study_uids: tuple[str, ...],
+    patient_id: str | None,
+    accessions: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
+):  # type: ignore[no-untyped-def]
+    """The --from input (inputs/retrieve.py), or None; --patient-id is then a query key as well."""
+    if not from_peer:
+        if study_uids or accessions or move_dest:
+            raise click.UsageError("--study-uid, --accession and --move-dest go with --from")
+        return None
+    from dicommedia.inputs.retrieve import Query, RetrieveSource
+    from dicommedia.read.send import Peer
+
+    try:
+        peer = Peer.parse(from_peer)
+    except MediaError:
+        raise click.BadParameter(f"{from_peer!r} is not AET@HOST:PORT", param_hint="--from") from None
+    query = Query(study_uids, (patient_id,) if patient_id else (), accessions)
+    if not query.identifiers():
+        raise click.UsageError("--from needs --study-uid, --patient-id or --accession")
+    return RetrieveSource(peer, query, move_dest=move_dest, move_port=move_port)
+
+
 @click.command()
 # Inputs are checked by the creator, not by click: a missing or unreadable one is named and skippable (exit 1).
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False))
+@click.argument("inputs", nargs=-1, type=click.Path(readable=False))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",
@@ -174,9 +205,35 @@ def _render_summary(result: CreateResult) -> None:
 @click.option("--fix-uids", is_flag=True, help="Give new UIDs to a different object reusing a SOP Instance UID.")
 @click.option("--no-ihe-pdi", is_flag=True, help="Leave out README.TXT and INDEX.HTM.")
 @click.option(
+    "--web",
+    type=click.Choice(WEB_MODES),
+    default="key",
+    show_default=True,
+    help="IHE PDI web content: JPEGs of every image, a bounded set per series, or none.",
+)
+@click.option(
+    "--viewer",
+    type=click.Path(exists=True, file_okay=False),
+    help="A portable viewer folder to copy into VIEWER/ (8.3 names), linked from INDEX.HTM.",
+)
+@click.option("--institution", default="", help="Who made the disc (README.TXT, label).")
+@click.option("--contact", default="", help="How to reach them (README.TXT).")
+@click.option(
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
+@click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
+@click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
+@click.option(
+    "--from", "from_peer", metavar="AET@HOST:PORT", help="Retrieve the inputs from this PACS (C-FIND, C-GET)."
+)
+@click.option("--study-uid", multiple=True, help="With --from: this study (repeatable).")
+@click.option("--accession", multiple=True, help="With --from: studies of this accession number (repeatable).")
+@click.option("--move-dest", metavar="AET", help="With --from: C-MOVE to us under this AE title instead of C-GET.")
+@click.option(
+    "--move-port", type=click.IntRange(1, 65535), default=11113, show_default=True, help="Port for --move-dest."
+)
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -200,11 +257,28 @@ def create(
     skip_invalid: bool,
     fix_uids: bool,
     no_ihe_pdi: bool,
+    web: str,
+    viewer: str | None,
+    institution: str,
+    contact: str,
     jobs: int | None,
     overwrite: bool,
+    udf: bool | None,
+    label: bool,
+    burn_drive: str | None,
+    from_peer: str | None,
+    study_uid: tuple[str, ...],
+    accession: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
+    if not inputs and not from_peer:
+        raise click.UsageError("give INPUT files or folders, or --from AET@HOST:PORT")
+    explicit_web = click.get_current_context().get_parameter_source("web") != click.core.ParameterSource.DEFAULT
+    if no_ihe_pdi and (viewer or explicit_web):
+        raise click.UsageError("--web and --viewer are IHE PDI content: they cannot go with --no-ihe-pdi")
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
     options = CreateOptions(
         inputs=list(inputs),
@@ -230,10 +304,20 @@ def create(
         span=span,
         skip_invalid=skip_invalid,
         ihe_pdi=not no_ihe_pdi,
+        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        udf=udf,
+        label=label,
+        retrieve=_retrieve_source(from_peer, study_uid, patient_id, accession, move_dest, move_port),
     )
+    if burn_drive:
+        if output_format != "iso":
+            raise click.UsageError("--burn needs an ISO image (--format iso)")
+        from dicommedia.burn.job import check_drive
+
+        check_drive(burn_drive, 1)  # a drive that is absent, or a medium that is not blank: before any work
     try:
         with _progress() as progress:
             result = create_fileset(options, progress)
@@ -245,6 +329,23 @@ def create(
             path, reason = exc.refused[0]
             fail(f"{path}: {reason} ({exc.message})", code="refused", path=path)
         fail(str(exc), code="refused")
-    if as_json:
-        emit_json(result.as_json())
     _render_summary(result)
+    burned = _burn(result, burn_drive) if burn_drive else None
+    if as_json:
+        emit_json({**result.as_json(), "burned": burned} if burned is not None else result.as_json())
+
+
+def _burn(result: CreateResult, drive: str) -> list[dict]:
+    """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
+    from dicommedia.burn.job import BurnInterrupted, burn_volumes
+    from dicommedia.cli.burn import ask_for_medium
+
+    prompt = ask_for_medium if sys.stdin.isatty() else None
+    with _progress() as progress:
+        paths = [Path(v.path) for v in result.volumes]
+        try:
+            reports = burn_volumes(paths, drive, prompt, lambda text: _say("", "", text), progress)
+        except BurnInterrupted as exc:
+            _say("error:", "red", f"{exc} (the image is kept)")
+            raise SystemExit(130) from None
+    return [vars(r) for r in reports]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from dicommedia.cli.importing import ImportRequest, check_request, import_options, run_import
 from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
 from dicommedia.media.verify import split_verified
@@ -97,7 +98,9 @@ def report_problems(view: MediaView) -> None:
 @click.option(
     "--dicomdir-only", is_flag=True, help="Only files the DICOMDIR references (default: also DICOM files it forgot)."
 )
+@click.option("--file-system", type=click.Choice(["iso9660", "udf"]), help="Read this side of a UDF bridge image.")
 @click.option("--json", "as_json", is_flag=True, help="Listing or import report as JSON.")
+@import_options
 def read(
     media: str,
     send_to: str | None,
@@ -113,30 +116,47 @@ def read(
     tls_cert: str | None,
     tls_key: str | None,
     dicomdir_only: bool,
+    file_system: str | None,
     as_json: bool,
+    **import_kw: Any,
 ) -> None:
-    """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE."""
-    if send_to and extract_dir:
-        raise click.UsageError("--send and --extract cannot be combined")
-    with open_media(media, plain=True, dicomdir_only=dicomdir_only) as view, warnings.catch_warnings():
+    """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE or STOW-RS."""
+    if (send_to or import_kw["stow_url"]) and extract_dir:
+        raise click.UsageError("--send/--stow and --extract cannot be combined")
+    check_request(send_to, import_kw)
+    with (
+        open_media(media, plain=True, dicomdir_only=dicomdir_only, file_system=file_system) as view,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         skipped = sum(1 for _ in view.files()) - len(files)  # left out by the filters
-        if send_to or extract_dir:  # what leaves the media must be the instance its record names
+        importing = bool(send_to or import_kw["stow_url"])
+        if importing or extract_dir:  # what leaves the media must be the instance its record names
             files, refused = split_verified(files)
             view.problems.extend(refused)
             view.refused.extend(refused)
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
-        if send_to:
-            from dicommedia.read.send import Peer, SendOptions, TlsOptions
+        if importing:
+            from dicommedia.read.send import SendOptions, TlsOptions
 
-            if (tls_ca or tls_cert or tls_key) and not tls:
+            if (tls_ca or tls_cert or tls_key) and not (tls or import_kw["stow_url"]):
                 raise click.UsageError("--tls-ca, --tls-cert and --tls-key need --tls")
             if tls_key and not tls_cert:
                 raise click.UsageError("--tls-key needs --tls-cert")
-            options = SendOptions(calling_aet, retries, timeout, TlsOptions(tls_ca, tls_cert, tls_key) if tls else None)
-            _send(view, files, Peer.parse(send_to), options, skipped, as_json, filtered)
+            user = (import_kw.pop("identity_user"), import_kw.pop("identity_password"))
+            options = SendOptions(
+                calling_aet,
+                retries,
+                timeout,
+                TlsOptions(tls_ca, tls_cert, tls_key) if tls else None,
+                user=user if user[0] else None,
+            )
+            request = ImportRequest(send_to, send_options=options, tls_ca=tls_ca, **import_kw)
+            if not files:
+                _no_files(view, filtered)
+            run_import(view, files, skipped, request, as_json)
             return
         if extract_dir:
             _extract(view, files, Path(extract_dir), as_json, filtered)
@@ -207,59 +227,3 @@ def _no_files(view: MediaView, filtered: bool) -> NoReturn:
         _nothing_readable(view)
     message = "no instance matches the filters" if filtered else "no DICOM instance on the media"
     fail(f"{view.path}: {message}", code="no-instances", path=str(view.path))
-
-
-def _send_with_progress(files: list, peer, options):  # type: ignore[no-untyped-def]
-    """import_media under a progress bar on the terminal."""
-    import threading
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-
-    from dicommedia.read.send import import_media
-
-    columns = (
-        TextColumn("C-STORE to {task.fields[peer]}"),
-        BarColumn(),
-        TextColumn("{task.fields[done]}/{task.fields[count]} instances"),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-    )
-    lock = threading.Lock()
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("import", total=sum(f.size for f in files), done=0, count=len(files), peer=str(peer))
-        done = [0]
-
-        def advance(instances: int, nbytes: int) -> None:
-            with lock:
-                done[0] += instances
-                progress.update(task, advance=nbytes, done=done[0])
-
-        return import_media(files, peer, options, progress=advance)
-
-
-def _send(view: MediaView, files: list, peer, options, skipped: int, as_json: bool, filtered: bool) -> None:
-    """Import the files into ``peer`` with a progress bar (instances, MB/s); report every failure; exit 1 if any."""
-    from dicommedia.read.send import Failure, import_media
-
-    if not files:
-        _no_files(view, filtered)
-    if sys.stderr.isatty():
-        report = _send_with_progress(files, peer, options)
-    else:  # no bar to draw: rich.progress is not even loaded
-        report = import_media(files, peer, options)
-    report.skipped = skipped
-    # Instances the media references or holds that could not be taken never reached the import: they failed too.
-    report.failed += [Failure(None, p.file_id, None, p.message) for p in view.refused]
-    if as_json:
-        emit_json(report.as_json())
-    for f in report.failed:
-        status = "no status" if f.status is None else f"status 0x{f.status:04X}"
-        _say(f"{f.file_id or '?'} ({f.sop_instance_uid or 'unknown UID'}): {status}, {f.reason}", "not sent", "red")
-    rate = report.bytes_sent / report.seconds / 1e6 if report.seconds else 0.0
-    _say(
-        f"sent {_plural(report.sent, 'instance')} to {peer} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
-        f"{_plural(report.associations, 'association')}); {len(report.failed)} failed, {report.skipped} skipped"
-        + (f", {report.warnings} with a warning status" if report.warnings else "")
-    )
-    if report.failed:
-        raise SystemExit(1)

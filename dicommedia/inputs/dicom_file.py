@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError, one_line
-from dicommedia.inputs.part10_header import (
-    EXPLICIT_VR_LE,
-    UNDEFINED,
-    RawValue,
-    Truncated,
-    read_elements,
-    read_part10_header,
-)
+from dicommedia.part10 import Truncated
+from dicommedia.part10.header import RawValue, read_elements, read_raw_header
+from dicommedia.part10.vr import UNDEFINED
 from dicommedia.standard.dictionary import KEYWORDS, TAGS
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
-from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
+from dicommedia.standard.uids import DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY, is_compressed
 
 # Attributes planning reads besides the record keys: to group, to invent missing keys, to check pixels.
 _PLANNING_KEYWORDS = {
@@ -55,19 +50,51 @@ _WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
 _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
 
+# Compact keys (a disc holds up to ~100,000 instances): the keyword -> position table is shared by every input
+# with the same attributes, and values seen recently (patient, study, series keys) are shared between instances.
+_LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
+_MAX_LAYOUTS = 1024
+_RECENT: dict[RawValue, RawValue] = {}
+_MAX_RECENT = 4096
+
+
+def _layout(names: tuple[str, ...]) -> dict[str, int]:
+    """The shared keyword -> position table for inputs holding exactly ``names``."""
+    index = _LAYOUTS.get(names)
+    if index is None:
+        index = {name: i for i, name in enumerate(names)}
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[names] = index
+    return index
+
+
+def _shared(value: RawValue) -> RawValue:
+    """An equal value already held by another instance, else this one (remembered for the next instances)."""
+    found = _RECENT.get(value)
+    if found is None:
+        if len(_RECENT) >= _MAX_RECENT:
+            _RECENT.clear()
+        _RECENT[value] = found = value
+    return found
+
+
 class Keys:
     """Raw attribute values by keyword, as Explicit VR LE bytes, with text access for planning."""
 
+    __slots__ = ("_index", "_values")
+
     def __init__(self, values: dict[str, RawValue]):
-        self._values = values
+        self._index = _layout(tuple(values))
+        self._values = tuple(_shared(v) for v in values.values())
 
     def raw(self, keyword: str) -> RawValue | None:
         """The encoded value, or None when absent."""
-        return self._values.get(keyword)
+        position = self._index.get(keyword)
+        return None if position is None else self._values[position]
 
     def get(self, keyword: str) -> str | int | RawValue | None:
         """Text, a number for binary integers, the raw value of a sequence; None when absent or empty."""
-        raw = self._values.get(keyword)
+        raw = self.raw(keyword)
         if raw is None:
             return None
         if raw.vr in ("US", "SS", "UL", "SL"):
@@ -83,10 +110,10 @@ class Keys:
 
     def display(self, keyword: str) -> str:
         """A text value decoded with the file's character set, for people to read."""
-        raw = self._values.get(keyword)
+        raw = self.raw(keyword)
         if raw is None:
             return ""
-        if raw.value.isascii():
+        if raw.value.isascii() and b"\x1b" not in raw.value:  # ISO 2022 escapes are ASCII bytes too
             return raw.text()
         from pydicom.charset import convert_encodings, decode_bytes
 
@@ -94,7 +121,7 @@ class Keys:
         return decode_bytes(raw.value, encodings, set()).rstrip(" \x00")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where an input's bytes come from: a file on disk, or a file on a disc being re-mastered."""
 
@@ -117,7 +144,7 @@ class Source:
             return fp.read()
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceHeader:
     """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys."""
 
@@ -258,7 +285,7 @@ def read_header(source: Source) -> InstanceHeader:
     """Read an input's header (pixel data skipped); raise MediaError naming the file if it is unusable."""
     try:
         with source.open() as fp:
-            parsed = read_part10_header(fp, source.size, _WANTED_TAGS)
+            parsed = read_raw_header(fp, source.size, _WANTED_TAGS)
         keys = _fast_keys(parsed.values) if parsed and parsed.transfer_syntax == EXPLICIT_VR_LE else None
         if (
             keys is not None

@@ -40,6 +40,7 @@ _COMMAND, _LAST = 0x01, 0x02
 _FRAGMENT_WHEN_UNLIMITED = 1 << 20  # a peer with maximum length 0 takes any size; keep PDUs bounded
 _ITEM = struct.Struct(">BBH")
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+_LARGEST_PDU_READ = 64 << 20  # what we read are responses and association answers: a few KiB, never this much
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4), in pynetdicom's words.
 _RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
@@ -56,12 +57,53 @@ _RJ_REASON = {
 }
 
 
+# Item types of the association PDUs (PS3.8 9.3.2-9.3.3, PS3.7 D.3.3)
+APPLICATION_CONTEXT_ITEM = 0x10
+PRESENTATION_CONTEXT_RQ_ITEM = 0x20
+PRESENTATION_CONTEXT_AC_ITEM = 0x21
+ABSTRACT_SYNTAX_ITEM = 0x30
+TRANSFER_SYNTAX_ITEM = 0x40
+USER_INFORMATION_ITEM = 0x50
+MAXIMUM_LENGTH_ITEM = 0x51
+IMPLEMENTATION_CLASS_UID_ITEM = 0x52
+IMPLEMENTATION_VERSION_NAME_ITEM = 0x55
+ASYNC_OPERATIONS_WINDOW_ITEM = 0x53
+USER_IDENTITY_RQ_ITEM = 0x58
+USER_IDENTITY_AC_ITEM = 0x59
+
+# Presentation context results in an A-ASSOCIATE-AC (PS3.8 9.3.3.2)
+_CONTEXT_RESULT = {
+    1: "user rejection",
+    2: "no reason (provider rejection)",
+    3: "abstract syntax not supported",
+    4: "transfer syntaxes not supported",
+}
+# A-ABORT source and reason (PS3.8 9.3.8)
+_ABORT_SOURCE = {0: "service user", 1: "reserved source", 2: "service provider"}
+_ABORT_REASON = {
+    0: "reason not specified",
+    1: "unrecognized PDU",
+    2: "unexpected PDU",
+    4: "unrecognized PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter value",
+}
+
+
 class Refused(Exception):
     """No association: the reason, in words."""
 
 
 class Lost(Exception):
     """The association broke (aborted, closed, or silent past the timeout)."""
+
+
+class Released(Lost):
+    """The peer asked to release the association (PS3.8 7.2): a normal end, not a fault of the message in flight."""
+
+
+class Garbled(ValueError):
+    """A PDU that breaks PS3.8's encoding: what is wrong with it."""
 
 
 @dataclass(frozen=True)
@@ -80,44 +122,116 @@ def _ae(title: str) -> bytes:
     return title.encode("ascii").ljust(16)
 
 
-def associate_rq(called: str, calling: str, contexts: list[ProposedContext], implementation: tuple[str, str]) -> bytes:
-    """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given."""
-    items = [_item(0x10, APPLICATION_CONTEXT.encode())]
+def user_identity_item(user: str, password: str | None) -> bytes:
+    """The User Identity Negotiation sub-item (PS3.7 D.3.3.7.1): username (type 1) or username and passcode (2);
+    no positive response requested."""
+    primary, secondary = user.encode("utf-8"), (password or "").encode("utf-8")
+    kind = 2 if password is not None else 1
+    body = struct.pack(">BBH", kind, 0, len(primary)) + primary + struct.pack(">H", len(secondary)) + secondary
+    return _item(USER_IDENTITY_RQ_ITEM, body)
+
+
+def associate_rq(
+    called: str,
+    calling: str,
+    contexts: list[ProposedContext],
+    implementation: tuple[str, str],
+    user: tuple[str, str | None] | None = None,
+    window: int = 1,
+) -> bytes:
+    """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given.
+
+    ``window`` > 1 proposes that many outstanding requests of ours (Asynchronous Operations Window, PS3.7
+    D.3.3.3); we perform one at a time, as an SCU that performs none.
+    """
+    items = [_item(APPLICATION_CONTEXT_ITEM, APPLICATION_CONTEXT.encode())]
     for n, cx in enumerate(contexts):
-        syntaxes = _item(0x30, cx.abstract_syntax.encode()) + b"".join(
-            _item(0x40, ts.encode()) for ts in cx.transfer_syntax
+        syntaxes = _item(ABSTRACT_SYNTAX_ITEM, cx.abstract_syntax.encode()) + b"".join(
+            _item(TRANSFER_SYNTAX_ITEM, ts.encode()) for ts in cx.transfer_syntax
         )
-        items.append(_item(0x20, bytes((2 * n + 1, 0, 0, 0)) + syntaxes))
+        items.append(_item(PRESENTATION_CONTEXT_RQ_ITEM, bytes((2 * n + 1, 0, 0, 0)) + syntaxes))
     uid, version = implementation
-    user = _item(0x51, struct.pack(">I", MAX_PDU_RECEIVED)) + _item(0x52, uid.encode()) + _item(0x55, version.encode())
-    items.append(_item(0x50, user))
+    info = (
+        _item(MAXIMUM_LENGTH_ITEM, struct.pack(">I", MAX_PDU_RECEIVED))
+        + _item(IMPLEMENTATION_CLASS_UID_ITEM, uid.encode())
+        + _item(IMPLEMENTATION_VERSION_NAME_ITEM, version.encode())
+        + (_item(ASYNC_OPERATIONS_WINDOW_ITEM, struct.pack(">HH", window, 1)) if window > 1 else b"")
+        + (user_identity_item(*user) if user else b"")
+    )
+    items.append(_item(USER_INFORMATION_ITEM, info))
     body = struct.pack(">HH", 1, 0) + _ae(called) + _ae(calling) + bytes(32) + b"".join(items)
     return _PDU.pack(ASSOCIATE_RQ, 0, len(body)) + body
 
 
 def _items(data: bytes, pos: int) -> list[tuple[int, bytes]]:
+    """The items from ``pos`` to the end; :class:`Garbled` when one claims more bytes than there are."""
     out = []
-    while pos + 4 <= len(data):
+    while pos < len(data):
+        if pos + 4 > len(data):
+            raise Garbled(f"{len(data) - pos} stray bytes after the last item")
         kind, _, length = _ITEM.unpack_from(data, pos)
+        if pos + 4 + length > len(data):
+            raise Garbled(f"item type 0x{kind:02X} claims {length} bytes where {len(data) - pos - 4} remain")
         out.append((kind, data[pos + 4 : pos + 4 + length]))
         pos += 4 + length
     return out
 
 
-def parse_associate_ac(body: bytes, contexts: list[ProposedContext]) -> tuple[dict[tuple[str, str], int], int]:
-    """The accepted (abstract syntax, transfer syntax) -> context ID, and the peer's maximum PDU length."""
-    accepted: dict[tuple[str, str], int] = {}
-    max_pdu = 0
+@dataclass
+class Negotiated:
+    """What an A-ASSOCIATE-AC says: accepted (abstract syntax, transfer syntax) -> context ID, the reason each
+    refused abstract syntax was refused, and the peer's maximum PDU length."""
+
+    accepted: dict[tuple[str, str], int]
+    rejected: dict[str, str]
+    max_pdu: int
+    window: int = 1  # requests of ours the peer lets be outstanding at once (1: synchronous)
+
+
+def parse_associate_ac(body: bytes, contexts: list[ProposedContext], window: int = 1) -> Negotiated:
+    """Read an A-ASSOCIATE-AC (PS3.8 9.3.3) answering a request that proposed ``window``; :class:`Garbled` when
+    it breaks the encoding.
+
+    A transfer syntax the peer accepts must be one we proposed on that context; one that is not is refused.
+    """
+    if len(body) < 68:
+        raise Garbled(f"{len(body)} bytes, shorter than the fixed fields")
+    negotiated = Negotiated({}, {}, 0)
     for kind, item in _items(body, 68):  # after protocol version, reserved, AE titles, 32 reserved bytes
-        if kind == 0x21 and len(item) >= 4 and item[2] == 0 and item[0] % 2 and item[0] // 2 < len(contexts):
-            ts = next((sub.decode("ascii").rstrip("\0 ") for k, sub in _items(item, 4) if k == 0x40), None)
-            if ts:
-                accepted[(contexts[item[0] // 2].abstract_syntax, ts)] = item[0]
-        elif kind == 0x50:
+        if kind == PRESENTATION_CONTEXT_AC_ITEM:
+            if len(item) < 4 or not item[0] % 2 or item[0] // 2 >= len(contexts):
+                raise Garbled(
+                    f"a presentation context item for context ID {item[0] if item else '?'} we never proposed"
+                )
+            proposed = contexts[item[0] // 2]
+            if item[2] != 0:
+                negotiated.rejected[proposed.abstract_syntax] = _CONTEXT_RESULT.get(item[2], f"result {item[2]}")
+                continue
+            ts = next(
+                (
+                    sub.decode("ascii", "replace").rstrip("\0 ")
+                    for k, sub in _items(item, 4)
+                    if k == TRANSFER_SYNTAX_ITEM
+                ),
+                None,
+            )
+            if not ts:
+                raise Garbled(f"context {item[0]} accepted with no transfer syntax")
+            if ts not in proposed.transfer_syntax:
+                negotiated.rejected[proposed.abstract_syntax] = f"the peer chose transfer syntax {ts}, never proposed"
+                continue
+            negotiated.accepted[(proposed.abstract_syntax, ts)] = item[0]
+        elif kind == USER_INFORMATION_ITEM:
             for sub_kind, sub in _items(item, 0):
-                if sub_kind == 0x51 and len(sub) == 4:
-                    (max_pdu,) = struct.unpack(">I", sub)
-    return accepted, max_pdu
+                if sub_kind == MAXIMUM_LENGTH_ITEM and len(sub) == 4:
+                    (negotiated.max_pdu,) = struct.unpack(">I", sub)
+                elif sub_kind == ASYNC_OPERATIONS_WINDOW_ITEM and len(sub) == 4:
+                    # The acceptor's "operations performed" bounds ours invoked; 0 is unlimited (PS3.7 D.3.3.3.2)
+                    (performed,) = struct.unpack(">H", sub[2:])
+                    negotiated.window = min(window, performed or window)
+    for key in negotiated.accepted:  # an abstract syntax accepted on one context is not refused
+        negotiated.rejected.pop(key[0], None)
+    return negotiated
 
 
 def _rejection(body: bytes) -> str:
@@ -128,6 +242,16 @@ def _rejection(body: bytes) -> str:
         _RJ_REASON.get((source, reason), f"reason {reason}"),
     )
     return "the peer rejected the association ({}, {}: {})".format(*words)
+
+
+def abort_reason(body: bytes) -> str:
+    """Who aborted and why, from an A-ABORT PDU's body (PS3.8 9.3.8)."""
+    if len(body) < 4:
+        return "the peer aborted the association"
+    source, reason = body[2], body[3]
+    who = _ABORT_SOURCE.get(source, f"source {source}")
+    why = _ABORT_REASON.get(reason, f"reason {reason}") if source == 2 else "no reason given"
+    return f"the peer aborted the association ({who}: {why})"
 
 
 def _implicit_element(group: int, element: int, value: bytes) -> bytes:
@@ -302,10 +426,12 @@ def _handshake(raw: socket.socket, tls: ssl.SSLContext, host: str) -> ssl.SSLSoc
 class Association:
     """An established association we requested: one socket, used by one thread at a time."""
 
-    def __init__(self, sock: socket.socket, accepted: dict[tuple[str, str], int], max_pdu: int, timeout: float):
+    def __init__(self, sock: socket.socket, negotiated: Negotiated, timeout: float):
         self.sock = sock
-        self.accepted = accepted
-        self.max_pdu = max_pdu
+        self.accepted = negotiated.accepted
+        self.rejected = negotiated.rejected
+        self.max_pdu = negotiated.max_pdu
+        self.window = negotiated.window
         self.timeout = timeout
         self.is_open = True
         self._message_id = 0
@@ -322,6 +448,8 @@ class Association:
         connect_timeout: float,
         timeout: float,
         tls: ssl.SSLContext | None = None,
+        user: tuple[str, str | None] | None = None,
+        window: int = 1,
     ) -> Association:
         """Connect (and TLS handshake) and negotiate; raise :class:`Refused` saying why when there is no association."""
         try:
@@ -334,29 +462,39 @@ class Association:
             raise Refused(f"cannot connect: {exc.strerror or exc}") from None
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock = _handshake(raw, tls, host) if tls else raw
-        assoc = cls(sock, {}, 0, connect_timeout)
+        assoc = cls(sock, Negotiated({}, {}, 0), connect_timeout)
         try:
-            sock.sendall(associate_rq(called, calling, contexts, implementation))
+            sock.sendall(associate_rq(called, calling, contexts, implementation, user, window))
             kind, body = assoc._read_pdu()
-        except (Lost, OSError):
+        except Lost as exc:
             assoc.close()
-            raise Refused(
-                f"the peer closed the connection or did not answer the association request within {connect_timeout:g} s"
-            ) from None
-        if kind in (ASSOCIATE_RJ, ABORT):  # the peer closes the connection after either
+            raise Refused(f"no answer to the association request: {exc}") from None
+        except OSError as exc:
             assoc.close()
-            raise Refused(
-                _rejection(body)
-                if kind == ASSOCIATE_RJ and len(body) >= 4
-                else "the peer aborted the association request"
-            )
+            raise Refused(f"cannot send the association request: {exc.strerror or exc}") from None
+        if kind == ASSOCIATE_RJ:  # the peer closes the connection after it
+            assoc.close()
+            raise Refused(_rejection(body) if len(body) >= 4 else "the peer rejected the association")
+        if kind == ABORT:
+            assoc.close()
+            raise Refused(abort_reason(body) + " instead of answering the association request")
         if kind != ASSOCIATE_AC:
             assoc.abort()
             raise Refused(f"the peer answered the association request with PDU type {kind}")
-        assoc.accepted, assoc.max_pdu = parse_associate_ac(body, contexts)
+        try:
+            negotiated = parse_associate_ac(body, contexts, window)
+        except Garbled as exc:
+            assoc.abort()
+            raise Refused(f"the peer's A-ASSOCIATE-AC is malformed: {exc}") from None
+        assoc.accepted, assoc.rejected, assoc.max_pdu = negotiated.accepted, negotiated.rejected, negotiated.max_pdu
+        assoc.window = negotiated.window
         if not assoc.accepted:
             assoc.release()
-            raise Refused("the peer accepted none of the proposed presentation contexts")
+            reasons = sorted(set(negotiated.rejected.values()))
+            raise Refused(
+                "the peer accepted none of the proposed presentation contexts"
+                + (f" ({'; '.join(reasons)})" if reasons else "")
+            )
         assoc.timeout = timeout
         sock.settimeout(timeout)
         return assoc
@@ -383,6 +521,8 @@ class Association:
 
     def _read_pdu(self) -> tuple[int, bytearray]:
         kind, _, length = _PDU.unpack(self._recv(6))
+        if length > _LARGEST_PDU_READ:
+            raise Lost(f"the peer sent a PDU (type {kind}) of {length} bytes")
         return kind, self._recv(length)
 
     def next_message_id(self) -> int:
@@ -403,7 +543,15 @@ class Association:
         while True:
             kind, body = self._read_pdu()
             if kind == ABORT:
-                raise Lost("the peer aborted the association")
+                self.close()
+                raise Lost(abort_reason(body))
+            if kind == RELEASE_RQ:  # the peer ends the association: answer it (PS3.8 7.2), then it is over
+                try:
+                    self.sock.sendall(_PDU.pack(RELEASE_RP, 0, 4) + bytes(4))
+                except OSError:
+                    pass
+                self.close()
+                raise Released("the peer released the association")
             if kind != P_DATA:
                 raise Lost(f"the peer sent PDU type {kind} instead of a response")
             pos = 0

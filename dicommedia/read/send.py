@@ -14,21 +14,34 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dicommedia.errors import MediaError
-from dicommedia.media.view import split_part10
+from dicommedia.read.coerce import CoercionError
+from dicommedia.read.jobs import (
+    Existing,
+    Failure,
+    ImportReport,
+    Job,
+    SendItem,
+    coerce_dataset,
+    coerced_head,
+    plan_import,
+    read_head,
+)
 from dicommedia.read.network import (
     Association,
     Framer,
     Lost,
     ProposedContext,
     Refused,
+    Released,
     Response,
     c_store_command,
     fill_from,
 )
+from dicommedia.read.reconcile import Reconciler
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -39,22 +52,9 @@ VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
 MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
 DEFAULT_ASSOCIATIONS = 4
+ASYNC_WINDOW = 8  # outstanding C-STORE requests proposed per association; most peers answer 1 (synchronous)
 _WORTH_ANOTHER_ASSOCIATION = 8  # instances still queued for opening one more association to pay off
 _EXTRA_ASSOCIATION_TIMEOUT = 1.0  # how long a parallel association may wait for a peer that serves one at a time
-
-
-class SendItem(Protocol):
-    """What the importer needs of an instance on the media (``dicommedia.media.MediaFile`` fits)."""
-
-    file_id: tuple[str, ...]
-    size: int
-    sop_instance_uid: str | None
-    sop_class_uid: str | None
-    transfer_syntax_uid: str | None
-
-    def open(self) -> BinaryIO: ...
-
-    def read_into(self, offset: int, slots: list[memoryview]) -> None: ...
 
 
 def check_ae_title(title: str, what: str) -> str:
@@ -117,59 +117,11 @@ class SendOptions:
     timeout: float = 30.0
     tls: TlsOptions | None = None
     associations: int = DEFAULT_ASSOCIATIONS
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An instance that did not reach the peer: its last status (None when no response) and why."""
-
-    sop_instance_uid: str | None
-    file_id: str | None
-    status: int | None
-    reason: str
-
-    def as_json(self) -> dict:
-        """The SPEC 2.2 form; the status as a 0xXXXX string."""
-        status = None if self.status is None else f"0x{self.status:04X}"
-        return {
-            "sop_instance_uid": self.sop_instance_uid,
-            "file_id": self.file_id,
-            "status": status,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    sent: int = 0
-    failed: list[Failure] = field(default_factory=list)
-    skipped: int = 0
-    warnings: int = 0
-    bytes_sent: int = 0
-    seconds: float = 0.0
-    associations: int = 0
-
-    def as_json(self) -> dict:
-        """The SPEC 2.2 import report."""
-        return {"sent": self.sent, "failed": [f.as_json() for f in self.failed], "skipped": self.skipped}
+    user: tuple[str, str | None] | None = None  # user identity: name, password (PS3.7 D.3.3.7)
+    window: int = ASYNC_WINDOW
 
 
 Progress = Callable[[int, int], None]  # (instances finished, bytes of them), called once per instance
-
-
-@dataclass
-class _Job:
-    item: SendItem
-    sop_class: str
-    sop_instance: str
-    transfer_syntax: str
-    attempts: int = 0
-
-    @property
-    def file_id(self) -> str:
-        return "/".join(self.item.file_id)
 
 
 def show_uid(uid: str) -> str:
@@ -190,7 +142,7 @@ def status_text(code: int) -> str:
     return STORAGE_SERVICE_CLASS_STATUS.get(code, (code_to_category(code), "unknown status"))[1]
 
 
-def plan_contexts(jobs: Sequence[_Job]) -> list[list[ProposedContext]]:
+def plan_contexts(jobs: Sequence[Job]) -> list[list[ProposedContext]]:
     """Presentation contexts for the jobs, in groups that each fit one association.
 
     Per SOP class: every transfer syntax found on the media on its own context (so the peer's answer says
@@ -218,19 +170,6 @@ def choose_context(accepted: dict[tuple[str, str], int], sop_class: str, ts: str
     return None
 
 
-def read_head(item: SendItem) -> tuple[dict[str, str], int]:
-    """The File Meta UIDs and the data set offset of an item, reading no more of it than needed."""
-    head = bytearray(min(item.size, 4096))
-    item.read_into(0, [memoryview(head)])
-    try:
-        return split_part10(head)
-    except ValueError:
-        if len(head) == item.size:
-            raise
-    with item.open() as fp:  # a File Meta Information longer than the head read
-        return split_part10(fp.read())
-
-
 def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
     """The data set of a Part 10 file decoded and encoded in ``send_ts`` (pydicom, loaded only for this)."""
     from io import BytesIO
@@ -249,8 +188,23 @@ def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
     return data
 
 
+def fill_spliced(head: bytes, slots: list[memoryview], item: SendItem, offset: int) -> None:
+    """Fill ``slots`` with ``head`` and then the item's bytes from ``offset`` on (read straight into them)."""
+    rest = []
+    pos = 0
+    for slot in slots:
+        n = min(len(slot), len(head) - pos)
+        if n > 0:
+            slot[:n] = head[pos : pos + n]
+            pos += n
+        if n < len(slot):
+            rest.append(slot[max(n, 0) :])
+    if rest:
+        item.read_into(offset, rest)
+
+
 class _Link:
-    """One association with the peer, sending one instance at a time."""
+    """One association with the peer, with as many requests outstanding as the peer's window allows."""
 
     def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext]):
         self.peer = peer
@@ -278,6 +232,8 @@ class _Link:
             timeout,
             self.options.timeout,
             tls,
+            self.options.user,
+            self.options.window,
         )
 
     def echo(self) -> None:
@@ -298,14 +254,19 @@ class _Link:
             raise Lost("association closed")
         self.assoc.send(ready.message)
 
-    def response(self, ready: _Ready) -> Response:
-        """Wait for the C-STORE-RSP to ``ready``; raise :class:`Lost` if the association breaks."""
+    def response(self) -> Response:
+        """Wait for the next C-STORE-RSP; raise :class:`Lost` if the association breaks."""
         assert self.assoc is not None
         rsp = self.assoc.receive()
-        if rsp.message_id != ready.message_id or rsp.status is None:
-            raise Lost("the peer answered out of turn")
+        if rsp.message_id is None or rsp.status is None:
+            raise Lost("the peer answered without a Message ID Being Responded To or a Status")
         self.stored += 1
         return rsp
+
+    @property
+    def window(self) -> int:
+        """How many requests may be outstanding on this association (PS3.7 D.3.3.3)."""
+        return self.assoc.window if self.assoc else 1
 
     def close(self) -> None:
         """Release the association."""
@@ -324,7 +285,7 @@ class _Link:
 class _Ready:
     """A job ready to go on a given link: its C-STORE-RQ framed as P-DATA-TF PDUs, data set included."""
 
-    job: _Job
+    job: Job
     message_id: int
     message: memoryview  # in one of the link's two buffers (see Framer)
     data_length: int
@@ -341,13 +302,13 @@ class _Importer:
         self.options = options
         self.contexts = contexts
         self.progress = progress
-        self.queue: deque[_Job] = deque()
+        self.queue: deque[Job] = deque()
         self.lock = threading.Lock()  # guards the queue and the report
         self.report = ImportReport()
         self.last_error = ""
         self.used = 0  # associations that carried at least one instance
 
-    def run(self, jobs: list[_Job], first: _Link) -> None:
+    def run(self, jobs: list[Job], first: _Link) -> None:
         """Send every job over ``first`` (already open) and, while the peer takes them, more associations."""
         self.queue.extend(jobs)
         threads = [threading.Thread(target=self._work, args=(first,), daemon=True)]
@@ -371,19 +332,19 @@ class _Importer:
             self._fail(job, None, reason)
         self.queue.clear()
 
-    def _next(self) -> _Job | None:
+    def _next(self) -> Job | None:
         with self.lock:
             return self.queue.popleft() if self.queue else None
 
-    def _requeue(self, job: _Job) -> None:
+    def _requeue(self, job: Job) -> None:
         with self.lock:
             self.queue.appendleft(job)
 
-    def _finish(self, job: _Job) -> None:
+    def _finish(self, job: Job) -> None:
         if self.progress:
             self.progress(1, job.item.size)
 
-    def _fail(self, job: _Job, status: int | None, reason: str) -> None:
+    def _fail(self, job: Job, status: int | None, reason: str) -> None:
         with self.lock:
             self.report.failed.append(Failure(job.sop_instance, job.file_id, status, reason))
         self._finish(job)
@@ -403,7 +364,8 @@ class _Importer:
         return None
 
     def _work(self, link: _Link | None) -> None:
-        ready: _Ready | None = None
+        ready: _Ready | None = None  # prepared for ``link``, not sent yet
+        inflight: deque[_Ready] = deque()  # sent, awaiting their responses (at most the link's window)
         try:
             while True:
                 if link is None:
@@ -415,34 +377,41 @@ class _Importer:
                     link = self._reconnect()
                     if link is None:
                         return
-                if ready is None:
-                    job = self._next()
-                    if job is None:
-                        return
-                    ready = self._prepare(link, job)
+                while len(inflight) < link.window:
                     if ready is None:
-                        continue
-                ready.job.attempts += 1
-                try:
-                    link.request(ready)
-                except Lost as exc:
-                    self._lost(link, ready.job, exc)
-                    link = None
+                        job = self._next()
+                        if job is None:
+                            break
+                        ready = self._prepare(link, job)
+                        if ready is None:
+                            continue
+                    ready.job.attempts += 1
+                    inflight.append(ready)
                     ready = None
+                    try:
+                        link.request(inflight[-1])
+                    except Lost as exc:
+                        self._lost(link, inflight, exc)
+                        link = None
+                        break
+                if link is None:
                     continue
-                following = self._next()
-                upcoming = self._prepare(link, following) if following else None  # while the peer works
+                if not inflight:
+                    return
+                if ready is None:  # read and frame the next instance while the peer works
+                    following = self._next()
+                    ready = self._prepare(link, following) if following else None
                 try:
-                    rsp = link.response(ready)
+                    rsp = link.response()
+                    answered = next((r for r in inflight if r.message_id == rsp.message_id), None)
+                    if answered is None:
+                        raise Lost(f"the peer answered message {rsp.message_id}, which is not outstanding")
                 except Lost as exc:
-                    if upcoming is not None:
-                        self._requeue(upcoming.job)
-                    self._lost(link, ready.job, exc)
+                    self._lost(link, inflight, exc)
                     link = None
-                    ready = None
                     continue
-                self._settle(ready, rsp)
-                ready = upcoming
+                inflight.remove(answered)
+                self._settle(answered, rsp)
         finally:
             if link is not None:
                 self._count(link)
@@ -453,23 +422,29 @@ class _Importer:
             with self.lock:
                 self.used += 1
 
-    def _lost(self, link: _Link, job: _Job, exc: Lost) -> None:
-        """The association broke with ``job`` in flight: drop it, and retry or report the job."""
+    def _lost(self, link: _Link, inflight: deque[_Ready], exc: Lost) -> None:
+        """The association broke with ``inflight`` unanswered: drop it, and retry or report each of them."""
         self._count(link)
         link.abort()
         self.last_error = str(exc)
-        self._retry_or_fail(job, None, str(exc))
+        while inflight:
+            job = inflight.pop().job  # the last first: requeued at the front, they go again in order
+            if isinstance(exc, Released) and not job.released:
+                job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try is free
+                job.attempts -= 1
+            self._retry_or_fail(job, None, str(exc))
 
-    def _prepare(self, link: _Link, job: _Job) -> _Ready | None:
+    def _prepare(self, link: _Link, job: Job) -> _Ready | None:
         """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs
         (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done."""
         chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
         if chosen is None:
+            why = link.assoc.rejected.get(job.sop_class) if link.assoc else None
             self._fail(
                 job,
                 None,
                 f"the peer accepted no presentation context for {show_uid(job.sop_class)} "
-                f"in {show_uid(job.transfer_syntax)} nor uncompressed",
+                f"in {show_uid(job.transfer_syntax)} nor uncompressed" + (f" ({why})" if why else ""),
             )
             return None
         context_id, send_ts = chosen
@@ -480,11 +455,17 @@ class _Importer:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
             if stored_ts == send_ts:
-                message, slots = link.framer.frame(context_id, command, job.item.size - offset, link.assoc.max_pdu)
-                job.item.read_into(offset, slots)
-                return _Ready(job, message_id, message, job.item.size - offset)
+                rewrite = coerced_head(job, offset) if job.coercion else None
+                head, cut = rewrite if rewrite else (b"", 0)
+                length = len(head) + job.item.size - offset - cut
+                message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
+                fill_spliced(head, slots, job.item, offset + cut)
+                return _Ready(job, message_id, message, length)
             with job.item.open() as fp:
                 raw = fp.read()
+        except CoercionError as exc:
+            self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
+            return None
         except Exception as exc:  # unreadable media file: report it, never crash the import
             self._fail(job, None, f"cannot read the file: {exc}")
             return None
@@ -494,6 +475,11 @@ class _Importer:
             self._fail(
                 job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}"
             )
+            return None
+        try:
+            data = coerce_dataset(job, data, send_ts)
+        except CoercionError as exc:
+            self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
             return None
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
@@ -512,49 +498,27 @@ class _Importer:
         reason = status_text(rsp.status) + (f": {rsp.error_comment}" if rsp.error_comment else "")
         self._retry_or_fail(ready.job, rsp.status, reason)
 
-    def _retry_or_fail(self, job: _Job, status: int | None, reason: str) -> None:
+    def _retry_or_fail(self, job: Job, status: int | None, reason: str) -> None:
         if job.attempts <= self.options.retries:
             self._requeue(job)
         else:
             self._fail(job, status, reason)
 
 
-def describe(item: SendItem) -> _Job | Failure:
-    """The job for an item, reading its File Meta Information when the media view did not know its UIDs."""
-    sop_class, sop_instance, ts = item.sop_class_uid, item.sop_instance_uid, item.transfer_syntax_uid
-    file_id = "/".join(item.file_id)
-    if not (sop_class and sop_instance and ts):
-        try:
-            with item.open() as fp:
-                meta, _ = split_part10(fp.read())
-        except Exception as exc:
-            return Failure(sop_instance, file_id, None, f"not a readable Part 10 file: {exc}")
-        sop_class = sop_class or meta.get("MediaStorageSOPClassUID")
-        sop_instance = sop_instance or meta.get("MediaStorageSOPInstanceUID")
-        ts = ts or meta.get("TransferSyntaxUID")
-    if not (sop_class and sop_instance and ts):
-        return Failure(
-            sop_instance, file_id, None, "no SOP Class, SOP Instance or Transfer Syntax UID in the file meta"
-        )
-    return _Job(item, str(sop_class), str(sop_instance), str(ts))
-
-
 def import_media(
-    items: Iterable[SendItem], peer: Peer, options: SendOptions = SendOptions(), progress: Progress | None = None
+    items: Iterable[SendItem],
+    peer: Peer,
+    options: SendOptions = SendOptions(),
+    progress: Progress | None = None,
+    reconciler: Reconciler | None = None,
+    existing: Existing | None = None,
 ) -> ImportReport:
-    """C-ECHO, then C-STORE every item into ``peer``; raise MediaError when the peer cannot be reached at all."""
+    """C-ECHO, then C-STORE every item into ``peer``, coerced as ``reconciler`` says and leaving out what
+    ``existing`` finds on the peer; raise MediaError when the peer cannot be reached at all."""
     check_ae_title(options.calling_aet, "--calling-aet")
     started = time.perf_counter()
-    report = ImportReport()
-    jobs: list[_Job] = []
-    for item in items:
-        job = describe(item)
-        if isinstance(job, Failure):
-            report.failed.append(job)
-            if progress:
-                progress(1, item.size)
-        else:
-            jobs.append(job)
+    plan = plan_import(items, reconciler, existing, progress)
+    report, jobs = plan.report, plan.jobs
     groups = plan_contexts(jobs)
     for index, contexts in enumerate(groups):
         classes = {cx.abstract_syntax for cx in contexts}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError, one_line
+from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
@@ -76,6 +77,7 @@ class Rendered:
 
     files: dict[int, VolumeFile] = field(default_factory=dict)
     transcoded: int = 0
+    web: dict[int, object] = field(default_factory=dict)  # transforms.web.WebResult by id of PlannedInstance
 
 
 def render_all(
@@ -88,10 +90,15 @@ def render_all(
     progress: Progress,
     warnings: list[str],
     refused: list[tuple[str, str]],
+    web: dict[int, object] | None = None,
 ) -> Rendered:
-    """Render every instance that must change; the rest are copied verbatim behind a new File Meta."""
+    """Render every instance that must change; the rest are copied verbatim behind a new File Meta.
+
+    ``web`` (WebSpec by id of PlannedInstance): IHE PDI web content, made in the same pass by the workers.
+    """
     out = Rendered()
-    jobs: list[RenderJob] = []
+    web = web or {}
+    jobs: list = []
     owners: dict[str, PlannedInstance] = {}
     for patient in plan.patients.values():
         for study in patient.studies.values():
@@ -101,6 +108,9 @@ def render_all(
                     inst_remap = {**remap, **origin_remap.get(inst.header.source.origin, {})}
                     if not _needs_render(inst, coercions, inst_remap):
                         out.files[id(inst)] = _passthrough(inst)
+                        if id(inst) in web:
+                            jobs.append(_web_job(inst, web[id(inst)]))
+                            owners[jobs[-1].spec.prefix] = inst
                         continue
                     from dicommedia.transforms.render import RenderJob  # loads pydicom: only when needed
 
@@ -117,20 +127,24 @@ def render_all(
                         codec=inst.codec,
                         quality=quality,
                         new_sop_instance_uid=remap.get(inst.sop_instance_uid) if inst.codec else None,
+                        web=web.get(id(inst)),
                     )
                     owners[job.spool_path] = inst
                     jobs.append(job)
     if not jobs:
         return out
-    from dicommedia.transforms.render import RenderResult, render
+    from dicommedia.transforms.render import RenderJob, RenderResult
 
     progress.stage("encoding instances", len(jobs))
     workers = jobs_wanted or os.cpu_count() or 1
     failed: set[int] = set()
     # Lossy images were promised new UIDs before rendering; one that stayed uncompressed keeps its own.
     broken_promises: dict[str, str] = {}
-    for job, result in _bounded_map(render, jobs, min(workers, max(1, len(jobs)))):
+    for job, result in _bounded_map(_work, jobs, min(workers, max(1, len(jobs)))):
         progress.advance()
+        if not isinstance(job, RenderJob):  # web content of an instance copied verbatim
+            _take_web(out, owners[job.spec.prefix], result, warnings)
+            continue
         inst = owners[job.spool_path]
         promised = job.new_sop_instance_uid
         if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
@@ -148,6 +162,7 @@ def render_all(
             inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
         warnings.extend(n for n in result.notes if "kept uncompressed" in n or "left out" in n)
         out.transcoded += int(result.transcoded)
+        _take_web(out, inst, result.web, warnings)
         out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))
     if broken_promises:
         _retarget_references(jobs, owners, out, broken_promises, failed)
@@ -164,10 +179,12 @@ def _retarget_references(
     jobs: list, owners: dict[str, PlannedInstance], out: Rendered, back: dict[str, str], failed: set[int]
 ) -> None:
     """Point references back at the original UIDs of images that were not lossy-compressed after all."""
-    from dicommedia.transforms.render import retarget
+    from dicommedia.transforms.render import RenderJob, retarget
 
     needles = [uid.encode() for uid in back]
     for job in jobs:
+        if not isinstance(job, RenderJob):
+            continue
         inst = owners[job.spool_path]
         if id(inst) in failed:
             continue
@@ -178,16 +195,58 @@ def _retarget_references(
         out.files[id(inst)] = VolumeFile((), size, _lazy_file(job.spool_path, size))
 
 
+def _work(job: object) -> object:
+    """The worker's entry point: a RenderJob renders an instance, a WebJob only makes its web content."""
+    from dicommedia.transforms.render import RenderJob, render
+    from dicommedia.transforms.web import render_web
+
+    return render(job) if isinstance(job, RenderJob) else render_web(job)
+
+
+def _web_job(inst: PlannedInstance, spec: object) -> object:
+    from dicommedia.transforms.web import WebJob
+
+    source = inst.header.source
+    return WebJob(
+        source.label, spec, str(source.path) if source.path else None, None if source.path else source.read_bytes()
+    )
+
+
+def _take_web(out: Rendered, inst: PlannedInstance, result: object, warnings: list[str]) -> None:
+    """Keep an instance's web content; a failure there leaves the image without rendering, with a warning."""
+    if result is None:
+        return
+    if isinstance(result, Exception):
+        warnings.append(f"{inst.header.source.label}: no web rendering ({result})")
+        return
+    if result.note:
+        warnings.append(result.note)
+    out.web[id(inst)] = result
+
+
 def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     """An opener that opens the spooled file only when its bytes are read (thousands of files, few descriptors)."""
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
+class _Passthrough:
+    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
+
+    __slots__ = ("header",)
+
+    def __init__(self, header: InstanceHeader):
+        self.header = header
+
+    def __call__(self) -> Part10Stream:
+        header = self.header
+        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+        source = header.source
+        path = str(source.path) if source.path else None
+        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, path)
+
+
 def _passthrough(inst: PlannedInstance) -> VolumeFile:
     """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
     header = inst.header
-    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-    length = header.source.size - header.body_offset
-    source = header.source
-    path = str(source.path) if source.path else None
-    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
+    meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
+    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))

@@ -40,6 +40,7 @@ class RenderJob:
     codec: str | None = None
     quality: int | None = None
     new_sop_instance_uid: str | None = None
+    web: object = None  # a transforms.web.WebSpec: IHE PDI web content made from the decoded pixels
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RenderResult:
     sop_instance_uid: str
     notes: tuple[str, ...] = ()
     transcoded: bool = False
+    web: object = None  # the transforms.web.WebResult asked for by RenderJob.web
 
 
 def _load(job: RenderJob):
@@ -77,6 +79,11 @@ def render(job: RenderJob) -> RenderResult:
         transcoded = source_syntax != ExplicitVRLittleEndian
     apply_coercions(ds, job.coercions)
     remap_references(ds, job.remap)
+    web = None
+    if job.web is not None:  # before lossy compression: renderings from the decoded, original pixels
+        from dicommedia.transforms.web import web_content
+
+        web = web_content(ds, job.web, job.label)
     if job.codec:
         from dicommedia.transforms.compression import CannotCompress, compress
 
@@ -100,6 +107,7 @@ def render(job: RenderJob) -> RenderResult:
         sop_instance_uid=str(ds.SOPInstanceUID),
         notes=tuple(notes),
         transcoded=transcoded,
+        web=web,
     )
 
 

@@ -10,20 +10,48 @@ import warnings as py_warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from pydicom.dataset import Dataset
-
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import IsoStore, is_iso_image
 from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
-from dicommedia.validate.files import check_file
+from dicommedia.validate.files import check_file, check_profile, encoding_of
 from dicommedia.validate.iso import check_iso
-from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
+from dicommedia.validate.profile_fit import best_fit, misfits
+from dicommedia.validate.references import (
+    check_duplicates,
+    check_file_ids,
+    check_record_matches,
+    check_unreferenced,
+    file_keys,
+)
 from dicommedia.validate.report import Report
+from dicommedia.validate.udf import check_udf
 
 __all__ = ["Report", "validate_media"]
+
+
+def _profile_for(report: Report, asked: Profile | None, headers: dict[MediaFile, Dataset], total: int) -> Profile:
+    """Check every file against the profile asked for (or the best fit); say when another one fits better."""
+    encodings = {media_file: encoding_of(ds) for media_file, ds in headers.items()}
+    instances = [e for e in encodings.values() if e is not None]
+    best = best_fit(instances, total)
+    profile = asked or best
+    report.profile = profile.name
+    if asked is None:
+        report.add(warning("profile-detected", f"checked under {best.name}: the profile its content fits best"))
+    elif best.name != asked.name and misfits(best, instances, total) < misfits(asked, instances, total):
+        report.add(
+            warning(
+                "other-profile",
+                f"the disc's content fits {best.name} better than {asked.name} (validate with --profile {best.name})",
+            )
+        )
+    for media_file, encoding in encodings.items():
+        if encoding is not None:
+            report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
+    return profile
 
 
 def check_media(view: MediaView, profile: Profile) -> list[Finding]:
@@ -46,9 +74,14 @@ def check_media(view: MediaView, profile: Profile) -> list[Finding]:
     return findings
 
 
-def validate_media(path: str | Path, profile: Profile, progress: Callable[[MediaFile], None] | None = None) -> Report:
-    """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium."""
-    report = Report(str(path), profile.name)
+def validate_media(
+    path: str | Path, profile: Profile | None, progress: Callable[[MediaFile], None] | None = None
+) -> Report:
+    """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium.
+
+    ``profile`` None: the profile the disc's content fits best (``--profile auto``).
+    """
+    report = Report(str(path), profile.name if profile else "auto")
     try:
         view = open_media(path, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
@@ -65,20 +98,24 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             report.add(check_iso(view.store, view.fileset_id))
         else:
             report.skipped.add("iso9660")
+        if view.kind in ("iso", "udf"):
+            report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, Dataset] = {}
+        headers: dict[MediaFile, dict[str, str]] = {}
+        shared: dict[str, str] = {}
         for media_file in files:
-            findings, ds = check_file(media_file, profile)
+            findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
-                headers[media_file] = ds
+                headers[media_file] = file_keys(ds, shared)
             if progress:
                 progress(media_file)
+        profile = _profile_for(report, profile, headers, view.store.total_bytes())
         report.add(check_file_ids(view))
         report.add(check_record_matches(headers))
         report.add(check_duplicates(headers))

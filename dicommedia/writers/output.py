@@ -19,6 +19,7 @@ from dicommedia.errors import MediaError
 from dicommedia.writers import leftovers
 
 SECTOR = 2048
+_MAX_EXTENT = 0xFFFFFFFF  # bytes of one ISO 9660 extent (a 32-bit Data Length, ECMA-119 9.1.4)
 
 
 class _Splice(bytes):
@@ -120,7 +121,7 @@ class Part10Stream(io.RawIOBase):
         super().close()
 
 
-@dataclass
+@dataclass(slots=True)
 class VolumeFile:
     """One file of the volume: its path components (File ID or PDI name), size, and how to read it."""
 
@@ -170,6 +171,39 @@ class _SpliceWriter:
         return self.out.tell()
 
 
+class _Deferred:
+    """A volume file as pycdlib holds it until the image is written: its stream (and File Meta bytes) is made
+    only when pycdlib reads it, and dropped once read, so many thousand files keep almost nothing in memory."""
+
+    __slots__ = ("_file", "_stream")
+    mode = "rb"  # what pycdlib checks a file object for
+
+    def __init__(self, file: VolumeFile):
+        self._file = file
+        self._stream: BinaryIO | None = None
+
+    def _current(self) -> BinaryIO:
+        if self._stream is None:
+            self._stream = self._file.open()
+            if isinstance(self._stream, Part10Stream):
+                self._stream.enable_splice()
+        return self._stream
+
+    def seek(self, *args: int) -> int:
+        return self._current().seek(*args)
+
+    def tell(self) -> int:
+        return self._current().tell()
+
+    def read(self, size: int = -1) -> bytes:
+        stream = self._current()
+        data = stream.read(size)
+        if stream.tell() >= self._file.size:
+            stream.close()
+            self._stream = None
+        return data
+
+
 def _iso_name(parts: tuple[str, ...]) -> str:
     """ISO 9660 level 1 path: ``NAME.;1`` for names without extension (PS3.12 F.3.1), ``NAME.EXT;1`` otherwise."""
     *dirs, name = parts
@@ -177,25 +211,40 @@ def _iso_name(parts: tuple[str, ...]) -> str:
     return "/" + "/".join([*dirs, leaf])
 
 
-def build_iso(files: list[VolumeFile], volume_id: str) -> tuple[pycdlib.PyCdlib, int]:
+def _udf_name(parts: tuple[str, ...]) -> str:
+    """UDF path of a file or folder: the File ID itself (no ISO version), the same names on both sides."""
+    return "/" + "/".join(parts)
+
+
+def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tuple[pycdlib.PyCdlib, int]:
     """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written.
 
+    ``udf``: a UDF bridge in the same image (PS3.12 DVD/BD media): every file once on disc, listed by both
+    file systems under the same names; pycdlib gives the UDF volume and File Set the ISO Volume Identifier.
     Returns the layout and how many bytes the writer must splice from files on disk.
     """
     iso = pycdlib.PyCdlib()
     to_splice = 0
-    iso.new(interchange_level=1, vol_ident=volume_id, app_ident_str="DICOMMEDIA", preparer_ident_str="DICOMMEDIA")
+    iso.new(
+        # Level 3 only for what level 1 cannot hold: a file of 4 GiB or more, written as multi-extent.
+        interchange_level=3 if udf and any(f.size > _MAX_EXTENT for f in files) else 1,
+        vol_ident=volume_id,
+        app_ident_str="DICOMMEDIA",
+        preparer_ident_str="DICOMMEDIA",
+        udf="2.60" if udf else None,
+    )
     made: set[tuple[str, ...]] = set()
     for f in files:
         for depth in range(1, len(f.parts)):
             folder = f.parts[:depth]
             if folder not in made:
-                iso.add_directory("/" + "/".join(folder))
+                iso.add_directory("/" + "/".join(folder), udf_path=_udf_name(folder) if udf else None)
                 made.add(folder)
         stream = f.open()
         if isinstance(stream, Part10Stream):
             to_splice += stream.enable_splice()
-        iso.add_fp(stream, f.size, _iso_name(f.parts))
+        stream.close()
+        iso.add_fp(_Deferred(f), f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
     return iso, to_splice
 
 

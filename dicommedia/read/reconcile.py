@@ -1,0 +1,232 @@
+"""Import reconciliation (IHE Import Reconciliation Workflow; SPEC 2.2): the local identity of outside instances.
+
+Sources of the local identity: a patient map (CSV), a Modality Worklist (see :mod:`dicommedia.read.worklist`),
+and ``--set TAG=VALUE`` values written into every instance. An instance whose patient no source knows is
+"unmapped": sent unchanged, skipped or failed as ``--unmapped`` says; never sent under a guessed identity.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from dicommedia.errors import MediaError
+from dicommedia.read.coerce import Coercion, CoercionError, value_of, walk
+from dicommedia.standard.identity import SOURCE_AE_TITLE
+from dicommedia.standard.uids import IMPLICIT_VR_LE
+
+Unmapped = Literal["send", "skip", "fail"]
+
+PATIENT_NAME, PATIENT_ID, ISSUER_OF_PATIENT_ID = 0x00100010, 0x00100020, 0x00100021
+PATIENT_BIRTH_DATE, PATIENT_SEX, ACCESSION_NUMBER = 0x00100030, 0x00100040, 0x00080050
+STUDY_INSTANCE_UID = 0x0020000D
+_OUTSIDE_KEYS = {
+    "patient_id": PATIENT_ID,
+    "issuer": ISSUER_OF_PATIENT_ID,
+    "patient_name": PATIENT_NAME,
+    "birth_date": PATIENT_BIRTH_DATE,
+    "accession": ACCESSION_NUMBER,
+    "study_instance_uid": STUDY_INSTANCE_UID,
+}
+_WANTED = set(_OUTSIDE_KEYS.values())
+# Map column -> (tag, VR) of the local value it gives; the two source columns say which outside patient.
+MAP_COLUMNS = {
+    "patient_id": (PATIENT_ID, "LO"),
+    "patient_name": (PATIENT_NAME, "PN"),
+    "patient_birth_date": (PATIENT_BIRTH_DATE, "DA"),
+    "issuer": (ISSUER_OF_PATIENT_ID, "LO"),
+}
+SOURCE_COLUMNS = ("source_patient_id", "issuer_of_patient_id")
+_MAX_LENGTH = {"LO": 64, "PN": 64 * 3 + 2, "DA": 8, "SH": 16, "CS": 16}
+_NOT_CHANGEABLE = {0x00080016, 0x00080018, 0x0020000D, 0x0020000E}  # SOP Class/Instance, Study, Series UIDs
+_UNCOERCIBLE_SYNTAXES = {"1.2.840.10008.1.2.2": "Explicit VR Big Endian", "1.2.840.10008.1.2.1.99": "Deflated"}
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What an instance says of its patient and study, as found in the file."""
+
+    patient_id: str | None = None
+    issuer: str | None = None
+    patient_name: str | None = None
+    birth_date: str | None = None
+    accession: str | None = None
+    study_instance_uid: str | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The local values for an instance (tag -> (VR, text)) and where they come from."""
+
+    values: Mapping[int, tuple[str, str]]
+    source: str  # "patient map line 3", "worklist", "--set"
+    issuer_of_outside_values: str = ""
+
+    def show(self) -> dict[str, str]:
+        """The local identity by keyword, for the dry run."""
+        from pydicom.datadict import keyword_for_tag
+
+        return {keyword_for_tag(tag) or f"{tag:08X}": text for tag, (_, text) in sorted(self.values.items())}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """No local identity for an instance: why, and whether the instance is skipped rather than failed."""
+
+    reason: str
+    skip: bool = False
+
+
+Resolution = Identity | Refusal
+Resolver = Callable[[Outside], Identity | Refusal | None]  # None: this source does not know the patient
+
+
+def _check_value(vr: str, text: str, where: str) -> str:
+    """A value fit for its VR (length, no backslash or control character; a date as YYYYMMDD), or MediaError."""
+    text = text.strip()
+    if "\\" in text or any(ord(c) < 32 for c in text):
+        raise MediaError(f"{where}: {text!r} holds a backslash or a control character")
+    if vr == "DA" and text and not re.fullmatch(r"\d{8}", text):
+        raise MediaError(f"{where}: {text!r} is not a date as YYYYMMDD")
+    if len(text) > _MAX_LENGTH.get(vr, 1024):
+        raise MediaError(f"{where}: {text!r} is longer than a {vr} value may be ({_MAX_LENGTH[vr]})")
+    return text
+
+
+@dataclass
+class PatientMap:
+    """Outside (patient ID, issuer) -> local identity, read from a CSV file with a header row."""
+
+    path: str
+    rows: dict[tuple[str, str | None], Identity] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PatientMap:
+        """Read and check the whole map; MediaError naming the file and line on the first fault."""
+        label = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MediaError(f"cannot read the patient map: {exc}", label) from None
+        lines = [row for row in enumerate(csv.reader(text.splitlines()), 1) if any(cell.strip() for cell in row[1])]
+        if not lines:
+            raise MediaError("the patient map is empty", label)
+        _, header = lines[0]
+        columns = [c.strip().lower() for c in header]
+        known = (*SOURCE_COLUMNS, *MAP_COLUMNS)
+        for column in columns:
+            if column not in known:
+                raise MediaError(f"line 1: unknown column {column!r} (known: {', '.join(known)})", label)
+        if len(set(columns)) != len(columns):
+            raise MediaError("line 1: a column is named twice", label)
+        if "source_patient_id" not in columns or "patient_id" not in columns:
+            raise MediaError("line 1: the header needs source_patient_id and patient_id columns", label)
+        patient_map = cls(label)
+        for number, cells in lines[1:]:
+            where = f"{label} line {number}"
+            if len(cells) != len(columns):
+                raise MediaError(f"line {number}: {len(cells)} fields where the header has {len(columns)}", label)
+            row = dict(zip(columns, (c.strip() for c in cells), strict=True))
+            source = _check_value("LO", row["source_patient_id"], where)
+            if not source or not row["patient_id"]:
+                raise MediaError(f"line {number}: source_patient_id and patient_id must not be empty", label)
+            values = {
+                MAP_COLUMNS[c][0]: (MAP_COLUMNS[c][1], _check_value(MAP_COLUMNS[c][1], row[c], where))
+                for c in columns
+                if c in MAP_COLUMNS and row[c]
+            }
+            key = (source, row.get("issuer_of_patient_id") or None)
+            if key in patient_map.rows:
+                raise MediaError(f"line {number}: outside patient {source!r} is mapped twice", label)
+            patient_map.rows[key] = Identity(values, f"patient map line {number}", key[1] or "")
+        return patient_map
+
+    def __call__(self, outside: Outside) -> Identity | None:
+        """The row for the outside patient: with its issuer first, then a row without issuer."""
+        if not outside.patient_id:
+            return None
+        return self.rows.get((outside.patient_id, outside.issuer)) or self.rows.get((outside.patient_id, None))
+
+
+def parse_set(assignments: tuple[str, ...]) -> dict[int, tuple[str, str]]:
+    """``--set TAG=VALUE`` (a keyword or GGGG,EEEE) as tag -> (VR, text); MediaError for a bad one."""
+    if not assignments:
+        return {}
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    values: dict[int, tuple[str, str]] = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        hex_tag = re.fullmatch(r"\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?", name)
+        tag = int(hex_tag[1] + hex_tag[2], 16) if hex_tag else tag_for_keyword(name)
+        if not sep or tag is None:
+            raise MediaError(f"--set {text!r}: not TAG=VALUE with a known keyword or GGGG,EEEE tag")
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            raise MediaError(f"--set {text!r}: tag not in the data dictionary (its VR is unknown)") from None
+        if tag in _NOT_CHANGEABLE or tag >> 16 in (0x0002, 0x7FE0) or vr in ("SQ", "OB", "OW", "UN"):
+            raise MediaError(f"--set {text!r}: this attribute cannot be set on import (UIDs stay unchanged)")
+        values[tag] = (vr, _check_value(vr, value, f"--set {name}"))
+    return values
+
+
+@dataclass
+class Reconciler:
+    """The local identity of each instance from its outside values: the first source that knows it wins."""
+
+    sources: list[Resolver]
+    settings: dict[int, tuple[str, str]]
+    unmapped: Unmapped = "fail"
+    modified_at: str = field(default_factory=lambda: datetime.datetime.now().astimezone().strftime("%Y%m%d%H%M%S.%f%z"))
+    _cache: dict[Outside, Resolution] = field(default_factory=dict)
+
+    def resolve(self, outside: Outside) -> Resolution:
+        """An :class:`Identity` (possibly with nothing to change) or a :class:`Refusal`; cached per outside keys."""
+        if outside not in self._cache:
+            self._cache[outside] = self._resolve(outside)
+        return self._cache[outside]
+
+    def _resolve(self, outside: Outside) -> Resolution:
+        for source in self.sources:
+            found = source(outside)
+            if isinstance(found, Refusal):
+                return found
+            if found is not None:
+                return Identity({**found.values, **self.settings}, found.source, found.issuer_of_outside_values)
+        if not self.sources:
+            return Identity(dict(self.settings), "--set")
+        who = f"outside patient {outside.patient_id!r}" if outside.patient_id else "an instance without Patient ID"
+        reason = f"{who} is not in the patient map or worklist"
+        if self.unmapped == "send":
+            return Identity(dict(self.settings), "unmapped, sent as it is")
+        return Refusal(reason + (" (--unmapped skip)" if self.unmapped == "skip" else ""), self.unmapped == "skip")
+
+    def coercion(self, identity: Identity) -> Coercion:
+        """How to write ``identity`` into a data set."""
+        return Coercion(identity.values, self.modified_at, SOURCE_AE_TITLE, identity.issuer_of_outside_values)
+
+
+def is_explicit(transfer_syntax: str) -> bool:
+    """Whether a data set in this transfer syntax is Explicit VR LE; CoercionError for one we cannot rewrite."""
+    if transfer_syntax in _UNCOERCIBLE_SYNTAXES:
+        raise CoercionError(f"cannot rewrite a data set in {_UNCOERCIBLE_SYNTAXES[transfer_syntax]}")
+    return transfer_syntax != IMPLICIT_VR_LE
+
+
+def outside_values(head: bytes | memoryview, explicit: bool) -> Outside:
+    """The outside patient and study keys of a data set from its first bytes (:class:`NeedMore` if too few)."""
+    elements, _ = walk(head, explicit, STUDY_INSTANCE_UID)
+    raw = {el[0]: value_of(el, head) for el in elements if el[0] in _WANTED}
+
+    def text(tag: int) -> str | None:
+        value = raw.get(tag)
+        return value.decode("latin-1").strip(" \0") or None if value else None
+
+    return Outside(**{name: text(tag) for name, tag in _OUTSIDE_KEYS.items()})
