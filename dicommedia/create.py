@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +16,11 @@ from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.label import disc_label, write_label
+from dicommedia.writers.leftovers import Spool
+from dicommedia.writers.output import output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
+from dicommedia.writers.web.content import PdiRequest, fitting_pdi, web_specs
 
 _FILESET_ID = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
@@ -40,9 +42,12 @@ class CreateOptions:
     span: bool = False
     skip_invalid: bool = False
     ihe_pdi: bool = True
+    pdi: PdiRequest = field(default_factory=PdiRequest)  # web content, who made the disc, a viewer
     jobs: int = 0
     overwrite: bool = False
     fix_uids: bool = False
+    udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
+    label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
 
 
 @dataclass
@@ -56,6 +61,8 @@ class VolumeSummary:
     instances: int
     bytes: int
     capacity_bytes: int | None
+    label: dict | None = None  # the IHE PDI label text (patients, date, institution, DICOM ONLY / PLUS WEB)
+    label_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,10 +91,11 @@ class CreateResult:
 class RefusedInputs(MediaError):
     """All-or-nothing: some inputs cannot go on the media; nothing was written."""
 
-    def __init__(self, refused: list[tuple[str, str]]):
+    def __init__(self, refused: list[tuple[str, str]], message: str = ""):
         super().__init__(
-            f"{len(refused)} input(s) cannot be put on the media; nothing was written",
-            hint="fix or remove them, or use --skip-invalid to write the rest",
+            message or f"{len(refused)} input(s) cannot be put on the media; nothing was written",
+            hint="fix or remove them" if message else "fix or remove them, or use --skip-invalid to write the rest",
+            code="inputs-refused",
         )
         self.refused = refused
 
@@ -127,7 +135,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         raise MediaError(f"unknown media {media!r}", hint=f"one of {', '.join(MEDIA_CAPACITY)}")
     capacity = MEDIA_CAPACITY[media]
     result = CreateResult()
-    spool = Path(tempfile.mkdtemp(prefix=".dicommedia-", dir=options.output.parent))
+    scratch = _scratch(options.output)
+    spool = scratch.path
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
         result.warnings.extend(gathered.notes)
@@ -149,29 +158,65 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
             raise RefusedInputs(refused)
         # Lossy compression gives a new SOP Instance UID (seed App B.2); every reference follows it.
         remap = {inst.sop_instance_uid: new_uid() for inst in plan.instances() if inst.codec and is_lossy(inst.codec)}
+        web_mode = options.pdi.web if options.ihe_pdi else "none"
         rendered = render_all(
-            plan, spool, remap, origin_remap, options.quality, options.jobs, progress, result.warnings, refused
+            plan,
+            spool,
+            remap,
+            origin_remap,
+            options.quality,
+            options.jobs,
+            progress,
+            result.warnings,
+            refused,
+            web_specs(plan, web_mode, spool),
         )
         result.transcoded = rendered.transcoded
         if refused and not options.skip_invalid:
             raise RefusedInputs(refused)
         result.skipped = refused
         if not plan.instances():
+            if refused:
+                raise RefusedInputs(refused, "no instance can be put on the media; nothing was written")
             raise MediaError(
                 "no instance can be put on the media; nothing was written",
-                hint="check the inputs" if refused else "give DICOM files, folders, pictures or PDFs",
+                hint="give DICOM files, folders, pictures or PDFs",
             )
-        volumes = split_plan(plan, rendered.files, capacity) if options.span else [plan]
+        udf = options.profile.udf if options.udf is None else options.udf
+        volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id, options.profile.name, options.ihe_pdi)
+            files = volume_files(vol, rendered.files, vol_id)
+            label = None
+            if options.ihe_pdi:
+                pdi = fitting_pdi(
+                    vol, rendered.web, files, capacity, vol_id, options.profile.name, options.pdi, result.warnings
+                )
+                files += pdi.files
+                label = pdi.label
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
-                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress
+                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
+            labels = []
+            if options.label:
+                printable = disc_label(vol, vol_id, index, len(volumes), options.ihe_pdi)
+                labels = [str(p) for p in write_label(printable, path)]
             result.volumes.append(
-                VolumeSummary(str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity)
+                VolumeSummary(
+                    str(path), vol_id, options.profile.name, media, len(vol.instances()), size, capacity, label, labels
+                )
             )
+    except OSError as exc:  # a full or read-only output, an input gone while it was copied
+        raise output_failure(exc, options.output) from None
     finally:
-        shutil.rmtree(spool, ignore_errors=True)
+        scratch.close()
     return result
+
+
+def _scratch(output: Path) -> Spool:
+    """The run's spool beside the output (removed however the run ends); a folder we cannot write is named."""
+    try:
+        return Spool(output.parent)
+    except OSError as exc:
+        raise output_failure(exc, output) from None

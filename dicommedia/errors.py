@@ -20,3 +20,10 @@ class MediaError(Exception):
     def __str__(self) -> str:
         text = f"{self.subject}: {self.message}" if self.subject else self.message
         return f"{text} ({self.hint})" if self.hint else text
+
+
+def one_line(exc: BaseException, fallback: str = "no reason given") -> str:
+    """An exception's message as one line (parsers and codecs list their plugins' reasons on several)."""
+    lines = [line.strip().rstrip(":") for line in str(exc).splitlines() if line.strip()]
+    text = "; ".join(line for line in lines if not line.startswith(("Traceback", 'File "')))
+    return text[:300] if text else fallback

@@ -66,6 +66,7 @@ class Profile:
     image_default: Rule | None = None
     rules: dict[str, Rule] = field(default_factory=dict)
     augments: str | None = None
+    udf: bool = False  # images carry a UDF bridge (PS3.12 DVD and BD media)
 
     @property
     def capacity(self) -> int | None:
@@ -134,6 +135,8 @@ def parse_profile(data: dict, where: str, resolve: callable | None = None) -> Pr
         rules[str(table["sop_class"])] = _rule(table, sets, where)
     if default is None and not rules:
         raise MediaError("profile allows no SOP class (no [default] and no [[rule]])", where)
+    if not isinstance(data.get("udf", False), bool):
+        raise MediaError("udf must be true or false", where)
     return Profile(
         name=data["name"],
         title=data.get("title", data["name"]),
@@ -143,6 +146,7 @@ def parse_profile(data: dict, where: str, resolve: callable | None = None) -> Pr
         image_default=image_default,
         rules=rules,
         augments=data.get("augments"),
+        udf=data.get("udf", False),
     )
 
 

@@ -15,6 +15,9 @@ from dicommedia.create import CreateOptions, CreateResult, RefusedInputs, create
 from dicommedia.errors import MediaError
 from dicommedia.profile import MEDIA_CAPACITY, load_profile, load_profile_file
 from dicommedia.progress import Progress as CreateProgress
+from dicommedia.writers.pdi import Maker
+from dicommedia.writers.web.content import WEB_MODES, PdiRequest
+from dicommedia.writers.web.viewer import viewer_files
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -124,6 +127,8 @@ def _render_summary(result: CreateResult) -> None:
             f"{vol.path}: File-set {vol.fileset_id}, {vol.instances} instance(s), "
             f"{vol.bytes / 1e6:,.1f} MB ({capacity}), profile {vol.profile}",
         )
+        if vol.label_files:
+            _say("label", "green", ", ".join(vol.label_files))
     _say(
         "",
         "",
@@ -133,7 +138,8 @@ def _render_summary(result: CreateResult) -> None:
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+# Inputs are checked by the creator, not by click: a missing or unreadable one is named and skippable (exit 1).
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",
@@ -173,9 +179,26 @@ def _render_summary(result: CreateResult) -> None:
 @click.option("--fix-uids", is_flag=True, help="Give new UIDs to a different object reusing a SOP Instance UID.")
 @click.option("--no-ihe-pdi", is_flag=True, help="Leave out README.TXT and INDEX.HTM.")
 @click.option(
+    "--web",
+    type=click.Choice(WEB_MODES),
+    default="key",
+    show_default=True,
+    help="IHE PDI web content: JPEGs of every image, a bounded set per series, or none.",
+)
+@click.option(
+    "--viewer",
+    type=click.Path(exists=True, file_okay=False),
+    help="A portable viewer folder to copy into VIEWER/ (8.3 names), linked from INDEX.HTM.",
+)
+@click.option("--institution", default="", help="Who made the disc (README.TXT, label).")
+@click.option("--contact", default="", help="How to reach them (README.TXT).")
+@click.option(
     "-j", "--jobs", type=click.IntRange(1, 256), help="Worker processes for transcoding (default: all cores)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
+@click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
+@click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -199,8 +222,15 @@ def create(
     skip_invalid: bool,
     fix_uids: bool,
     no_ihe_pdi: bool,
+    web: str,
+    viewer: str | None,
+    institution: str,
+    contact: str,
     jobs: int | None,
     overwrite: bool,
+    udf: bool | None,
+    label: bool,
+    burn_drive: str | None,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
@@ -229,10 +259,19 @@ def create(
         span=span,
         skip_invalid=skip_invalid,
         ihe_pdi=not no_ihe_pdi,
+        pdi=PdiRequest(web, Maker(institution, contact), viewer_files(Path(viewer)) if viewer else ()),
         jobs=jobs or 0,
         overwrite=overwrite,
         fix_uids=fix_uids,
+        udf=udf,
+        label=label,
     )
+    if burn_drive:
+        if output_format != "iso":
+            raise click.UsageError("--burn needs an ISO image (--format iso)")
+        from dicommedia.burn.job import check_drive
+
+        check_drive(burn_drive, 1)  # a drive that is absent, or a medium that is not blank: before any work
     try:
         with _progress() as progress:
             result = create_fileset(options, progress)
@@ -247,10 +286,25 @@ def create(
                     "converted": 0,
                     "transcoded": 0,
                     "duplicates": 0,
-                    "error": str(exc),
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "path": exc.refused[0][0] if exc.refused else None,
+                    },
                 }
             )
-        fail(str(exc))
-    if as_json:
-        emit_json(result.as_json())
+        fail(str(exc), code=exc.code)
     _render_summary(result)
+    burned = _burn(result, burn_drive) if burn_drive else None
+    if as_json:
+        emit_json({**result.as_json(), "burned": burned} if burned is not None else result.as_json())
+
+
+def _burn(result: CreateResult, drive: str) -> list[dict]:
+    """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
+    from dicommedia.burn.job import burn_volumes
+    from dicommedia.cli.burn import ask_for_medium
+
+    prompt = ask_for_medium if sys.stdin.isatty() else None
+    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    return [vars(r) for r in reports]

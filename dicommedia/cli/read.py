@@ -98,6 +98,7 @@ def report_problems(view: MediaView) -> None:
 @click.option(
     "--dicomdir-only", is_flag=True, help="Only files the DICOMDIR references (default: also DICOM files it forgot)."
 )
+@click.option("--file-system", type=click.Choice(["iso9660", "udf"]), help="Read this side of a UDF bridge image.")
 @click.option("--json", "as_json", is_flag=True, help="Listing or import report as JSON.")
 @import_options
 def read(
@@ -115,6 +116,7 @@ def read(
     tls_cert: str | None,
     tls_key: str | None,
     dicomdir_only: bool,
+    file_system: str | None,
     as_json: bool,
     **import_kw: Any,
 ) -> None:
@@ -122,7 +124,10 @@ def read(
     if (send_to or import_kw["stow_url"]) and extract_dir:
         raise click.UsageError("--send/--stow and --extract cannot be combined")
     check_request(send_to, import_kw)
-    with open_media(media, plain=True, dicomdir_only=dicomdir_only) as view, warnings.catch_warnings():
+    with (
+        open_media(media, plain=True, dicomdir_only=dicomdir_only, file_system=file_system) as view,
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")  # pydicom's value warnings; what matters is in view.problems
         files = select(view.files(), patient_id, study_uid, series_uid)
         skipped = sum(1 for _ in view.files()) - len(files)  # left out by the filters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -110,6 +111,32 @@ def _classify(path: Path, given: bool, origin: str) -> InputFile | None:
     return InputFile(path, kind, origin=origin)
 
 
+def _walk(root: Path, found: Discovery) -> Iterator[Path]:
+    """The files under ``root`` in name order. Linked folders are followed, each folder read once (a link back
+    up is a loop, noted); a folder that cannot be read is an unusable input, so it is never silently missing."""
+
+    def unreadable(exc: OSError) -> None:
+        reason = f"folder cannot be read: {exc.strerror or exc}"
+        found.files.append(InputFile(Path(exc.filename or root), InputKind.UNUSABLE, reason, str(root)))
+
+    read: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
+        try:
+            info = os.stat(dirpath)
+        except OSError as exc:
+            unreadable(exc)
+            dirnames.clear()
+            continue
+        if (info.st_dev, info.st_ino) in read:
+            found.notes.append(f"{dirpath}: a link to a folder already read (a loop or a second link); not read again")
+            dirnames.clear()
+            continue
+        read.add((info.st_dev, info.st_ino))
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name
+
+
 def discover(inputs: list[str | Path]) -> Discovery:
     """Walk the inputs (folders recursively, in name order) and classify every file."""
     found = Discovery()
@@ -117,20 +144,17 @@ def discover(inputs: list[str | Path]) -> Discovery:
     for given in inputs:
         root = Path(given)
         if root.is_dir() and not is_dicomdir_name(root):
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    path = Path(dirpath) / name
-                    if path.is_symlink() and not path.exists():
-                        found.files.append(InputFile(path, InputKind.UNUSABLE, "a broken symbolic link", str(root)))
-                        continue
-                    item = _classify(path, given=False, origin=str(root))
-                    if item is None:
-                        found.notes.append(f"{path}: a DICOMDIR inside an input folder is not an instance; left out")
-                        continue
-                    if path.resolve() not in seen:
-                        seen.add(path.resolve())
-                        found.files.append(item)
+            for path in _walk(root, found):
+                if path.is_symlink() and not path.exists():
+                    found.files.append(InputFile(path, InputKind.UNUSABLE, "a broken symbolic link", str(root)))
+                    continue
+                item = _classify(path, given=False, origin=str(root))
+                if item is None:
+                    found.notes.append(f"{path}: a DICOMDIR inside an input folder is not an instance; left out")
+                    continue
+                if path.resolve() not in seen:
+                    seen.add(path.resolve())
+                    found.files.append(item)
         elif root.exists():
             item = _classify(root, given=True, origin=str(root))
             if item is not None and root.resolve() not in seen:

@@ -7,6 +7,7 @@ first record of its lower-level entity (0004,1420). Zero means "none".
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -14,15 +15,21 @@ from typing import BinaryIO
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.sequence import Sequence
 
-from dicommedia.media.findings import Finding
-from dicommedia.media.structure import Truncated, meta_end, walk_dataset
+from dicommedia.media.findings import Finding, one_line
+from dicommedia.media.plain_dicomdir import active_in_tree_order
+from dicommedia.part10 import Part10Error
+from dicommedia.part10.structure import meta_end, walk_dataset
 from dicommedia.profile import EXPLICIT_VR_LE
 from dicommedia.standard.file_id import split_file_id
 
 LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
-# What pydicom raises on damaged input (struct.error escapes it on a truncated element header).
+# What pydicom raises on damaged input (struct.error escapes it on a truncated element header; RecursionError on
+# sequences nested thousands deep; MemoryError on a length it tries to allocate under a memory limit).
 READ_ERRORS = (
+    RecursionError,
+    MemoryError,
     InvalidDicomError,
     BytesLengthException,
     EOFError,
@@ -104,16 +111,7 @@ class Directory:
 
     def active_records(self) -> list[Record]:
         """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped."""
-        out: list[Record] = []
-
-        def visit(records: list[Record]) -> None:
-            for rec in records:
-                if rec.in_use:
-                    out.append(rec)
-                    visit(rec.children)
-
-        visit(self.roots)
-        return out
+        return active_in_tree_order(self.roots)
 
 
 def read_checked(fp: BinaryIO, **kwargs) -> FileDataset:
@@ -129,15 +127,21 @@ class DicomdirError(Exception):
 
 
 def read_dicomdir(fp: BinaryIO, label: str) -> Directory:
-    """Parse a DICOMDIR from an open binary file; raise DicomdirError when it cannot be parsed."""
+    """Parse a DICOMDIR from an open binary file; raise DicomdirError when it cannot be parsed.
+
+    The file is read once into memory (its size is bounded by the media): no length inside it allocates more.
+    """
+    data = io.BytesIO(fp.read())
     try:
-        ds = read_checked(fp)
+        ds = read_checked(data)
         seq = ds.get("DirectoryRecordSequence")
     except READ_ERRORS as exc:
-        raise DicomdirError(f"cannot be parsed: {exc}") from None
+        raise DicomdirError(f"cannot be parsed: {one_line(exc)}") from None
     if seq is None:
         raise DicomdirError("has no Directory Record Sequence (0004,1220): not a DICOMDIR")
-    _check_structure(fp, str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)))
+    if not isinstance(seq, Sequence) or not all(isinstance(item, Dataset) for item in seq):
+        raise DicomdirError("its Directory Record Sequence (0004,1220) is not a sequence of items")
+    _check_structure(data, str(ds.file_meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)))
     records = [Record(i, getattr(item, "seq_item_tell", None), item) for i, item in enumerate(seq)]
     findings: list[Finding] = []
     roots = _tree_from_offsets(ds, records, findings, label)
@@ -154,7 +158,7 @@ def _check_structure(fp: BinaryIO, transfer_syntax: str) -> None:
     size = fp.seek(0, 2)
     try:
         walk_dataset(fp, size, meta_end(fp, size), transfer_syntax)
-    except Truncated as exc:
+    except Part10Error as exc:
         raise DicomdirError(f"is truncated or has bad lengths: {exc}") from None
     except ValueError:  # not a transfer syntax pydicom knows: nothing to walk with
         pass
@@ -169,15 +173,21 @@ def _offset(ds: Dataset, keyword: str) -> int:
 
 
 def _tree_from_offsets(ds: Dataset, records: list[Record], findings: list[Finding], label: str) -> list[Record] | None:
-    """Link the records by their offsets; None (with bad-offset findings) when the links are broken."""
+    """Link the records by their offsets; None (with bad-offset findings) when the links are broken.
+
+    Iterative (a work list of entities to link), each record linked once: loops and deep chains are findings.
+    """
     by_offset = {rec.offset: rec for rec in records if rec.offset is not None}
     seen: set[int] = set()
     broken = False
-
-    def chain(start: int, parent: Record | None, what: str) -> list[Record]:
-        nonlocal broken
-        out: list[Record] = []
-        offset = start
+    roots: list[Record] = []
+    # (first offset of an entity, its parent record, how messages name the link, where its records go)
+    pending: list[tuple[int, Record | None, str, list[Record]]] = [
+        (_offset(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"), None, "root directory entity", roots)
+    ]
+    while pending:
+        offset, parent, what, out = pending.pop()
+        lowers: list[tuple[int, Record | None, str, list[Record]]] = []
         while offset:
             rec = by_offset.get(offset)
             if rec is None:
@@ -193,14 +203,13 @@ def _tree_from_offsets(ds: Dataset, records: list[Record], findings: list[Findin
             seen.add(rec.index)
             rec.parent = parent
             out.append(rec)
+            lower = _offset(rec.ds, "OffsetOfReferencedLowerLevelDirectoryEntity")
+            rec.children = []
+            if lower:
+                lowers.append((lower, rec, f"lower level of {rec.describe()}", rec.children))
             what = f"next record after {rec.describe()}"
             offset = _offset(rec.ds, "OffsetOfTheNextDirectoryRecord")
-        for rec in out:
-            lower = _offset(rec.ds, "OffsetOfReferencedLowerLevelDirectoryEntity")
-            rec.children = chain(lower, rec, f"lower level of {rec.describe()}") if lower else []
-        return out
-
-    roots = chain(_offset(ds, "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"), None, "root directory entity")
+        pending.extend(reversed(lowers))  # the first record's lower level is linked first, as PS3.3 F.3 reads
     if roots:
         last = _offset(ds, "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity")
         if last and last != roots[-1].offset:

@@ -161,21 +161,44 @@ class Store:
                 raise LocateError("missing-file", f"{'/'.join(names)} is a file, not a folder")
         return StoredFile(names, entry.size, entry.start)
 
-    def walk(self, names: tuple[str, ...] = ()) -> Iterator[StoredFile]:
+    def directory_key(self, names: tuple[str, ...]) -> object:
+        """What makes a directory itself (an extent, an inode): a directory met twice is a loop."""
+        return names
+
+    def directories(self) -> Iterator[tuple[tuple[str, ...], list[Entry]]]:
+        """Every directory of the media with its entries, depth first in name order, each directory once.
+
+        Iterative, with a visited set: a directory that points back at an ancestor (or any directory already
+        walked) is reported and not followed; an unreadable one is reported and skipped.
+        """
+        seen: set[object] = set()
+        stack: list[tuple[str, ...]] = [()]
+        while stack:
+            names = stack.pop()
+            try:
+                key = self.directory_key(names)
+                if key in seen:
+                    self.findings.append(
+                        Finding("iso-structure", "a directory met twice (a loop): not followed", "/".join(names))
+                    )
+                    continue
+                seen.add(key)
+                entries = sorted(self.listing(names).values(), key=lambda e: e.name)
+            except OSError as exc:
+                self.findings.append(warning("unreadable-folder", f"cannot list: {exc}", show_file_id(names) or "/"))
+                continue
+            yield names, entries
+            stack.extend((*names, e.name) for e in reversed(entries) if e.is_dir and not e.is_link)
+
+    def walk(self) -> Iterator[StoredFile]:
         """Every regular file of the media, depth first in name order; links are skipped and reported."""
-        try:
-            entries = sorted(self.listing(names).values(), key=lambda e: e.name)
-        except OSError as exc:
-            self.findings.append(warning("unreadable-folder", f"cannot list: {exc}", show_file_id(names)))
-            return
-        for entry in entries:
-            path = (*names, entry.name)
-            if entry.is_link:
-                self.findings.append(warning("link-skipped", "a link: not followed", "/".join(path)))
-            elif entry.is_dir:
-                yield from self.walk(path)
-            else:
-                yield StoredFile(path, entry.size, entry.start)
+        for names, entries in self.directories():
+            for entry in entries:
+                path = (*names, entry.name)
+                if entry.is_link:
+                    self.findings.append(warning("link-skipped", "a link: not followed", "/".join(path)))
+                elif not entry.is_dir:
+                    yield StoredFile(path, entry.size, entry.start)
 
 
 class FolderStore(Store):
@@ -215,6 +238,11 @@ class FolderStore(Store):
             pread_into(fd, offset, slots)
         finally:
             os.close(fd)
+
+    def directory_key(self, names: tuple[str, ...]) -> object:
+        """The folder's device and inode."""
+        info = os.stat(self._path(names))
+        return info.st_dev, info.st_ino
 
     def path_of(self, stored: StoredFile) -> Path:
         """The file's path on the local file system."""
@@ -334,13 +362,14 @@ class IsoStore(Store):
         self._pycdlib = None
         try:
             self._fd = os.open(path, os.O_RDONLY)
+            self.image_size = os.fstat(self._fd).st_size
         except OSError as exc:
-            raise MediaError(f"cannot open the image: {exc.strerror or exc}", str(path)) from None
+            raise MediaError(f"cannot open the image: {exc.strerror or exc}", str(path), code="iso-structure") from None
         try:
             self._read_pvd()
         except (OSError, ValueError, struct.error) as exc:
             os.close(self._fd)
-            raise MediaError(f"not a readable ISO 9660 image: {exc}", str(path)) from None
+            raise MediaError(f"not a readable ISO 9660 image: {exc}", str(path), code="iso-structure") from None
         self._dirs: dict[tuple[str, ...], _DirRecord] = {(): self._root}
 
     def _read_pvd(self) -> None:
@@ -356,12 +385,26 @@ class IsoStore(Store):
                     raise ValueError(f"logical block size {self._block}")
                 self._volume_id = desc[40:72]
                 self._root = self._record(desc, 156)
+                if not self._root.is_dir:
+                    raise ValueError("the root directory record is not a directory")
                 root_records = self._records(self._root)
                 self._susp_skip = self._susp_skip_of(root_records[0].system_use) if root_records else None
                 return
         raise ValueError("no Primary Volume Descriptor")
 
+    def _pread(self, size: int, start: int, what: str) -> bytes:
+        """Bytes of the image, every size bounded by the image (a declared 0xFFFFFFFF allocates nothing)."""
+        if start < 0 or size < 0 or start + size > self.image_size:
+            raise OSError(f"{what} (bytes {start}-{start + size}) runs past the end of the image ({self.image_size})")
+        data = os.pread(self._fd, size, start)
+        if len(data) < size:
+            raise OSError(f"the image ends inside {what}")
+        return data
+
     def _record(self, buf: bytes, pos: int) -> _DirRecord:
+        """The directory record at ``pos`` (ECMA-119 9.1); ValueError when it does not fit its length."""
+        if pos + 34 > len(buf):
+            raise ValueError(f"bad directory record at byte {pos}: cut short")
         length, xar = buf[pos], buf[pos + 1]
         extent, size = struct.unpack_from("<I", buf, pos + 2)[0], struct.unpack_from("<I", buf, pos + 10)[0]
         flags, unit, gap, name_len = buf[pos + 25], buf[pos + 26], buf[pos + 27], buf[pos + 32]
@@ -380,9 +423,7 @@ class IsoStore(Store):
 
     def _records(self, directory: _DirRecord) -> list[_DirRecord]:
         """The records of a directory's extent, ``.`` and ``..`` included (records never cross a sector)."""
-        data = os.pread(self._fd, directory.size, directory.start)
-        if len(data) < directory.size:
-            raise OSError(f"the image ends inside a directory (at byte {directory.start})")
+        data = self._pread(directory.size, directory.start, "a directory")
         records, pos = [], 0
         while pos < len(data):
             if data[pos] == 0:
@@ -425,16 +466,28 @@ class IsoStore(Store):
                 pos += length
             if continuation is None:
                 break
-            area, hops = os.pread(self._fd, continuation[1], continuation[0]), hops + 1
+            # SUSP 5.1: a continuation area lies within one logical block
+            area, hops = self._pread(min(continuation[1], self._block), continuation[0], "a SUSP area"), hops + 1
         return False
+
+    def directory_key(self, names: tuple[str, ...]) -> object:
+        """The directory's extent."""
+        directory = self._dirs.get(names)
+        if directory is None:
+            raise OSError(f"{'/'.join(names)} is not a directory of the image")
+        return directory.start
 
     def _scan_dir(self, names: tuple[str, ...]) -> list[Entry]:
         directory = self._dirs.get(names)
         if directory is None:
             raise OSError(f"{'/'.join(names)} is not a directory of the image")
+        try:
+            records = self._records(directory)
+        except (ValueError, struct.error) as exc:
+            raise OSError(f"not a readable directory: {exc}") from None
         entries: list[Entry] = []
         pending: _DirRecord | None = None  # the first record of a multi-extent file
-        for rec in self._records(directory):
+        for rec in records:
             if rec.name in (b"\x00", b"\x01"):  # "." and ".."
                 continue
             name = rec.name.decode("ascii", "replace")
@@ -461,21 +514,28 @@ class IsoStore(Store):
             entries.append(Entry(name, rec.is_dir, self._is_link(rec), 0 if rec.is_dir else rec.size, start))
         return entries
 
+    def _check_span(self, stored: StoredFile) -> None:
+        """The file is one span inside the image (OSError otherwise: nothing is read past the image's end)."""
+        if stored.start < 0:
+            raise OSError("interleaved or in scattered extents: not supported")
+        if stored.start + stored.size > self.image_size:
+            raise OSError(
+                f"its extent (bytes {stored.start}-{stored.start + stored.size}) runs past the end of the image"
+            )
+
     def open(self, stored: StoredFile) -> BinaryIO:
         """Stream a file out of the image; safe from several threads (positioned reads, no shared offset)."""
-        if stored.start < 0:
-            raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
+        self._check_span(stored)
         return _IsoFile(_SpanReader(self._fd, stored.start, stored.size), f"{self.label}:{stored.media_path}")
 
     def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
         """Fill ``slots`` with the file's bytes from ``offset`` on, straight from the image (thread-safe)."""
-        if stored.start < 0:
-            raise OSError(f"{stored.media_path} is interleaved or in scattered extents: not supported")
+        self._check_span(stored)
         pread_into(self._fd, stored.start + offset, slots, stored.size - offset)
 
     def total_bytes(self) -> int:
         """Size of the image file."""
-        return self.path.stat().st_size
+        return self.image_size
 
     def volume_identifier(self) -> str:
         """The Primary Volume Descriptor's Volume Identifier, without padding."""

@@ -4,6 +4,6 @@ Every failure is a typed :class:`Part10Error` (``Truncated`` or ``Malformed``) t
 """
 
 from dicommedia.part10.errors import Malformed, Part10Error, Truncated
-from dicommedia.part10.meta import has_prefix, read_file_meta
+from dicommedia.part10.meta import has_dicm, has_prefix, read_file_meta
 
-__all__ = ["Malformed", "Part10Error", "Truncated", "has_prefix", "read_file_meta"]
+__all__ = ["Malformed", "Part10Error", "Truncated", "has_dicm", "has_prefix", "read_file_meta"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import BinaryIO
 
 from dicommedia.part10.errors import Malformed, Truncated
 from dicommedia.part10.vr import LONG_VRS_BYTES, UNDEFINED
@@ -16,6 +17,11 @@ _UL = struct.Struct("<I")
 def has_prefix(head: bytes) -> bool:
     """True when the bytes start with a 128-byte preamble and ``DICM`` (PS3.10 7.1)."""
     return len(head) >= PREFIX_END and head[128:PREFIX_END] == b"DICM"
+
+
+def has_dicm(fp: BinaryIO) -> bool:
+    """True when an open file starts with a 128-byte preamble and ``DICM`` (PS3.10 7.1); reads 132 bytes."""
+    return has_prefix(fp.read(PREFIX_END))
 
 
 def read_file_meta(raw: bytes | bytearray | memoryview) -> tuple[dict[str, str], int]:

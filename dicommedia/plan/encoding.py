@@ -5,6 +5,7 @@ from __future__ import annotations
 from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.plan.hierarchy import PlannedInstance
 from dicommedia.profile import EXPLICIT_VR_LE, Action, Profile
+from dicommedia.standard.codecs import CODEC_FACTS
 
 
 def codec_for(header: InstanceHeader, compress: str, compress_for: dict[str, str]) -> str:
@@ -15,9 +16,7 @@ def codec_for(header: InstanceHeader, compress: str, compress_for: dict[str, str
 
 def is_lossy(codec: str) -> bool:
     """True for a lossy codec (its output gets a new SOP Instance UID, seed App B.2)."""
-    from dicommedia.transforms.codecs import CODECS
-
-    return CODECS[codec].lossy
+    return CODEC_FACTS[codec].lossy
 
 
 def choose_encoding(profile: Profile, codec: str, header: InstanceHeader, warnings: list[str]) -> PlannedInstance | str:
@@ -36,9 +35,7 @@ def choose_encoding(profile: Profile, codec: str, header: InstanceHeader, warnin
                 f"transfer syntax {header.transfer_syntax_uid} is not allowed by {profile.name} and cannot be converted"
             )
         return inst
-    from dicommedia.transforms.codecs import CODECS
-
-    target = CODECS[codec].transfer_syntax
+    target = CODEC_FACTS[codec].transfer_syntax
     if target not in decision.allowed:
         warnings.append(
             f"{header.source.label}: {profile.name} does not allow {codec} for this SOP class; not compressed"

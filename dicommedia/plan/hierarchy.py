@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dicommedia.inputs.dicom_file import InstanceHeader, Keys
-from dicommedia.inputs.part10_header import RawValue
+from dicommedia.part10.header import RawValue
 from dicommedia.plan.keys import Repair, checked, first_valid, modality_for, repair_leaf, unrepairable
 from dicommedia.standard.dictionary import vr_of
 from dicommedia.standard.identity import new_uid
@@ -15,7 +15,7 @@ UNKNOWN_DATE = "19000101"  # the conventional "date not known"; used only when n
 UNKNOWN_TIME = "000000"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedInstance:
     """One instance to write: its header, leaf record type, values to coerce, encoding and File ID."""
 
@@ -46,7 +46,7 @@ class PlannedInstance:
     def raw_key(self, keyword: str) -> RawValue | None:
         """A key as written, encoded (Explicit VR LE)."""
         if keyword in self.coercions:
-            from dicommedia.writers.elements import raw_of
+            from dicommedia.part10.encode import raw_of
 
             return raw_of(vr_of(keyword), self.coercions[keyword])
         return self.header.keys.raw(keyword)
@@ -303,5 +303,6 @@ def assign_file_ids(plan: Plan) -> None:
     for p, patient in enumerate(plan.patients.values(), 1):
         for s, study in enumerate(patient.studies.values(), 1):
             for e, series in enumerate(study.series.values(), 1):
+                folder = ("DICOM", f"PA{p:06d}", f"ST{s:06d}", f"SE{e:06d}")  # one set of strings per series
                 for i, inst in enumerate(series.instances, 1):
-                    inst.file_id = ("DICOM", f"PA{p:06d}", f"ST{s:06d}", f"SE{e:06d}", f"IM{i:06d}")
+                    inst.file_id = (*folder, f"IM{i:06d}")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from dicommedia.media.view import split_part10
+from dicommedia.part10 import read_file_meta
 from dicommedia.read.coerce import Coercion, CoercionError, NeedMore, coerce_head
 from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal, is_explicit, outside_values
 
@@ -123,12 +123,12 @@ def read_head(item: SendItem) -> tuple[dict[str, str], int]:
     head = bytearray(min(item.size, 4096))
     item.read_into(0, [memoryview(head)])
     try:
-        return split_part10(head)
+        return read_file_meta(head)
     except ValueError:
         if len(head) == item.size:
             raise
     with item.open() as fp:  # a File Meta Information longer than the head read
-        return split_part10(fp.read())
+        return read_file_meta(fp.read())
 
 
 def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], object]) -> object:
@@ -170,7 +170,7 @@ def describe(item: SendItem) -> Job | Failure:
     if not (sop_class and sop_instance and ts):
         try:
             with item.open() as fp:
-                meta, _ = split_part10(fp.read())
+                meta, _ = read_file_meta(fp.read())
         except Exception as exc:
             return Failure(sop_instance, file_id, None, f"not a readable Part 10 file: {exc}")
         sop_class = sop_class or meta.get("MediaStorageSOPClassUID")

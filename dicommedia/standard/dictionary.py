@@ -74,6 +74,7 @@ TAGS: dict[str, tuple[int, str]] = {
     "VerifyingObserverSequence": (0x0040A073, "SQ"),
     "CompletionFlag": (0x0040A491, "CS"),
     "VerificationFlag": (0x0040A493, "CS"),
+    "ContentSequence": (0x0040A730, "SQ"),
     "HL7InstanceIdentifier": (0x0040E001, "ST"),
     "DocumentTitle": (0x00420010, "ST"),
     "MIMETypeOfEncapsulatedDocument": (0x00420012, "LO"),

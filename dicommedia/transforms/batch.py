@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
+from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.part10 import encode_header
+
+
+def _worker_start(parent: int) -> None:
+    """A worker dies with the run, however the run ends (kill -9 included), and leaves Ctrl-C to the run."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1  # prctl(2): the signal this process gets when its parent dies
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the run died before the line above took effect
+        os._exit(1)
 
 
 def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[object, object]]:
@@ -25,7 +40,8 @@ def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[o
             except Exception as exc:  # reported per instance by the caller
                 yield job, exc
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),))
+    try:
         pending: dict[Future, object] = {}
         for job in jobs:
             pending[pool.submit(fn, job)] = job
@@ -35,6 +51,12 @@ def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[o
                     yield pending.pop(fut), (fut.exception() or fut.result())
         for fut in list(pending):
             yield pending.pop(fut), (fut.exception() or fut.result())
+    except BaseException:  # Ctrl-C, a full disk, the caller stopping: no worker outlives the run
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public way before Python 3.14
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _needs_render(inst: PlannedInstance, coercions: dict, remap: dict[str, str]) -> bool:
@@ -55,6 +77,7 @@ class Rendered:
 
     files: dict[int, VolumeFile] = field(default_factory=dict)
     transcoded: int = 0
+    web: dict[int, object] = field(default_factory=dict)  # transforms.web.WebResult by id of PlannedInstance
 
 
 def render_all(
@@ -67,10 +90,15 @@ def render_all(
     progress: Progress,
     warnings: list[str],
     refused: list[tuple[str, str]],
+    web: dict[int, object] | None = None,
 ) -> Rendered:
-    """Render every instance that must change; the rest are copied verbatim behind a new File Meta."""
+    """Render every instance that must change; the rest are copied verbatim behind a new File Meta.
+
+    ``web`` (WebSpec by id of PlannedInstance): IHE PDI web content, made in the same pass by the workers.
+    """
     out = Rendered()
-    jobs: list[RenderJob] = []
+    web = web or {}
+    jobs: list = []
     owners: dict[str, PlannedInstance] = {}
     for patient in plan.patients.values():
         for study in patient.studies.values():
@@ -80,6 +108,9 @@ def render_all(
                     inst_remap = {**remap, **origin_remap.get(inst.header.source.origin, {})}
                     if not _needs_render(inst, coercions, inst_remap):
                         out.files[id(inst)] = _passthrough(inst)
+                        if id(inst) in web:
+                            jobs.append(_web_job(inst, web[id(inst)]))
+                            owners[jobs[-1].spec.prefix] = inst
                         continue
                     from dicommedia.transforms.render import RenderJob  # loads pydicom: only when needed
 
@@ -96,26 +127,32 @@ def render_all(
                         codec=inst.codec,
                         quality=quality,
                         new_sop_instance_uid=remap.get(inst.sop_instance_uid) if inst.codec else None,
+                        web=web.get(id(inst)),
                     )
                     owners[job.spool_path] = inst
                     jobs.append(job)
     if not jobs:
         return out
-    from dicommedia.transforms.render import RenderResult, render
+    from dicommedia.transforms.render import RenderJob, RenderResult
 
     progress.stage("encoding instances", len(jobs))
     workers = jobs_wanted or os.cpu_count() or 1
     failed: set[int] = set()
     # Lossy images were promised new UIDs before rendering; one that stayed uncompressed keeps its own.
     broken_promises: dict[str, str] = {}
-    for job, result in _bounded_map(render, jobs, min(workers, max(1, len(jobs)))):
+    for job, result in _bounded_map(_work, jobs, min(workers, max(1, len(jobs)))):
         progress.advance()
+        if not isinstance(job, RenderJob):  # web content of an instance copied verbatim
+            _take_web(out, owners[job.spec.prefix], result, warnings)
+            continue
         inst = owners[job.spool_path]
         promised = job.new_sop_instance_uid
         if promised and (isinstance(result, Exception) or result.sop_instance_uid != promised):
             broken_promises[promised] = inst.sop_instance_uid
+        if isinstance(result, OSError):  # the spool could not be written (full, read-only): nothing can go on
+            raise result
         if isinstance(result, Exception):
-            reason = result.message if isinstance(result, MediaError) else f"{type(result).__name__}: {result}"
+            reason = result.message if isinstance(result, MediaError) else f"cannot be rendered: {one_line(result)}"
             refused.append((job.label, reason))
             failed.add(id(inst))
             continue
@@ -123,8 +160,9 @@ def render_all(
         inst.target_syntax = result.transfer_syntax
         if result.sop_instance_uid != inst.sop_instance_uid:
             inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
-        warnings.extend(n for n in result.notes if "kept uncompressed" in n)
+        warnings.extend(n for n in result.notes if "kept uncompressed" in n or "left out" in n)
         out.transcoded += int(result.transcoded)
+        _take_web(out, inst, result.web, warnings)
         out.files[id(inst)] = VolumeFile((), result.size, _lazy_file(job.spool_path, result.size))
     if broken_promises:
         _retarget_references(jobs, owners, out, broken_promises, failed)
@@ -141,10 +179,12 @@ def _retarget_references(
     jobs: list, owners: dict[str, PlannedInstance], out: Rendered, back: dict[str, str], failed: set[int]
 ) -> None:
     """Point references back at the original UIDs of images that were not lossy-compressed after all."""
-    from dicommedia.transforms.render import retarget
+    from dicommedia.transforms.render import RenderJob, retarget
 
     needles = [uid.encode() for uid in back]
     for job in jobs:
+        if not isinstance(job, RenderJob):
+            continue
         inst = owners[job.spool_path]
         if id(inst) in failed:
             continue
@@ -155,16 +195,58 @@ def _retarget_references(
         out.files[id(inst)] = VolumeFile((), size, _lazy_file(job.spool_path, size))
 
 
+def _work(job: object) -> object:
+    """The worker's entry point: a RenderJob renders an instance, a WebJob only makes its web content."""
+    from dicommedia.transforms.render import RenderJob, render
+    from dicommedia.transforms.web import render_web
+
+    return render(job) if isinstance(job, RenderJob) else render_web(job)
+
+
+def _web_job(inst: PlannedInstance, spec: object) -> object:
+    from dicommedia.transforms.web import WebJob
+
+    source = inst.header.source
+    return WebJob(
+        source.label, spec, str(source.path) if source.path else None, None if source.path else source.read_bytes()
+    )
+
+
+def _take_web(out: Rendered, inst: PlannedInstance, result: object, warnings: list[str]) -> None:
+    """Keep an instance's web content; a failure there leaves the image without rendering, with a warning."""
+    if result is None:
+        return
+    if isinstance(result, Exception):
+        warnings.append(f"{inst.header.source.label}: no web rendering ({result})")
+        return
+    if result.note:
+        warnings.append(result.note)
+    out.web[id(inst)] = result
+
+
 def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     """An opener that opens the spooled file only when its bytes are read (thousands of files, few descriptors)."""
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
+class _Passthrough:
+    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
+
+    __slots__ = ("header",)
+
+    def __init__(self, header: InstanceHeader):
+        self.header = header
+
+    def __call__(self) -> Part10Stream:
+        header = self.header
+        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+        source = header.source
+        path = str(source.path) if source.path else None
+        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, path)
+
+
 def _passthrough(inst: PlannedInstance) -> VolumeFile:
     """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
     header = inst.header
-    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-    length = header.source.size - header.body_offset
-    source = header.source
-    path = str(source.path) if source.path else None
-    return VolumeFile((), len(meta) + length, lambda: Part10Stream(meta, source.open, header.body_offset, length, path))
+    meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
+    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))

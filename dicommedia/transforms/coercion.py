@@ -201,14 +201,18 @@ def coerce_lossy(ds: Dataset, *, method: str, ratio: float, new_sop_instance_uid
     _append_item(ds, "SourceImageSequence", source)
     _append_item(ds, "DerivationCodeSequence", code_item(LOSSY_COMPRESSION))
 
-    # R60-R62 (PS3.3 C.7.6.1.1.5): once lossy, always lossy; ratio and method lists grow in step.
-    ds.LossyImageCompression = "01"
-    ds.LossyImageCompressionRatio = _multi(ds, "LossyImageCompressionRatio") + [_ds(round(ratio, 2))]
-    ds.LossyImageCompressionMethod = _multi(ds, "LossyImageCompressionMethod") + [method]
+    add_lossy_step(ds, method, ratio)  # R60-R62
 
     # R58, R59: padding dropped; series (and image) extremes cannot be recomputed from one lossy instance.
     for keyword in STORED_VALUE_KEYWORDS:
         ds.pop(keyword, None)
+
+
+def add_lossy_step(ds: Dataset, method: str, ratio: float) -> None:
+    """PS3.3 C.7.6.1.1.5: once lossy, always lossy; the ratio and method lists grow in step, one per step."""
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionRatio = _multi(ds, "LossyImageCompressionRatio") + [_ds(round(ratio, 2))]
+    ds.LossyImageCompressionMethod = _multi(ds, "LossyImageCompressionMethod") + [method]
 
 
 def _frame_type_items(ds: Dataset) -> list[Dataset]:

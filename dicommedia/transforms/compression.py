@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended
 from pydicom.pixels import apply_color_lut, apply_modality_lut, iter_pixels
 
+from dicommedia.errors import one_line
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.codecs import CODECS, NATIVE_SYNTAXES, Codec, FrameSpec
 from dicommedia.transforms.coercion import (
@@ -102,19 +103,21 @@ def compress(
             if not chosen.lossy:
                 expected.append(written)
     except Exception as exc:  # the codec libraries raise assorted types; the instance stays as it was
-        raise CannotCompress(f"{chosen.name} failed on this pixel data ({type(exc).__name__}: {exc})") from None
+        raise CannotCompress(f"{chosen.name} failed on this pixel data: {one_line(exc)}") from None
 
     pixel_data, offsets = _encapsulate(encoded)
     if not chosen.lossy:
         _verify(ds, plan, pixel_data, offsets, expected)
 
     source_bytes = ds.Rows * ds.Columns * ds.SamplesPerPixel * _frame_count(ds) * ds.BitsAllocated // 8
+    ratio = source_bytes / max(1, sum(len(f) for f in encoded))
+    if chosen.lossy and ratio < 1:  # data lost for nothing: the exact pixels are smaller
+        raise CannotCompress(f"{chosen.name} output is larger than the pixels it encodes (ratio {ratio:.2f}:1)")
     lut_type = drop_modality_lut(ds) if plan.modality_lut else "US"
     coerce_pixel_module(ds, plan.pixel)
     coerce_stored_values(ds, plan.vmap, plan.pixel.signed, rescale_type=lut_type)
     _store(ds, pixel_data, offsets, chosen.transfer_syntax)
     if chosen.lossy:
-        ratio = source_bytes / max(1, sum(len(f) for f in encoded))
         coerce_lossy(ds, method=chosen.method, ratio=ratio, new_sop_instance_uid=new_sop_instance_uid or new_uid())
     return warnings
 
@@ -271,7 +274,7 @@ def _verify(ds: Dataset, plan: CompressionPlan, pixel_data: bytes, offsets, expe
             decoded = next(frames)
         except Exception as exc:  # a decoder refusing our own output is a failed verification too
             raise LosslessMismatch(
-                f"{plan.codec.name} output of frame {index + 1} does not decode ({type(exc).__name__}: {exc})"
+                f"{plan.codec.name} output of frame {index + 1} does not decode: {one_line(exc)}"
             ) from None
         if decoded.shape != wanted.shape or not np.array_equal(decoded, wanted):
             raise LosslessMismatch(f"{plan.codec.name} output of frame {index + 1} does not decode to its input")

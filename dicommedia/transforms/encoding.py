@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
 
+# DCT processes are lossy whatever the data set says (PS3.5 8.2.1); the method term of PS3.3 C.7.6.1.1.5.
+_LOSSY_PROCESSES = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1"}
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 # Attributes that point at other instances by SOP Instance UID (PS3.3 C.12.1, C.17.3, C.8.8.5 ...).
 _REFERENCE_KEYWORDS = ("ReferencedSOPInstanceUID", "ReferencedSOPInstanceUIDInFile", "ReferencedFrameOfReferenceUID")
 
 
 def _swap_big_endian_values(ds: Dataset) -> None:
-    """Byte-swap OW/OF/OL/OD/OV values read from Explicit VR Big Endian (PS3.5 7.3): pydicom does not."""
+    """Byte-swap OW/OF/OL/OD/OV values read from Explicit VR Big Endian (PS3.5 7.3): pydicom does not.
+
+    Pixel Data of 32 or 64 bits per sample is swapped by sample, not by OW word (PS3.5 8.1.1)."""
+    bits = ds.get("BitsAllocated")
     for elem in ds.iterall():
         width = _SWAP_WIDTH.get(elem.VR)
+        if elem.tag == 0x7FE00010 and bits in (32, 64):
+            width = bits // 8
         if width and isinstance(elem.value, (bytes, bytearray)) and len(elem.value) % width == 0:
             import numpy as np
 
@@ -29,12 +36,14 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
     notes = []
     ts = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
     if ts.is_compressed:
-        try:
-            ds.decompress(as_rgb=True, generate_instance_uid=False)
-        except Exception as exc:  # decoders raise many types on damaged or unsupported data
-            raise MediaError(
-                f"pixel data cannot be decoded from {ts.name} ({type(exc).__name__}: {exc})", label
-            ) from None
+        if "PixelData" in ds:
+            encoded = len(ds.PixelData)
+            try:
+                ds.decompress(as_rgb=True, generate_instance_uid=False)
+            except Exception as exc:  # decoders raise many types on damaged or unsupported data
+                raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
+            _keep_lossy_history(ds, ts, len(ds.PixelData) / max(1, encoded))
+        notes += _decode_icon(ds, ts, label)
         notes.append(f"{label}: decompressed from {ts.name}")
     elif not ds.original_encoding[1]:
         _swap_big_endian_values(ds)
@@ -43,6 +52,35 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
         notes.append(f"{label}: converted from {ts.name}")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return notes
+
+
+def _keep_lossy_history(ds: Dataset, ts: UID, ratio: float) -> None:
+    """Decompressed DCT JPEG data stays lossy (PS3.3 C.7.6.1.1.5) even when the data set never said so."""
+    if ts in _LOSSY_PROCESSES and ds.get("LossyImageCompression") != "01":
+        from dicommedia.transforms.coercion import add_lossy_step
+
+        add_lossy_step(ds, _LOSSY_PROCESSES[ts], ratio)
+
+
+def _decode_icon(ds: Dataset, ts: UID, label: str) -> list[str]:
+    """An Icon Image Sequence (0088,0200) is encoded in the data set's transfer syntax (PS3.5 A.4): decode it
+    with the data set, or drop it (Type 3) when it cannot be, so no encapsulated value stays in a native set."""
+    items = ds.get("IconImageSequence") or []
+    for item in items:
+        pixels = item.get("PixelData")
+        if pixels is None or not item["PixelData"].is_undefined_length:
+            continue
+        icon = Dataset(item)
+        icon.file_meta = FileMetaDataset()
+        icon.file_meta.TransferSyntaxUID = ts
+        try:
+            icon.decompress(as_rgb=True, generate_instance_uid=False)
+        except Exception:  # an icon is a courtesy (Type 3): one that does not decode is dropped, with a note
+            del ds.IconImageSequence
+            return [f"{label}: its {ts.name} icon does not decode; Icon Image Sequence left out"]
+        for elem in icon:
+            item[elem.tag] = elem
+    return []
 
 
 def apply_coercions(ds: Dataset, coercions: dict[str, object]) -> None:
@@ -76,3 +114,37 @@ def encode_body(ds: Dataset, implicit_vr: bool = False) -> bytes:
     body = Dataset({elem.tag: elem for elem in ds if elem.tag.group != 0x0002})
     write_dataset(fp, body)
     return fp.getvalue()
+
+
+# Longest value of each text VR, in characters (PS3.5 Table 6.2-1); multi-valued VRs are split on "\".
+_MAX_CHARS = {"AE": 16, "AS": 4, "CS": 16, "DA": 8, "DS": 16, "DT": 26, "IS": 12, "LO": 64, "PN": 64, "SH": 16}
+_MAX_CHARS |= {"TM": 14, "UI": 64, "ST": 1024, "LT": 10240}
+_SINGLE_VALUED = ("ST", "LT", "UT", "UR")
+_TEXT_CONTROLS = {0x09, 0x0A, 0x0C, 0x0D, 0x1B}  # TAB LF FF CR (ST, LT, UT) and ESC (code extensions)
+_BINARY_WIDTH = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
+
+
+def value_fits(vr: str, value: bytes | None) -> bool:
+    """True when an encoded value is valid for ``vr`` (length, characters, binary width; PS3.5 6.2)."""
+    if value is None or vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ", "UC", "UT", "UR"):
+        return True
+    if vr in _BINARY_WIDTH:
+        return len(value) % _BINARY_WIDTH[vr] == 0
+    text = value.rstrip(b"\0 ") if vr == "UI" else value.rstrip(b" ")
+    if any(byte < 0x20 and byte not in _TEXT_CONTROLS for byte in text):
+        return False
+    parts = [text] if vr in _SINGLE_VALUED else text.split(b"\\")
+    return all(len(part) <= _MAX_CHARS.get(vr, len(part)) for part in parts)
+
+
+def private_vr_hook(raw, data: dict, **kwargs) -> None:
+    """pydicom's VR lookup for raw elements, except that a private element read without a VR (Implicit VR, or
+    UN) keeps UN when its value does not fit the private dictionary's VR (PS3.5 6.2.2): a 21-character value
+    is no SH, and rewriting it under that VR would make a valid file invalid."""
+    from pydicom.hooks import raw_element_vr
+
+    raw_element_vr(raw, data, **kwargs)
+    tag = raw.tag
+    if tag.is_private and not tag.is_private_creator and raw.VR in (None, "UN") and data["VR"] != "UN":
+        if not value_fits(data["VR"], raw.value):
+            data["VR"] = "UN"

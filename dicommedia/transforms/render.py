@@ -10,11 +10,20 @@ import os
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.hooks import hooks
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicommedia.errors import MediaError
-from dicommedia.transforms.encoding import apply_coercions, encode_body, remap_references, to_explicit_vr_little_endian
+from dicommedia.errors import MediaError, one_line
+from dicommedia.transforms.encoding import (
+    apply_coercions,
+    encode_body,
+    private_vr_hook,
+    remap_references,
+    to_explicit_vr_little_endian,
+)
 from dicommedia.writers.part10 import encode_header
+
+hooks.register_callback("raw_element_vr", private_vr_hook)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class RenderJob:
     codec: str | None = None
     quality: int | None = None
     new_sop_instance_uid: str | None = None
+    web: object = None  # a transforms.web.WebSpec: IHE PDI web content made from the decoded pixels
 
 
 @dataclass(frozen=True)
@@ -42,15 +52,20 @@ class RenderResult:
     sop_instance_uid: str
     notes: tuple[str, ...] = ()
     transcoded: bool = False
+    web: object = None  # the transforms.web.WebResult asked for by RenderJob.web
 
 
 def _load(job: RenderJob):
     try:
-        if job.data is not None:
-            return dcmread(io.BytesIO(job.data), force=True)
-        return dcmread(job.path, force=True)
+        ds = dcmread(io.BytesIO(job.data) if job.data is not None else job.path, force=True)
+        if "TransferSyntaxUID" not in ds.file_meta:  # no File Meta (ACR-NEMA style): the encoding it was read in
+            implicit, little = ds.original_encoding
+            ds.file_meta.TransferSyntaxUID = (
+                ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+            )
+        return ds
     except Exception as exc:  # pydicom raises many types on damaged input
-        raise MediaError(f"cannot be decoded ({type(exc).__name__}: {exc})", job.label) from None
+        raise MediaError(f"not a readable DICOM file: {one_line(exc)}", job.label) from None
 
 
 def render(job: RenderJob) -> RenderResult:
@@ -64,6 +79,11 @@ def render(job: RenderJob) -> RenderResult:
         transcoded = source_syntax != ExplicitVRLittleEndian
     apply_coercions(ds, job.coercions)
     remap_references(ds, job.remap)
+    web = None
+    if job.web is not None:  # before lossy compression: renderings from the decoded, original pixels
+        from dicommedia.transforms.web import web_content
+
+        web = web_content(ds, job.web, job.label)
     if job.codec:
         from dicommedia.transforms.compression import CannotCompress, compress
 
@@ -75,15 +95,19 @@ def render(job: RenderJob) -> RenderResult:
     syntax = str(ds.file_meta.TransferSyntaxUID)
     header = encode_header(str(ds.SOPClassUID), str(ds.SOPInstanceUID), syntax)
     body = encode_body(ds, implicit_vr=syntax == ImplicitVRLittleEndian)
-    with open(job.spool_path, "wb") as out:
-        out.write(header)
-        out.write(body)
+    try:
+        with open(job.spool_path, "wb") as out:
+            out.write(header)
+            out.write(body)
+    except OSError as exc:  # a full or read-only spool: the run stops (the caller tells it from an input's fault)
+        raise OSError(exc.errno, exc.strerror, job.spool_path) from None
     return RenderResult(
         size=os.path.getsize(job.spool_path),
         transfer_syntax=syntax,
         sop_instance_uid=str(ds.SOPInstanceUID),
         notes=tuple(notes),
         transcoded=transcoded,
+        web=web,
     )
 
 

@@ -9,9 +9,9 @@ from pydicom.uid import UID
 
 from dicommedia.media import MediaFile
 from dicommedia.media.dicomdir import READ_ERRORS, read_checked
-from dicommedia.media.findings import Finding, show_file_id, warning
-from dicommedia.media.structure import PixelInfo, Truncated, meta_end, walk_dataset
-from dicommedia.media.view import has_dicm
+from dicommedia.media.findings import Finding, one_line, show_file_id, warning
+from dicommedia.part10 import Part10Error, has_dicm
+from dicommedia.part10.structure import PixelInfo, meta_end, walk_dataset
 from dicommedia.profile import Action, Profile
 
 REQUIRED_META = ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
@@ -47,6 +47,13 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], Dataset | None]:
     """Findings for one file, and its header (None when it cannot be read)."""
     where = show_file_id(media_file.file_id)
+    try:
+        return _check_file(media_file, profile, where)
+    except OSError as exc:  # the media itself: an extent past the image's end, scattered extents, a read error
+        return [Finding("corrupt-file", f"cannot be read from the media: {one_line(exc)}", where)], None
+
+
+def _check_file(media_file: MediaFile, profile: Profile, where: str | None) -> tuple[list[Finding], Dataset | None]:
     with media_file.open() as fp:
         if not has_dicm(fp):
             return [Finding("not-part10", "lacks the 128-byte preamble and 'DICM' prefix (PS3.10 7.1)", where)], None
@@ -54,7 +61,7 @@ def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], 
         try:
             ds = read_checked(fp, stop_before_pixels=True)
         except READ_ERRORS as exc:
-            return [Finding("corrupt-file", f"cannot be parsed: {exc}", where)], None
+            return [Finding("corrupt-file", f"cannot be parsed: {one_line(exc)}", where)], None
         findings = _check_meta(ds, where)
         if any(f.code == "not-part10" for f in findings):
             return findings, ds
@@ -63,7 +70,7 @@ def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], 
         if ts != DEFLATED and UID(ts).is_transfer_syntax:
             try:
                 pixel = walk_dataset(fp, media_file.size, meta_end(fp, media_file.size), ts)
-            except Truncated as exc:
+            except Part10Error as exc:
                 findings.append(Finding("corrupt-file", f"truncated or bad lengths: {exc}", where))
     if pixel is not None:
         findings += [_located(f, where) for f in check_pixel_module(ds, pixel, UID(ts))]

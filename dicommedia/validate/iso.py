@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from dicommedia.media.findings import Finding, warning
+from dicommedia.media.findings import Finding, one_line, warning
 from dicommedia.media.store import IsoStore
 
 # ECMA-119 7.5/7.6 with level 1 (10.1): d-characters, 8.3 file names with both separators, 8-char directories.
@@ -32,23 +32,18 @@ def name_problem(name: str, is_dir: bool) -> str | None:
 def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
     """Level 1 names and depth of every entry, the Volume Identifier, and the extensions present."""
     findings: list[Finding] = []
-
-    def visit(names: tuple[str, ...]) -> None:
-        for entry in store.listing(names).values():
+    for names, entries in store.directories():
+        for entry in entries:
             path = (*names, entry.name)
             problem = name_problem(entry.name, entry.is_dir)
             if problem:
                 findings.append(Finding("iso-structure", f"not an ISO 9660 level 1 name: {problem}", "/".join(path)))
-            if entry.is_dir:
-                if len(path) + 1 > MAX_DIR_LEVELS:
-                    findings.append(
-                        Finding(
-                            "iso-structure", f"directory nested {len(path) + 1} levels deep (at most 8)", "/".join(path)
-                        )
+            if entry.is_dir and len(path) + 1 > MAX_DIR_LEVELS:
+                findings.append(
+                    Finding(
+                        "iso-structure", f"directory nested {len(path) + 1} levels deep (at most 8)", "/".join(path)
                     )
-                visit(path)
-
-    visit(())
+                )
     volume_id = store.volume_identifier()
     if fileset_id and volume_id != fileset_id:
         findings.append(
@@ -58,18 +53,24 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
                 store.label,
             )
         )
+    return findings + check_extensions(store)
+
+
+def check_extensions(store: IsoStore) -> list[Finding]:
+    """What pycdlib finds wrong with the volume as a whole, and the extensions it carries (Joliet, Rock Ridge)."""
+    try:
+        iso = store.iso
+        present = (("Joliet", iso.has_joliet()), ("Rock Ridge", iso.has_rock_ridge()))
+    except Exception as exc:  # pycdlib raises many kinds (its own, struct.error, IndexError...) on a damaged image
+        return [Finding("iso-structure", f"not a well-formed ISO 9660 volume: {one_line(exc)}", store.label)]
     # A UDF bridge is allowed on DVD/BD (SPEC 4); Joliet and Rock Ridge are not part of the profiles.
-    extensions = [
-        name
-        for name, present in (("Joliet", store.iso.has_joliet()), ("Rock Ridge", store.iso.has_rock_ridge()))
-        if present
-    ]
-    if extensions:
-        findings.append(
-            warning(
-                "iso-extension",
-                f"carries {', '.join(extensions)}: readers must use the plain ISO 9660 names",
-                store.label,
-            )
+    extensions = [name for name, found in present if found]
+    if not extensions:
+        return []
+    return [
+        warning(
+            "iso-extension",
+            f"carries {', '.join(extensions)}: readers must use the plain ISO 9660 names",
+            store.label,
         )
-    return findings
+    ]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from dicommedia.inputs.part10_header import RawValue
+from dicommedia.part10.encode import element, encode_raw, raw_of
+from dicommedia.part10.header import RawValue
 from dicommedia.plan.hierarchy import Plan, PlannedInstance
 from dicommedia.standard.dictionary import TAGS
 from dicommedia.standard.identity import new_uid
 from dicommedia.standard.records import record_type_keys
 from dicommedia.standard.uids import EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY
-from dicommedia.writers.elements import element, encode_raw, raw_of
 from dicommedia.writers.part10 import encode_header
 
 _ITEM = b"\xfe\xff\x00\xe0"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import BinaryIO
 import pycdlib
 
 from dicommedia.errors import MediaError
+from dicommedia.writers import leftovers
 
 SECTOR = 2048
 
@@ -117,7 +120,7 @@ class Part10Stream(io.RawIOBase):
         super().close()
 
 
-@dataclass
+@dataclass(slots=True)
 class VolumeFile:
     """One file of the volume: its path components (File ID or PDI name), size, and how to read it."""
 
@@ -174,25 +177,38 @@ def _iso_name(parts: tuple[str, ...]) -> str:
     return "/" + "/".join([*dirs, leaf])
 
 
-def build_iso(files: list[VolumeFile], volume_id: str) -> tuple[pycdlib.PyCdlib, int]:
+def _udf_name(parts: tuple[str, ...]) -> str:
+    """UDF path of a file or folder: the File ID itself (no ISO version), the same names on both sides."""
+    return "/" + "/".join(parts)
+
+
+def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tuple[pycdlib.PyCdlib, int]:
     """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written.
 
+    ``udf``: a UDF bridge in the same image (PS3.12 DVD/BD media): every file once on disc, listed by both
+    file systems under the same names; pycdlib gives the UDF volume and File Set the ISO Volume Identifier.
     Returns the layout and how many bytes the writer must splice from files on disk.
     """
     iso = pycdlib.PyCdlib()
     to_splice = 0
-    iso.new(interchange_level=1, vol_ident=volume_id, app_ident_str="DICOMMEDIA", preparer_ident_str="DICOMMEDIA")
+    iso.new(
+        interchange_level=1,
+        vol_ident=volume_id,
+        app_ident_str="DICOMMEDIA",
+        preparer_ident_str="DICOMMEDIA",
+        udf="2.60" if udf else None,
+    )
     made: set[tuple[str, ...]] = set()
     for f in files:
         for depth in range(1, len(f.parts)):
             folder = f.parts[:depth]
             if folder not in made:
-                iso.add_directory("/" + "/".join(folder))
+                iso.add_directory("/" + "/".join(folder), udf_path=_udf_name(folder) if udf else None)
                 made.add(folder)
         stream = f.open()
         if isinstance(stream, Part10Stream):
             to_splice += stream.enable_splice()
-        iso.add_fp(stream, f.size, _iso_name(f.parts))
+        iso.add_fp(stream, f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
     return iso, to_splice
 
 
@@ -212,13 +228,52 @@ def _publish(temp: Path, output: Path, mode: int) -> None:
     then rename it into place."""
     os.chmod(temp, mode & ~_umask())
     os.replace(temp, output)
+    leftovers.untrack(temp)
 
 
-def _temp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path]:
+def _temp_sibling(output: Path, suffix: str) -> tuple[BinaryIO, Path | None]:
     """A new temporary file beside the output, already open: reopening it with truncation would make
-    ext4 flush it on close (auto_da_alloc), which costs as much as writing it."""
+    ext4 flush it on close (auto_da_alloc), which costs as much as writing it.
+
+    Where the file system allows, the file has no name until it is finished (O_TMPFILE): a killed run
+    leaves nothing. Elsewhere it gets a hidden name that the run's watchdog removes (returned; else None).
+    """
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.fdopen(os.open(output.parent, os.O_TMPFILE | os.O_WRONLY, 0o666), "wb"), None
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=suffix, dir=output.parent)
+    leftovers.track(name)
     return os.fdopen(fd, "wb"), Path(name)
+
+
+def _name_tmpfile(out: BinaryIO, output: Path, suffix: str) -> Path:
+    """Give a finished O_TMPFILE file a hidden name beside the output (linkat through /proc), for the rename."""
+    name = output.with_name(f".{output.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}")
+    leftovers.track(name)
+    folder = os.open(output.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # a directory fd makes os.link call linkat(AT_SYMLINK_FOLLOW): plain link() would link the /proc entry
+        os.link(f"/proc/self/fd/{out.fileno()}", name.name, dst_dir_fd=folder, follow_symlinks=True)
+    finally:
+        os.close(folder)
+    return name
+
+
+def output_failure(exc: OSError, output: Path) -> MediaError:
+    """One line for a failed read or write: which path, why, and what to do (full disk, read-only folder)."""
+    name = str(exc.filename) if exc.filename else ""
+    folder = str(output.parent.resolve())
+    if name and not os.path.abspath(name).startswith(folder):  # an input that went away or cannot be read
+        return MediaError(f"cannot be read: {exc.strerror or exc}", name, "check the input and run again")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        hint = "free space there, or write the output to another file system"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "the folder is read-only for this user: choose another output folder or fix its permissions"
+    else:
+        hint = "check the output folder"
+    return MediaError(f"cannot write the output: {exc.strerror or exc}", str(output), hint)
 
 
 def write_iso(
@@ -236,11 +291,15 @@ def write_iso(
                 blocksize=1 << 24,
                 progress_cb=(lambda done, total, _: progress(done, total)) if progress else None,
             )
-        if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
-            raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
+            if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
+                raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
+            if temp is None:
+                temp = _name_tmpfile(out, output, ".tmp")
         _publish(temp, output, 0o666)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+            leftovers.untrack(temp)
         raise
     finally:
         iso.close()
@@ -249,6 +308,7 @@ def write_iso(
 def write_folder(files: list[VolumeFile], output: Path, overwrite: bool) -> None:
     """Write the file-set into a folder built under a temporary name, then renamed into place."""
     temp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
+    leftovers.track(temp)
     try:
         for f in files:
             target = temp.joinpath(*f.parts)
@@ -260,10 +320,13 @@ def write_folder(files: list[VolumeFile], output: Path, overwrite: bool) -> None
                 raise MediaError("the output folder exists and is not empty", str(output), "use --overwrite")
             old = output.with_name(f".{output.name}.old")
             os.replace(output, old)
+            leftovers.track(old)
             _publish(temp, output, 0o777)
             shutil.rmtree(old, ignore_errors=True)
+            leftovers.untrack(old)
         else:
             _publish(temp, output, 0o777)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
+        leftovers.untrack(temp)
         raise

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 
+from dicommedia.part10.encode import element, pad
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, SOURCE_AE_TITLE
-from dicommedia.writers.elements import element, pad
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
 

@@ -10,7 +10,6 @@ from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.dicomdir import build_records, encode_dicomdir
 from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
-from dicommedia.writers.pdi import index_html, readme_text, summarize
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -19,30 +18,36 @@ _VOLUME_OVERHEAD = 256 * 1024
 _SERIES_OVERHEAD = 3 * 2048
 # Per instance: its directory record in the DICOMDIR and in the ISO directory (generous).
 _INSTANCE_OVERHEAD = 1024
+# A UDF bridge adds its descriptor sequences and anchor (up to sector 257) and a File Entry per file and folder.
+_UDF_VOLUME_OVERHEAD = 260 * 2048
 # A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4).
 _MAX_FILE = 0xFFFFFFFF
 
 
-def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -> list[Plan]:
+def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, udf: bool = False) -> list[Plan]:
     """Volumes for --span: whole series, in order, each volume a complete file-set (never a split series)."""
     if capacity is None:
         return [plan]
+    # UDF: the bridge's descriptors per volume, and a File Entry sector per file and folder.
+    volume_overhead = _VOLUME_OVERHEAD + (_UDF_VOLUME_OVERHEAD if udf else 0)
+    series_overhead = _SERIES_OVERHEAD * (2 if udf else 1)
+    instance_overhead = _INSTANCE_OVERHEAD + (_SECTOR if udf else 0)
     volumes: list[Plan] = [Plan()]
-    used = _VOLUME_OVERHEAD
+    used = volume_overhead
     for pkey, patient in plan.patients.items():
         for skey, study in patient.studies.items():
             for sekey, series in study.series.items():
-                size = _SERIES_OVERHEAD + sum(
-                    -(-files[id(i)].size // _SECTOR) * _SECTOR + _INSTANCE_OVERHEAD for i in series.instances
+                size = series_overhead + sum(
+                    -(-files[id(i)].size // _SECTOR) * _SECTOR + instance_overhead for i in series.instances
                 )
-                if size + _VOLUME_OVERHEAD > capacity:
+                if size + volume_overhead > capacity:
                     raise MediaError(
                         f"series {series.uid} alone needs {size:,} bytes, more than one volume holds ({capacity:,})",
                         hint="use larger media (--media)",
                     )
                 if used + size > capacity and volumes[-1].patients:
                     volumes.append(Plan())
-                    used = _VOLUME_OVERHEAD
+                    used = volume_overhead
                 target = volumes[-1]
                 p = target.patients.setdefault(pkey, type(patient)(patient.patient_id, coercions=patient.coercions))
                 s = p.studies.setdefault(skey, type(study)(study.uid, coercions=study.coercions))
@@ -53,18 +58,10 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None) -
     return volumes
 
 
-def volume_files(
-    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, profile_name: str, ihe_pdi: bool
-) -> list[VolumeFile]:
-    """Everything a volume holds: DICOMDIR, IHE PDI files, and the instances under their File IDs."""
+def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str) -> list[VolumeFile]:
+    """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
     dicomdir = encode_dicomdir(build_records(plan), fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
-    if ihe_pdi:
-        patients = summarize(plan)
-        readme = readme_text(patients, fileset_id, profile_name).encode("utf-8")
-        index = index_html(patients, fileset_id).encode("utf-8")
-        out.append(VolumeFile(("README.TXT",), len(readme), lambda: _bytes_io(readme)))
-        out.append(VolumeFile(("INDEX.HTM",), len(index), lambda: _bytes_io(index)))
     for inst in plan.instances():
         f = files[id(inst)]
         if f.size > _MAX_FILE:
@@ -97,9 +94,10 @@ def write_volume(
     capacity: int | None,
     overwrite: bool,
     progress: Progress,
+    udf: bool = False,
 ) -> int:
     """Check the exact size against the media, then write the image (or folder); return its size."""
-    iso, to_splice = build_iso(files, vol_id)
+    iso, to_splice = build_iso(files, vol_id, udf)
     size = iso_size(iso)
     if capacity is not None and size > capacity:
         iso.close()

@@ -1,4 +1,4 @@
-"""Byte-level walk of a Part 10 file (PS3.10 7.1, PS3.5 7.1, 7.5, A.4): does every element fit in the file?
+"""Byte-level structure walk of a Part 10 file (PS3.10 7.1, PS3.5 7.1, 7.5, A.4): does every element fit in the file?
 
 pydicom stops quietly at a truncated file; this walk reads only element headers and seeks over values,
 so a truncated value, a runaway length or a missing delimiter is found without loading pixel data.
@@ -12,15 +12,8 @@ from typing import BinaryIO
 
 from pydicom.uid import UID
 
-# Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1).
-LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-PIXEL_DATA = 0x7FE00010
-UNDEFINED = 0xFFFFFFFF
-
-
-class Truncated(Exception):
-    """The file ends, or a length runs, past what its structure promises."""
+from dicommedia.part10.errors import Malformed, Truncated
+from dicommedia.part10.vr import ITEM, ITEM_END, LONG_VRS_BYTES, MAX_DEPTH, PIXEL_DATA, SEQ_END, UNDEFINED
 
 
 @dataclass
@@ -36,6 +29,7 @@ class _Walker:
         self.fp, self.size, self.implicit = fp, size, implicit
         self.u16, self.u32 = ("<H", "<I") if little else (">H", ">I")
         self.pixel: PixelInfo | None = None
+        self.depth = 0  # sequences open around the current element
 
     def read(self, n: int, what: str) -> bytes:
         data = self.fp.read(n)
@@ -72,7 +66,7 @@ class _Walker:
                     finally:
                         self.implicit = False
                     return tag
-            elif vr in LONG_VRS:
+            elif vr in LONG_VRS_BYTES:
                 self.read(2, name)
                 length = struct.unpack(self.u32, self.read(4, name))[0]
             else:
@@ -99,6 +93,15 @@ class _Walker:
 
     def items(self, name: str, encapsulated: bool) -> int:
         """Walk the items of an undefined-length sequence or encapsulated pixel data; return their count."""
+        if self.depth >= MAX_DEPTH:
+            raise Malformed(f"{name}: sequences nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._items(name, encapsulated)
+        finally:
+            self.depth -= 1
+
+    def _items(self, name: str, encapsulated: bool) -> int:
         count = 0
         while True:
             tag, _ = self.tag(f"an item of {name}")
@@ -106,11 +109,11 @@ class _Walker:
             if tag == SEQ_END:
                 return count
             if tag != ITEM:
-                raise Truncated(f"{name}: expected an item, found ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+                raise Malformed(f"{name}: expected an item, found ({tag >> 16:04X},{tag & 0xFFFF:04X})")
             count += 1
             if length == UNDEFINED:
                 if encapsulated:
-                    raise Truncated(f"{name}: a fragment of undefined length")
+                    raise Malformed(f"{name}: a fragment of undefined length")
                 self.dataset(top=False)
             else:
                 self.skip(length, f"an item of {name}")
@@ -133,7 +136,8 @@ def meta_end(fp: BinaryIO, size: int) -> int:
 
 
 def walk_dataset(fp: BinaryIO, size: int, start: int, transfer_syntax: str) -> PixelInfo | None:
-    """Walk the data set from ``start`` to the end of the file; raise Truncated when it does not fit."""
+    """Walk the data set from ``start`` to the end of the file; Truncated when it does not fit, Malformed when its
+    structure is broken (both Part10Error)."""
     ts = UID(transfer_syntax)
     fp.seek(start)
     walker = _Walker(fp, size, implicit=ts.is_implicit_VR, little=ts.is_little_endian)

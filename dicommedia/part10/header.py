@@ -2,57 +2,39 @@
 
 It reads Explicit VR Little Endian files element by element, skipping every value it does not need, and
 stops at Pixel Data. Values are kept as encoded, so directory records copy them byte for byte (character
-sets, ISO 2022 escapes included). Anything else (other encodings, odd structure) returns ``None`` and the
-caller falls back to pydicom.
+sets, ISO 2022 escapes included). Anything else (other encodings, structure it does not follow) returns
+``None`` and the caller falls back to pydicom; only a file that ends before a value it announces raises.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-PIXEL_DATA = 0x7FE00010
-UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
-_SHORT_VRS = {
-    b"AE",
-    b"AS",
-    b"AT",
-    b"CS",
-    b"DA",
-    b"DS",
-    b"DT",
-    b"FL",
-    b"FD",
-    b"IS",
-    b"LO",
-    b"LT",
-    b"PN",
-    b"SH",
-    b"SL",
-    b"SS",
-    b"ST",
-    b"TM",
-    b"UI",
-    b"UL",
-    b"US",
-}
+from dicommedia.part10.errors import Malformed, Truncated
+from dicommedia.part10.meta import PREFIX_END, has_prefix
+from dicommedia.part10.vr import (
+    ITEM,
+    ITEM_END,
+    LONG_VRS_BYTES,
+    MAX_DEPTH,
+    NUMBER_FORMATS,
+    PIXEL_DATA,
+    SEQ_END,
+    SHORT_VRS_BYTES,
+    UNDEFINED,
+)
+from dicommedia.standard.uids import EXPLICIT_VR_LE
+
 _HEAD = struct.Struct("<HH2sH")
+_IMPLICIT_HEAD = struct.Struct("<HHI")
 _LEN = struct.Struct("<I")
+_IN_SEQUENCE, _IN_ITEM = 0, 1
 
 
-class Malformed(Exception):
-    """The bytes do not follow PS3.5 7.1.2 where the fast reader expected them to."""
-
-
-class Truncated(Exception):
-    """The file ends before a value it announces."""
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawValue:
     """One attribute as encoded in Explicit VR Little Endian: VR, value bytes, and undefined length (SQ)."""
 
@@ -66,9 +48,11 @@ class RawValue:
 
     def number(self) -> int | None:
         """A US/UL/SS/SL value, or an IS value, as an int (None when empty or invalid)."""
-        if self.vr in ("US", "SS", "UL", "SL") and len(self.value) >= 2:
-            fmt = {"US": "<H", "SS": "<h", "UL": "<I", "SL": "<i"}[self.vr]
+        fmt = NUMBER_FORMATS.get(self.vr)
+        if fmt is not None and len(self.value) >= struct.calcsize(fmt):
             return struct.unpack_from(fmt, self.value)[0]
+        if fmt is not None:
+            return None
         try:
             return int(self.text().split("\\")[0])
         except ValueError:
@@ -127,46 +111,53 @@ class _Reader:
         self.pos = start
         return self.read(end - start)
 
-    def element(self) -> tuple[int, bytes, int]:
-        """Read one element header: (tag, VR, length)."""
+    def element(self, implicit: bool = False) -> tuple[int, bytes, int]:
+        """Read one element header: (tag, VR, length); ``implicit``: Implicit VR LE (no VR, b"")."""
+        if implicit:
+            group, elem, length = _IMPLICIT_HEAD.unpack(self.read(8))
+            return (group << 16) | elem, b"", length
         group, elem, vr, short = _HEAD.unpack(self.read(8))
         tag = (group << 16) | elem
-        if tag in (_ITEM, _ITEM_END, _SEQ_END):
+        if tag in (ITEM, ITEM_END, SEQ_END):
             return tag, b"", _LEN.unpack(vr + struct.pack("<H", short))[0]
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS_BYTES:
             return tag, vr, _LEN.unpack(self.read(4))[0]
-        if vr in _SHORT_VRS:
+        if vr in SHORT_VRS_BYTES:
             return tag, vr, short
         raise Malformed(f"element ({group:04X},{elem:04X}) has no valid VR")
 
-    def skip_undefined(self) -> None:
-        """Skip the items of an undefined-length value up to and including its Sequence Delimitation Item."""
-        while True:
-            tag, _vr, length = self.element()
-            if tag == _SEQ_END:
-                return
-            if tag != _ITEM:
-                raise Malformed("a sequence holds something other than items")
-            if length == UNDEFINED:
-                self.skip_item()
-            else:
-                self.skip(length)
+    def skip_undefined(self, implicit: bool = False) -> None:
+        """Skip the items of an undefined-length value up to and including its Sequence Delimitation Item.
 
-    def skip_item(self) -> None:
-        """Skip the elements of an undefined-length item up to and including its Item Delimitation Item."""
-        while True:
-            tag, _vr, length = self.element()
-            if tag == _ITEM_END:
-                return
-            if length == UNDEFINED:
-                self.skip_undefined()
+        ``implicit``: the items hold Implicit VR LE data sets, as a UN value of undefined length does (PS3.5 6.2.2).
+        Walked with an explicit stack, bounded in depth: no recursion a crafted file could exhaust.
+        """
+        stack = [(_IN_SEQUENCE, implicit)]
+        while stack:
+            where, implicit = stack[-1]
+            tag, vr, length = self.element(implicit)
+            if where == _IN_SEQUENCE:
+                if tag == SEQ_END:
+                    stack.pop()
+                elif tag != ITEM:
+                    raise Malformed("a sequence holds something other than items")
+                elif length == UNDEFINED:
+                    stack.append((_IN_ITEM, implicit))
+                else:
+                    self.skip(length)
+            elif tag == ITEM_END:
+                stack.pop()
+            elif length == UNDEFINED:  # a sequence, or a UN value of undefined length (Implicit VR LE inside)
+                if len(stack) >= 2 * MAX_DEPTH:
+                    raise Malformed(f"sequences nested deeper than {MAX_DEPTH} levels")
+                stack.append((_IN_SEQUENCE, implicit or vr == b"UN"))
             else:
                 self.skip(length)
 
 
 def _meta(reader: _Reader) -> tuple[str, int]:
     """Parse the File Meta group (always Explicit VR LE): return (transfer syntax, offset of the data set)."""
-    if reader.read(132)[128:] != b"DICM":
+    if not has_prefix(reader.read(PREFIX_END)):
         raise Malformed("no 'DICM' prefix")
     syntax = None
     while True:
@@ -184,10 +175,11 @@ def _meta(reader: _Reader) -> tuple[str, int]:
             syntax = value.decode("ascii", "replace").rstrip(" \x00")
 
 
-def read_part10_header(fp: BinaryIO, size: int, wanted: set[int]) -> ParsedHeader | None:
-    """Read an Explicit VR LE Part 10 file's header; None when it is another encoding or not Part 10.
+def read_raw_header(fp: BinaryIO, size: int, wanted: set[int]) -> ParsedHeader | None:
+    """Read an Explicit VR LE Part 10 file's header; None when it is not Part 10 or not a structure this reader
+    follows (the caller then reads it with pydicom); an other transfer syntax gives its File Meta part only.
 
-    Raises ``Truncated`` when the file ends before a value it announces, ``Malformed`` on broken structure.
+    Raises ``Truncated`` when the file ends before a value it announces.
     """
     reader = _Reader(fp, size)
     try:
@@ -196,14 +188,15 @@ def read_part10_header(fp: BinaryIO, size: int, wanted: set[int]) -> ParsedHeade
         return None
     parsed = ParsedHeader(syntax, body)
     if syntax == EXPLICIT_VR_LE:
-        _read_dataset(reader, parsed, wanted)
+        try:
+            _read_dataset(reader, parsed, wanted)
+        except Malformed:
+            return None
     return parsed
 
 
 def read_elements(data: bytes, wanted: set[int] | None = None) -> dict[int, RawValue]:
     """The elements of an Explicit VR LE data set held in memory (all of them when ``wanted`` is None)."""
-    import io
-
     parsed = ParsedHeader(EXPLICIT_VR_LE, 0)
     _read_dataset(_Reader(io.BytesIO(data), len(data)), parsed, wanted)
     return parsed.values
@@ -218,13 +211,13 @@ def _read_dataset(reader: _Reader, parsed: ParsedHeader, wanted: set[int] | None
             if length != UNDEFINED and reader.pos + length > size:
                 raise Truncated(f"Pixel Data needs {reader.pos + length} bytes, the file has {size}")
             break
-        if tag >> 16 == 0x0002 or tag in (_ITEM, _ITEM_END, _SEQ_END):
+        if tag >> 16 == 0x0002 or tag in (ITEM, ITEM_END, SEQ_END):
             raise Malformed("a File Meta or item element inside the data set")
         if length == UNDEFINED:
             if vr not in (b"SQ", b"UN", b"OB"):
                 raise Malformed("undefined length outside a sequence")
             start = reader.pos
-            reader.skip_undefined()
+            reader.skip_undefined(implicit=vr == b"UN")
             if wanted is None or tag in wanted:
                 parsed.values[tag] = RawValue(vr.decode(), reader.between(start, reader.pos), True)
         elif wanted is None or tag in wanted:

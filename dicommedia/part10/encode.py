@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from dicommedia.inputs.part10_header import RawValue
-
-UNDEFINED = 0xFFFFFFFF
-_LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV"}
-_BINARY_VRS = {"US": "<H", "UL": "<I", "SS": "<h", "SL": "<i"}
+from dicommedia.part10.header import RawValue
+from dicommedia.part10.vr import LONG_VRS, NUMBER_FORMATS, UNDEFINED
 
 
 def pad(vr: str, value: bytes) -> bytes:
@@ -22,7 +19,7 @@ def element(tag: int, vr: str, value: bytes, undefined_length: bool = False) -> 
     """One encoded element: tag, VR, length (2 or 4 bytes), value."""
     group, elem = tag >> 16, tag & 0xFFFF
     value = value if undefined_length else pad(vr, value)
-    if vr in _LONG_VRS:
+    if vr in LONG_VRS:
         length = UNDEFINED if undefined_length else len(value)
         return struct.pack("<HH2sHI", group, elem, vr.encode(), 0, length) + value
     if len(value) > 0xFFFF:
@@ -32,8 +29,8 @@ def element(tag: int, vr: str, value: bytes, undefined_length: bool = False) -> 
 
 def raw_of(vr: str, value: object) -> RawValue:
     """A Python value (text, number, or list of texts for multi-valued CS) as a raw Explicit VR LE value."""
-    if vr in _BINARY_VRS:
-        return RawValue(vr, struct.pack(_BINARY_VRS[vr], int(value)))
+    if vr in NUMBER_FORMATS:
+        return RawValue(vr, struct.pack(NUMBER_FORMATS[vr], int(value)))
     if isinstance(value, (list, tuple)):
         value = "\\".join(str(v) for v in value)
     return RawValue(vr, pad(vr, str(value).encode("ascii")))

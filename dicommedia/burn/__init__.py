@@ -1,0 +1,1 @@
+"""Burning disc images through xorriso (libburnia): medium checks, copies, read-back verification."""

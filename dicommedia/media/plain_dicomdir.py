@@ -1,0 +1,286 @@
+"""A well-formed DICOMDIR read without pydicom (PS3.10 8.6, PS3.3 F.3): the fast path of the media view.
+
+Taken only when the DICOMDIR is Explicit VR Little Endian to its last byte, its text plain ASCII single values,
+and its record offsets link every record in use exactly once: the case where the tolerant pydicom reader
+(``media/dicomdir.py``) finds nothing to report. Anything else returns None and goes to that reader.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from dicommedia.media.findings import Finding
+from dicommedia.part10 import Part10Error, read_file_meta
+from dicommedia.part10.vr import ITEM, ITEM_END, LONG_VRS_BYTES, MAX_DEPTH, SEQ_END, UNDEFINED
+from dicommedia.standard.file_id import split_file_id
+from dicommedia.standard.uids import EXPLICIT_VR_LE
+
+_UL = struct.Struct("<I")
+_ELEMENT = struct.Struct("<HH2sH")  # Explicit VR element header: group, element, VR, 16-bit length (PS3.5 7.1.2)
+
+# DICOMDIR elements the plain reader keeps (PS3.3 F.3.2.1/F.3.2.2, and the MediaFile keys): keyword -> tag.
+_TAGS = {
+    "FileSetID": 0x00041130,
+    "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity": 0x00041200,
+    "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity": 0x00041202,
+    "OffsetOfTheNextDirectoryRecord": 0x00041400,
+    "RecordInUseFlag": 0x00041410,
+    "OffsetOfReferencedLowerLevelDirectoryEntity": 0x00041420,
+    "DirectoryRecordType": 0x00041430,
+    "ReferencedFileID": 0x00041500,
+    "ReferencedSOPClassUIDInFile": 0x00041510,
+    "ReferencedSOPInstanceUIDInFile": 0x00041511,
+    "ReferencedTransferSyntaxUIDInFile": 0x00041512,
+    "PatientID": 0x00100020,
+    "PatientName": 0x00100010,
+    "StudyInstanceUID": 0x0020000D,
+    "StudyDate": 0x00080020,
+    "StudyDescription": 0x00081030,
+    "SeriesInstanceUID": 0x0020000E,
+    "Modality": 0x00080060,
+    "SeriesNumber": 0x00200011,
+    "SeriesDescription": 0x0008103E,
+}
+_KEPT = set(_TAGS.values())
+_BINARY = {_TAGS[k] for k in _TAGS if k.startswith("Offset") or k == "RecordInUseFlag"}
+_RECORD_SEQUENCE = 0x00041220
+
+
+def active_in_tree_order(roots: list) -> list:
+    """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped.
+
+    Iterative: a crafted DICOMDIR thousands of levels deep does not exhaust the stack.
+    """
+    out = []
+    stack = list(reversed(roots))
+    while stack:
+        rec = stack.pop()
+        if rec.in_use:
+            out.append(rec)
+            stack.extend(reversed(rec.children))
+    return out
+
+
+class NotPlain(Exception):
+    """The DICOMDIR needs the tolerant pydicom reader: the reason (damage, encoding, non-ASCII text...)."""
+
+
+def _number(raw: bytes) -> int:
+    return int.from_bytes(raw[:4], "little") if raw else 0
+
+
+@dataclass(eq=False)
+class PlainRecord:
+    """A directory record as the plain reader keeps it: the elements of _TAGS, raw; the same API as ``Record``."""
+
+    index: int
+    offset: int
+    values: dict[int, bytes]
+    parent: PlainRecord | None = None
+    children: list[PlainRecord] = field(default_factory=list)
+
+    @property
+    def record_type(self) -> str:
+        """Directory Record Type (0004,1430), upper case ("" when absent)."""
+        return self.values.get(_TAGS["DirectoryRecordType"], b"").decode("ascii").strip(" \0").upper()
+
+    @property
+    def in_use(self) -> bool:
+        """False when Record In-use Flag (0004,1410) is 0x0000 (PS3.3 F.3.2.2)."""
+        flag = self.values.get(_TAGS["RecordInUseFlag"])
+        return flag is None or int.from_bytes(flag[:2], "little") != 0
+
+    @property
+    def file_id(self) -> tuple[str, ...] | None:
+        """Referenced File ID components, or None when the record references no file."""
+        value = self.key("ReferencedFileID")
+        return None if value is None else split_file_id(value)
+
+    def key(self, keyword: str) -> str | None:
+        """A text element's value (None when absent or empty)."""
+        raw = self.values.get(_TAGS[keyword])
+        return (raw.decode("ascii").strip(" \0").strip() or None) if raw else None
+
+    def offset_of(self, keyword: str) -> int:
+        """An offset element's value (0 when absent)."""
+        return _number(self.values.get(_TAGS[keyword], b""))
+
+    def describe(self) -> str:
+        """How messages name this record (as ``Record.describe``)."""
+        return f"{self.record_type or 'untyped'} record #{self.index + 1} at offset {self.offset}"
+
+
+@dataclass
+class PlainDirectory:
+    """A DICOMDIR read without pydicom: what the view needs of a ``Directory``, with no findings by construction."""
+
+    fileset_id: str | None
+    records: list[PlainRecord]
+    roots: list[PlainRecord]
+    findings: list[Finding] = field(default_factory=list)
+    followed_offsets: bool = True
+
+    def active_records(self) -> list[PlainRecord]:
+        """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped."""
+        return active_in_tree_order(self.roots)
+
+
+class _PlainWalk:
+    """Explicit VR Little Endian elements of a DICOMDIR (PS3.10 8.6 mandates that encoding), bounds checked."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.records: list[tuple[int, dict[int, bytes]]] = []  # (item offset, kept values) of (0004,1220)
+        self.depth = 0  # sequences open around the current element (bounded: no deep recursion)
+
+    def header(self, pos: int) -> tuple[int, bytes, int, int]:
+        """(tag, VR, value start, value length) of the element at ``pos``."""
+        data = self.data
+        if pos + 8 > len(data):
+            raise NotPlain("the file ends inside an element header")
+        group, element, vr, short = _ELEMENT.unpack_from(data, pos)
+        if group == 0xFFFE:  # item and delimiters carry no VR (PS3.5 7.5)
+            return group << 16 | element, b"", pos + 8, _UL.unpack_from(data, pos + 4)[0]
+        if vr in LONG_VRS_BYTES:
+            return group << 16 | element, vr, pos + 12, _UL.unpack_from(data, pos + 8)[0]
+        if not vr.isalpha() or not vr.isupper():
+            raise NotPlain(f"no explicit VR at byte {pos}")
+        return group << 16 | element, vr, pos + 8, short
+
+    def elements(self, pos: int, end: int | None, values: dict[int, bytes] | None, top: bool = False) -> int:
+        """Walk elements from ``pos`` to ``end`` (or to an item delimiter when None); keep _KEPT ones in ``values``.
+
+        ``top``: the data set itself, whose Directory Record Sequence items go to ``records``.
+        """
+        data = self.data
+        limit = len(data) if end is None else end
+        unpack = _ELEMENT.unpack_from
+        while pos < limit:
+            if pos + 8 > len(data):
+                raise NotPlain("the file ends inside an element header")
+            group, element, vr, length = unpack(data, pos)  # the common case inline: one call per element
+            if group == 0xFFFE or vr in LONG_VRS_BYTES:
+                tag, vr, start, length = self.header(pos)
+            else:
+                tag, start = group << 16 | element, pos + 8
+                if not vr.isalpha() or not vr.isupper():
+                    raise NotPlain(f"no explicit VR at byte {pos}")
+            if tag == ITEM_END and end is None:
+                return start
+            if tag >> 16 == 0xFFFE:
+                raise NotPlain(f"unexpected delimiter at byte {pos}")
+            if vr == b"SQ":
+                keep = top and tag == _RECORD_SEQUENCE and not self.records
+                pos = self.sequence(start, length, self.records if keep else None)
+                continue
+            if length == UNDEFINED:
+                raise NotPlain(f"undefined length outside a sequence at byte {pos}")
+            pos = start + length
+            if pos > limit:
+                raise NotPlain(f"element at byte {start - 8} runs past its end")
+            if values is not None and tag in _KEPT:
+                value = data[start:pos]
+                if tag not in _BINARY and (
+                    not value.isascii()
+                    or b"\x1b" in value
+                    or b"\x7f" in value
+                    or (b"\\" in value and tag != _TAGS["ReferencedFileID"])
+                ):
+                    raise NotPlain("text that is not plain ASCII, or multi-valued")
+                values[tag] = value
+        if end is None:
+            raise NotPlain("an item of undefined length has no delimiter")
+        if pos != end:
+            raise NotPlain("an element runs past its item")
+        return pos
+
+    def sequence(self, start: int, length: int, items: list[tuple[int, dict[int, bytes]]] | None) -> int:
+        """Walk a sequence's items; with ``items``, keep (item offset, kept values) of each."""
+        if self.depth >= MAX_DEPTH:
+            raise NotPlain(f"sequences nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return self._items(start, length, items)
+        finally:
+            self.depth -= 1
+
+    def _items(self, start: int, length: int, items: list[tuple[int, dict[int, bytes]]] | None) -> int:
+        end = None if length == UNDEFINED else start + length
+        pos = start
+        while end is None or pos < end:
+            tag, _, body, item_length = self.header(pos)
+            if tag == SEQ_END and end is None:
+                return body
+            if tag != ITEM:
+                raise NotPlain(f"no item tag at byte {pos}")
+            values: dict[int, bytes] | None = {} if items is not None else None
+            item_end = None if item_length == UNDEFINED else body + item_length
+            after = self.elements(body, item_end, values)
+            if items is not None:
+                items.append((pos, values))  # type: ignore[arg-type]
+            pos = after
+        if pos != end:
+            raise NotPlain("an item runs past its sequence")
+        return pos
+
+
+def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
+    """A well-formed DICOMDIR read without pydicom, or None when it needs the tolerant reader.
+
+    Taken only when it is Explicit VR Little Endian to its last byte, its text plain ASCII single values, and its
+    record offsets (PS3.3 F.3.2.1) link every record in use exactly once: the case where the tolerant reader
+    finds nothing to report. Anything else (damage, other encodings, character sets) goes to pydicom.
+    """
+    try:
+        meta, pos = read_file_meta(data)
+        if meta.get("TransferSyntaxUID") != EXPLICIT_VR_LE:
+            return None
+        walk = _PlainWalk(data)
+        header: dict[int, bytes] = {}
+        walk.elements(pos, len(data), header, top=True)
+        items = walk.records
+        if not items:
+            return None
+    except (NotPlain, Part10Error, struct.error, UnicodeDecodeError):
+        return None
+    records = [PlainRecord(index, offset, values) for index, (offset, values) in enumerate(items)]
+    roots = _link_plain(
+        records, _number(header.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
+    )
+    if roots is None:
+        return None
+    last = _number(header.get(_TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"], b""))
+    if last and roots and last != roots[-1].offset:
+        return None
+    fileset = header.get(_TAGS["FileSetID"], b"").decode("ascii").strip(" \0") or None
+    return PlainDirectory(fileset, records, roots)
+
+
+def _link_plain(records: list[PlainRecord], first: int) -> list[PlainRecord] | None:
+    """The record tree by offsets; None when an offset misses, loops, or leaves a record in use unreachable.
+
+    Iterative (a work list of entities), in the order PS3.3 F.3 reads them: no recursion to exhaust.
+    """
+    by_offset = {rec.offset: rec for rec in records}
+    seen: set[int] = set()
+    roots: list[PlainRecord] = []
+    pending: list[tuple[int, PlainRecord | None, list[PlainRecord]]] = [(first, None, roots)]
+    while pending:
+        offset, parent, out = pending.pop()
+        lowers = []
+        while offset:
+            rec = by_offset.get(offset)
+            if rec is None or rec.index in seen:
+                return None
+            seen.add(rec.index)
+            rec.parent = parent
+            out.append(rec)
+            lower = rec.offset_of("OffsetOfReferencedLowerLevelDirectoryEntity")
+            if lower:
+                lowers.append((lower, rec, rec.children))
+            offset = rec.offset_of("OffsetOfTheNextDirectoryRecord")
+        pending.extend(reversed(lowers))
+    if any(rec.index not in seen and rec.in_use for rec in records):
+        return None
+    return roots

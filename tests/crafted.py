@@ -1,0 +1,262 @@
+"""Crafted damage for the hostile-media tests and the fuzzers: ISO 9660 images and DICOMDIRs edited in place.
+
+No pytest here: the atheris harness under fuzz/ builds its seeds with the same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import struct
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SECTOR = 2048
+MEMORY_LIMIT = 2 << 30  # the 2 GiB address space each command runs under
+
+
+# --- ISO 9660 (ECMA-119 8.4, 9.1) -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IsoRecord:
+    """A directory record of an image: where it sits (byte offset of the record) and its fields."""
+
+    at: int
+    name: bytes
+    extent: int
+    size: int
+    flags: int
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.flags & 2)
+
+
+def pvd_offset(image: bytes | bytearray) -> int:
+    """Byte offset of the Primary Volume Descriptor."""
+    for sector in range(16, 32):
+        at = sector * SECTOR
+        if image[at + 1 : at + 6] == b"CD001" and image[at] == 1:
+            return at
+    raise ValueError("no PVD")
+
+
+def root_record_offset(image: bytes | bytearray) -> int:
+    """Byte offset of the root directory record inside the PVD."""
+    return pvd_offset(image) + 156
+
+
+def parse_record(image: bytes | bytearray, at: int) -> IsoRecord:
+    """The directory record at byte ``at``."""
+    name_len = image[at + 32]
+    return IsoRecord(
+        at,
+        bytes(image[at + 33 : at + 33 + name_len]),
+        struct.unpack_from("<I", image, at + 2)[0],
+        struct.unpack_from("<I", image, at + 10)[0],
+        image[at + 25],
+    )
+
+
+def directory(image: bytes | bytearray, record: IsoRecord) -> list[IsoRecord]:
+    """The records of a directory (``.`` and ``..`` included)."""
+    out, pos, end = [], record.extent * SECTOR, record.extent * SECTOR + record.size
+    while pos < end:
+        if image[pos] == 0:
+            pos = (pos // SECTOR + 1) * SECTOR
+            continue
+        out.append(parse_record(image, pos))
+        pos += image[pos]
+    return out
+
+
+def find(image: bytes | bytearray, *path: str) -> IsoRecord:
+    """The record of ``path`` (names without version, e.g. ``find(img, "DICOM", "PID1")``)."""
+    record = parse_record(image, root_record_offset(image))
+    for name in path:
+        entries = directory(image, record)
+        record = next(r for r in entries if r.name.split(b";")[0].rstrip(b".") == name.encode())
+    return record
+
+
+def files_under(image: bytes | bytearray, record: IsoRecord | None = None) -> list[IsoRecord]:
+    """Every file record under a directory (the root by default), depth first."""
+    record = record or parse_record(image, root_record_offset(image))
+    out = []
+    for entry in directory(image, record):
+        if entry.name in (b"\x00", b"\x01"):
+            continue
+        out.extend(files_under(image, entry) if entry.is_dir else [entry])
+    return out
+
+
+def set_both_endian32(image: bytearray, at: int, value: int) -> None:
+    """A both-byte-order 32-bit field (ECMA-119 7.3.3)."""
+    image[at : at + 8] = struct.pack("<I", value) + struct.pack(">I", value)
+
+
+def set_extent(image: bytearray, record: IsoRecord, extent: int) -> None:
+    set_both_endian32(image, record.at + 2, extent)
+
+
+def set_size(image: bytearray, record: IsoRecord, size: int) -> None:
+    set_both_endian32(image, record.at + 10, size)
+
+
+def set_flags(image: bytearray, record: IsoRecord, flags: int) -> None:
+    image[record.at + 25] = flags
+
+
+_ITEM_UNDEFINED = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+_ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+_SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+# --- DICOMDIR (PS3.10 8, PS3.3 F.3) -------------------------------------------------------------------------------
+
+
+def element(tag: int, vr: bytes, value: bytes, length: int | None = None) -> bytes:
+    """One Explicit VR LE element; ``length`` overrides the encoded length."""
+    n = len(value) if length is None else length
+    if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT", b"UC", b"UR", b"OD", b"OF", b"OL", b"OV", b"SV", b"UV"):
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr, 0, n) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr, n) + value
+
+
+def file_meta(sop_class: str = "1.2.840.10008.1.3.10", sop_instance: str = "1.2.3.4") -> bytes:
+    """Preamble, DICM and a File Meta group in Explicit VR LE."""
+    body = b"".join(
+        [
+            element(0x00020001, b"OB", b"\x00\x01"),
+            element(0x00020002, b"UI", _ui(sop_class)),
+            element(0x00020003, b"UI", _ui(sop_instance)),
+            element(0x00020010, b"UI", _ui("1.2.840.10008.1.2.1")),
+        ]
+    )
+    return b"\0" * 128 + b"DICM" + element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+
+
+def _ui(uid: str) -> bytes:
+    raw = uid.encode()
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def _dicomdir_header(first: int, last: int) -> bytes:
+    """File-set ID, root offsets and consistency flag: 46 bytes whatever the offsets."""
+    return b"".join(
+        [
+            element(0x00041130, b"CS", b"DEEP"),
+            element(0x00041200, b"UL", struct.pack("<I", first)),
+            element(0x00041202, b"UL", struct.pack("<I", last)),
+            element(0x00041212, b"US", b"\0\0"),
+        ]
+    )
+
+
+def nested_records_dicomdir(depth: int) -> bytes:
+    """A DICOMDIR whose records chain ``depth`` levels deep through their lower-level offsets (PS3.3 F.3.2.1)."""
+    head = file_meta()
+    first = len(head) + len(_dicomdir_header(0, 0)) + 12
+    item_len = 8 + len(_record(0, 0)) + 8
+    items = []
+    for index in range(depth):
+        lower = first + (index + 1) * item_len if index + 1 < depth else 0
+        items.append(_ITEM_UNDEFINED + _record(0, lower) + _ITEM_END)
+    return head + _dicomdir_header(first, first) + element(0x00041220, b"SQ", b"".join(items))
+
+
+def _record(next_offset: int, lower: int) -> bytes:
+    return b"".join(
+        [
+            element(0x00041400, b"UL", struct.pack("<I", next_offset)),
+            element(0x00041410, b"US", b"\xff\xff"),
+            element(0x00041420, b"UL", struct.pack("<I", lower)),
+            element(0x00041430, b"CS", b"PATIENT "),
+            element(0x00100020, b"LO", b"P1"),
+        ]
+    )
+
+
+def nested_sequences_dicomdir(depth: int) -> bytes:
+    """A DICOMDIR whose one record holds sequences nested ``depth`` deep (undefined lengths)."""
+    inner = b""
+    for _ in range(depth):
+        inner = element(0x00081115, b"SQ", _ITEM_UNDEFINED + inner + _ITEM_END, 0xFFFFFFFF) + _SEQ_END
+    item = _ITEM_UNDEFINED + _record(0, 0) + inner + _ITEM_END
+    head = file_meta()
+    first = len(head) + len(_dicomdir_header(0, 0)) + 12
+    return head + _dicomdir_header(first, first) + element(0x00041220, b"SQ", item + _SEQ_END, 0xFFFFFFFF)
+
+
+def dicomdir_not_a_sequence() -> bytes:
+    """A DICOMDIR whose Directory Record Sequence (0004,1220) is encoded as OB."""
+    return file_meta() + _dicomdir_header(0, 0) + element(0x00041220, b"OB", b"\x01\x02\x03\x04")
+
+
+# --- running the commands ----------------------------------------------------------------------------------------
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+@dataclass
+class Outcome:
+    """One command run on a crafted medium."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def problems(self) -> list[str]:
+        """Why this run breaks SPEC 2 (empty when it keeps every promise)."""
+        out = []
+        if self.returncode not in (0, 1):
+            out.append(f"exit {self.returncode}")
+        text = self.stdout + self.stderr
+        for bad in ("internal error", "Traceback", "RecursionError", "MemoryError"):
+            if bad in text:
+                out.append(bad)
+        if self.returncode == 1 and not self.stderr.strip():
+            out.append("exit 1 without a cause on stderr")
+        if "--json" in self.args:
+            import json
+
+            try:
+                json.loads(self.stdout)
+            except ValueError:
+                out.append("no JSON document on stdout")
+        return out
+
+
+def run_command(args: list[str], cwd: Path | None = None, timeout: float = 120) -> Outcome:
+    """``dicommedia ARGS`` as a subprocess under the 2 GiB address-space limit."""
+    env = dict(os.environ, COLUMNS="200")
+    result = subprocess.run(
+        [sys.executable, "-m", "dicommedia", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        preexec_fn=_limit_memory,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+    return Outcome(args, result.returncode, result.stdout, result.stderr)
+
+
+def the_four_commands(media: Path, out: Path) -> list[list[str]]:
+    """``read``, ``read --json``, ``read --extract``, ``validate --json`` on one medium."""
+    return [
+        ["read", str(media)],
+        ["read", str(media), "--json"],
+        ["read", str(media), "--extract", str(out), "--json"],
+        ["validate", str(media), "--json"],
+    ]
+
+
+Edit = Callable[[bytearray], None]

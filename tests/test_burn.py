@@ -1,0 +1,165 @@
+"""`dicommedia burn` and `create --burn` through xorriso on stdio: pseudo-drives (issue 12)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dicommedia.burn.verify import verify_medium
+from dicommedia.errors import MediaError
+from tests.conftest import require_tool, run
+from tests.synthetic import write_series
+
+
+def _dicommedia(*args: str, ok: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    proc = run([sys.executable, "-m", "dicommedia", *args], **kwargs)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _refused(proc: subprocess.CompletedProcess, words: str) -> str:
+    """A refusal: exit 1, one line on stderr, naming the cause."""
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    require_tool("xorriso")
+    folder = tmp_path_factory.mktemp("burn")
+    write_series(folder / "in", 5)
+    iso = folder / "disc.iso"
+    _dicommedia("create", str(folder / "in"), "-o", str(iso), "-p", "STD-GEN-DVD-RAM", "--fileset-id", "BURNME")
+    return iso
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 512 KiB tmpfs: a stdio pseudo-drive there has a fixed, small capacity (xorriso reports its free space)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)])
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        run(["umount", str(mount)])
+
+
+def test_burn_verify_leaves_the_image_byte_for_byte(image, tmp_path):
+    drive = tmp_path / "medium"
+    proc = _dicommedia("burn", str(image), "--drive", f"stdio:{drive}", "--verify", "--json")
+    assert drive.read_bytes() == image.read_bytes()
+    (copy,) = json.loads(proc.stdout)["copies"]
+    assert copy["verified"] and copy["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert copy["blocks"] == image.stat().st_size // 2048
+    assert f"{copy['blocks']:,} blocks equal" in proc.stderr
+    # xorriso itself reads the medium as our ISO 9660 volume
+    toc = run([require_tool("xorriso"), "-indev", f"stdio:{drive}", "-toc"])
+    assert "BURNME" in toc.stdout + toc.stderr
+
+
+def test_too_small_medium_is_refused_before_writing(image, small_filesystem):
+    drive = small_filesystem / "medium"
+    proc = _dicommedia("burn", str(image), "--drive", f"stdio:{drive}", "--verify", ok=False)
+    line = _refused(proc, "the medium is too small")
+    assert f"{image.stat().st_size:,} bytes" in line
+    assert not drive.exists() and not any(small_filesystem.iterdir())
+
+
+def test_written_medium_is_refused_and_kept(image, tmp_path):
+    drive = tmp_path / "medium"
+    _dicommedia("burn", str(image), "--drive", f"stdio:{drive}")
+    before = drive.read_bytes()
+    _refused(_dicommedia("burn", str(image), "--drive", f"stdio:{drive}", ok=False), "the medium is not blank")
+    assert drive.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("drive", "words"),
+    [("stdio:/nonexistent/folder/medium", "cannot use the drive"), ("/dev/sr97", "cannot use the drive")],
+)
+def test_absent_drive_is_one_line(image, drive, words):
+    _refused(_dicommedia("burn", str(image), "--drive", drive, ok=False), words)
+
+
+def test_copies_go_round_the_drives_without_prompt(image, tmp_path):
+    drives = [tmp_path / "a", tmp_path / "b"]
+    args = [arg for d in drives for arg in ("--drive", f"stdio:{d}")]
+    proc = _dicommedia("burn", str(image), *args, "--copies", "2", "--no-prompt", "--verify", "--json")
+    assert [c["drive"] for c in json.loads(proc.stdout)["copies"]] == [f"stdio:{d}" for d in drives]
+    assert all(d.read_bytes() == image.read_bytes() for d in drives)
+
+
+def test_second_copy_on_one_drive_waits_for_a_blank_medium(image, tmp_path):
+    """The operator is asked for the next medium; the first disc is taken out (moved away) before Enter."""
+    drive, first = tmp_path / "medium", tmp_path / "first-disc"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dicommedia", "burn", str(image), "--drive", f"stdio:{drive}", "--copies", "2"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    seen = b""
+    while b"press Enter" not in seen:
+        byte = proc.stderr.read(1)
+        assert byte, seen
+        seen += byte
+    assert b"for copy 2 of 2" in seen
+    drive.rename(first)
+    _, rest = proc.communicate(b"\n", timeout=120)
+    assert proc.returncode == 0, rest
+    assert drive.read_bytes() == first.read_bytes() == image.read_bytes()
+
+
+def test_no_operator_to_answer_aborts_before_the_second_copy(image, tmp_path):
+    drive = tmp_path / "medium"
+    proc = _dicommedia("burn", str(image), "--drive", f"stdio:{drive}", "--copies", "2", ok=False, input="")
+    assert proc.returncode == 1 and "aborted" in proc.stderr
+    assert drive.read_bytes() == image.read_bytes()
+
+
+def test_speed_and_eject(image, tmp_path):
+    drive = tmp_path / "medium"
+    _dicommedia("burn", str(image), "--drive", f"stdio:{drive}", "--speed", "4x", "--eject", "--verify")
+    assert drive.read_bytes() == image.read_bytes()
+    _refused(_dicommedia("burn", str(image), "--drive", f"stdio:{drive}2", "--speed", "fast", ok=False), "speed")
+    assert not (tmp_path / "medium2").exists()
+
+
+def test_verify_finds_a_bad_block(image, tmp_path):
+    bad = tmp_path / "bad"
+    data = bytearray(image.read_bytes())
+    data[20 * 2048 + 7] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="block 20 differs"):
+        verify_medium(str(image), str(bad))
+    short = tmp_path / "short"
+    short.write_bytes(image.read_bytes()[: 30 * 2048])
+    with pytest.raises(MediaError, match="the medium ends at byte 61,440"):
+        verify_medium(str(image), str(short))
+
+
+def test_create_burn(tmp_path):
+    require_tool("xorriso")
+    write_series(tmp_path / "in", 3)
+    drive, iso = tmp_path / "medium", tmp_path / "x.iso"
+    proc = _dicommedia("create", str(tmp_path / "in"), "-o", str(iso), "--burn", f"stdio:{drive}", "--json")
+    (burned,) = json.loads(proc.stdout)["burned"]
+    assert burned["verified"] and drive.read_bytes() == iso.read_bytes()
+    # a drive that cannot take a disc: refused before any work, no image written
+    again = tmp_path / "y.iso"
+    args = ["create", str(tmp_path / "in"), "-o", str(again), "--burn", f"stdio:{drive}"]
+    _refused(_dicommedia(*args, ok=False), "the medium is not blank")
+    assert not again.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
