@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from dicommedia.part10 import read_file_meta
-from dicommedia.read.coerce import Coercion, CoercionError, NeedMore, coerce_head
+from dicommedia.part10.positions import NeedMore
+from dicommedia.read.coerce import Coercion, CoercionError, coerce_head
 from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal, is_explicit, outside_values
 
 

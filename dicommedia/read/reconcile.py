@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from dicommedia.errors import MediaError
-from dicommedia.read.coerce import Coercion, CoercionError, value_of, walk
+from dicommedia.part10.positions import value_of, walk
+from dicommedia.read.coerce import Coercion, CoercionError
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 from dicommedia.standard.uids import IMPLICIT_VR_LE
 
