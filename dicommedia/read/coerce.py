@@ -50,7 +50,7 @@ class Coercion:
     @property
     def last_tag(self) -> int:
         """The highest tag the rewrite touches."""
-        return max(ORIGINAL_ATTRIBUTES, *self.values)
+        return max([ORIGINAL_ATTRIBUTES, *self.values])
 
 
 def _charset(elements: dict[int, Element], data: bytes | memoryview) -> str | None:
@@ -74,15 +74,18 @@ def _encode_text(value: str, charset: str | None) -> tuple[bytes, str | None]:
         raise CoercionError(f"{value!r} cannot be written in the data set's character set {charset}") from None
 
 
-def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) -> tuple[bytes, int] | None:
+def coerce_head(
+    head: bytes | memoryview, explicit: bool, coercion: Coercion, walked: tuple[list[Element], int] | None = None
+) -> tuple[bytes, int] | None:
     """The rewritten head of a data set and how many bytes of the original it replaces; None: nothing changes.
 
     ``head`` is the start of the data set (Explicit or Implicit VR Little Endian); :class:`NeedMore` when it
-    ends before the last element to change. Each changed or added element is recorded, as it was (added ones
+    ends before the last element to change. ``walked``: the elements and cut of a walk at least that far, when
+    the caller has walked already. Each changed or added element is recorded, as it was (added ones
     empty), in a new Original Attributes Sequence item (PS3.3 C.12.1.1.9), Reason COERCE; existing items stay.
     """
     try:
-        listed, cut = walk(head, explicit, coercion.last_tag)
+        listed, cut = walked or walk(head, explicit, coercion.last_tag)
     except Part10Error as exc:
         raise CoercionError(str(exc)) from None
     wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
