@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from dicommedia.media.view import split_part10
+from dicommedia.part10 import read_file_meta as split_part10
 from dicommedia.read.coerce import Coercion, coerce_head
 from tests.network_fixtures import orthanc, orthanc_empty, storescp, worklist_scp  # noqa: F401  (fixtures)
 from tests.synthetic import write_series

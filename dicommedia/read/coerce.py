@@ -13,6 +13,10 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dicommedia.part10.errors import Part10Error
+from dicommedia.part10.positions import Element, encode_element, value_of, walk
+from dicommedia.part10.vr import UNDEFINED
+
 ORIGINAL_ATTRIBUTES = 0x04000561
 MODIFIED_ATTRIBUTES = 0x04000550
 MODIFICATION_DATETIME = 0x04000562
@@ -21,116 +25,13 @@ SOURCE_OF_PREVIOUS_VALUES = 0x04000564
 MODIFICATION_REASON = 0x04000565
 SPECIFIC_CHARACTER_SET = 0x00080005
 
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _TAG = struct.Struct("<HH")
-_EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length (PS3.5 7.1.2)
-_IMPLICIT = struct.Struct("<HHI")  # group, element, 32-bit length (PS3.5 7.1.3)
 _UL = struct.Struct("<I")
 _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 
 
 class CoercionError(ValueError):
     """The data set cannot be rewritten: why, in words."""
-
-
-class NeedMore(Exception):
-    """The bytes given end before the walk could finish: read more of the data set."""
-
-
-# A top-level element: (tag, VR or None in Implicit VR, start, value start, end) — a plain tuple, made per element
-Element = tuple[int, bytes | None, int, int, int]
-
-
-def value_of(element: Element, data: bytes | memoryview) -> bytes:
-    """The raw value bytes of an element."""
-    return bytes(data[element[3] : element[4]])
-
-
-def _header(data: bytes | memoryview, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
-    """Tag, VR, value length and value offset of the element at ``pos`` (PS3.5 7.1)."""
-    if pos + 8 > len(data):
-        raise NeedMore
-    group, element = _TAG.unpack_from(data, pos)
-    tag = group << 16 | element
-    if tag in (_ITEM, _ITEM_END, _SEQUENCE_END) or not explicit:
-        return tag, None, _UL.unpack_from(data, pos + 4)[0], pos + 8
-    vr = bytes(data[pos + 4 : pos + 6])
-    if vr in _LONG_VRS:
-        if pos + 12 > len(data):
-            raise NeedMore
-        return tag, vr, _UL.unpack_from(data, pos + 8)[0], pos + 12
-    return tag, vr, struct.unpack_from("<H", data, pos + 6)[0], pos + 8
-
-
-def _skip_undefined(data: bytes | memoryview, pos: int, explicit: bool) -> int:
-    """The end of an undefined-length sequence whose content starts at ``pos`` (PS3.5 7.5.2)."""
-    stack = [explicit]  # per open sequence or item: Explicit VR or not (UN content is Implicit, PS3.5 6.2.2)
-    while stack:
-        tag, vr, length, value = _header(data, pos, stack[-1])
-        if tag in (_ITEM_END, _SEQUENCE_END):
-            stack.pop()
-            pos = value
-        elif length == _UNDEFINED:
-            stack.append(stack[-1] and vr != b"UN")
-            pos = value
-        else:
-            pos = value + length
-        if pos > len(data):
-            raise NeedMore
-    return pos
-
-
-def walk(data: bytes | memoryview, explicit: bool, past: int) -> tuple[list[Element], int]:
-    """The top-level elements up to ``past`` (inclusive), and where the first element after it starts.
-
-    Raises :class:`NeedMore` when ``data`` ends before that point (and before the data set's end is known).
-    The send path runs this for every instance: one struct unpack per element, no per-element call.
-    """
-    elements = []
-    pos, size = 0, len(data)
-    unpack_explicit, unpack_implicit, unpack_ul = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _UL.unpack_from
-    while pos < size:
-        if pos + 8 > size:
-            raise NeedMore
-        if explicit:
-            group, number, vr, length = unpack_explicit(data, pos)
-            value = pos + 8
-            if vr in _LONG_VRS:
-                if pos + 12 > size:
-                    raise NeedMore
-                (length,), value = unpack_ul(data, value), pos + 12
-        else:
-            (group, number, length), vr, value = unpack_implicit(data, pos), None, pos + 8
-        tag = group << 16 | number
-        if tag > past:
-            return elements, pos
-        if group == 0xFFFE:
-            raise CoercionError(f"a delimiter (FFFE,{number:04X}) at the top level of the data set")
-        end = _skip_undefined(data, value, explicit and vr != b"UN") if length == _UNDEFINED else value + length
-        if end > size:
-            raise NeedMore
-        elements.append((tag, vr, pos, value, end))
-        pos = end
-    return elements, pos
-
-
-def _pad(value: bytes, vr: str) -> bytes:
-    return value + (b"\0" if vr == "UI" else b" ") * (len(value) % 2)
-
-
-def encode_element(tag: int, vr: str, value: bytes, explicit: bool) -> bytes:
-    """One element in Explicit or Implicit VR Little Endian, its value padded to even length (PS3.5 7.1)."""
-    value = _pad(value, vr)
-    group, element = tag >> 16, tag & 0xFFFF
-    if not explicit:
-        return _TAG.pack(group, element) + _UL.pack(len(value)) + value
-    if vr.encode() in _LONG_VRS:
-        return _TAG.pack(group, element) + vr.encode() + b"\0\0" + _UL.pack(len(value)) + value
-    if len(value) > 0xFFFF:
-        raise CoercionError(f"a {vr} value of {len(value)} bytes")
-    return _TAG.pack(group, element) + vr.encode() + struct.pack("<H", len(value)) + value
 
 
 def _item(body: bytes) -> bytes:
@@ -149,7 +50,7 @@ class Coercion:
     @property
     def last_tag(self) -> int:
         """The highest tag the rewrite touches."""
-        return max(ORIGINAL_ATTRIBUTES, *self.values)
+        return max([ORIGINAL_ATTRIBUTES, *self.values])
 
 
 def _charset(elements: dict[int, Element], data: bytes | memoryview) -> str | None:
@@ -173,14 +74,20 @@ def _encode_text(value: str, charset: str | None) -> tuple[bytes, str | None]:
         raise CoercionError(f"{value!r} cannot be written in the data set's character set {charset}") from None
 
 
-def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) -> tuple[bytes, int] | None:
+def coerce_head(
+    head: bytes | memoryview, explicit: bool, coercion: Coercion, walked: tuple[list[Element], int] | None = None
+) -> tuple[bytes, int] | None:
     """The rewritten head of a data set and how many bytes of the original it replaces; None: nothing changes.
 
     ``head`` is the start of the data set (Explicit or Implicit VR Little Endian); :class:`NeedMore` when it
-    ends before the last element to change. Each changed or added element is recorded, as it was (added ones
+    ends before the last element to change. ``walked``: the elements and cut of a walk at least that far, when
+    the caller has walked already. Each changed or added element is recorded, as it was (added ones
     empty), in a new Original Attributes Sequence item (PS3.3 C.12.1.1.9), Reason COERCE; existing items stay.
     """
-    listed, cut = walk(head, explicit, coercion.last_tag)
+    try:
+        listed, cut = walked or walk(head, explicit, coercion.last_tag)
+    except Part10Error as exc:
+        raise CoercionError(str(exc)) from None
     wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
     elements = {el[0]: el for el in listed if el[0] in wanted}
     charset = _charset(elements, head)
@@ -242,6 +149,6 @@ def _extend_sequence(old: Element | None, head: bytes | memoryview, item: bytes,
     raw = bytes(head[old[2] : old[4]])
     value_offset = old[3] - old[2]
     (length,) = _UL.unpack_from(raw, value_offset - 4)
-    if length == _UNDEFINED:  # items, then the Sequence Delimitation Item: the new item goes before it
+    if length == UNDEFINED:  # items, then the Sequence Delimitation Item: the new item goes before it
         return raw[:-8] + item + raw[-8:]
     return raw[: value_offset - 4] + _UL.pack(length + len(item)) + raw[value_offset:] + item

@@ -25,10 +25,11 @@ from dicommedia.read.jobs import (
     ImportReport,
     Job,
     SendItem,
-    coerce_dataset,
-    coerced_head,
     plan_import,
     read_head,
+    reconciled_dataset,
+    reconciled_head,
+    refused,
 )
 from dicommedia.read.network import (
     Association,
@@ -41,7 +42,7 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.reconcile import Reconciler
+from dicommedia.read.reconcile import Reconciler, Refusal
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -294,11 +295,19 @@ class _Ready:
 class _Importer:
     """Workers share one queue of jobs; each holds one association and replaces it when it breaks.
 
-    A worker reads and encodes its next instance while the peer stores the previous one.
+    A worker reads, reconciles and encodes its next instance while the peer stores the previous one.
     """
 
-    def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext], progress: Progress | None):
+    def __init__(
+        self,
+        peer: Peer,
+        options: SendOptions,
+        contexts: list[ProposedContext],
+        progress: Progress | None,
+        reconciler: Reconciler | None = None,
+    ):
         self.peer = peer
+        self.reconciler = reconciler
         self.options = options
         self.contexts = contexts
         self.progress = progress
@@ -455,7 +464,10 @@ class _Importer:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
             if stored_ts == send_ts:
-                rewrite = coerced_head(job, offset) if job.coercion else None
+                rewrite = reconciled_head(job, offset, self.reconciler) if self.reconciler else None
+                if isinstance(rewrite, Refusal):
+                    self._settle_refused(job, rewrite)
+                    return None
                 head, cut = rewrite if rewrite else (b"", 0)
                 length = len(head) + job.item.size - offset - cut
                 message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
@@ -477,10 +489,14 @@ class _Importer:
             )
             return None
         try:
-            data = coerce_dataset(job, data, send_ts)
+            local = reconciled_dataset(job, data, send_ts, self.reconciler) if self.reconciler else data
         except CoercionError as exc:
             self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
             return None
+        if isinstance(local, Refusal):
+            self._settle_refused(job, local)
+            return None
+        data = local
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
@@ -497,6 +513,16 @@ class _Importer:
             return
         reason = status_text(rsp.status) + (f": {rsp.error_comment}" if rsp.error_comment else "")
         self._retry_or_fail(ready.job, rsp.status, reason)
+
+    def _settle_refused(self, job: Job, refusal: Refusal) -> None:
+        """An instance with no local identity: skipped or failed, never sent."""
+        outcome = refused(job, refusal)
+        with self.lock:
+            if isinstance(outcome, Failure):
+                self.report.failed.append(outcome)
+            else:
+                self.report.skipped_instances.append(outcome)
+        self._finish(job)
 
     def _retry_or_fail(self, job: Job, status: int | None, reason: str) -> None:
         if job.attempts <= self.options.retries:
@@ -517,7 +543,8 @@ def import_media(
     ``existing`` finds on the peer; raise MediaError when the peer cannot be reached at all."""
     check_ae_title(options.calling_aet, "--calling-aet")
     started = time.perf_counter()
-    plan = plan_import(items, reconciler, existing, progress)
+    # A worklist is asked before the first association; a patient map is applied as each instance goes.
+    plan = plan_import(items, reconciler if reconciler and reconciler.remote else None, existing, progress)
     report, jobs = plan.report, plan.jobs
     groups = plan_contexts(jobs)
     for index, contexts in enumerate(groups):
@@ -542,12 +569,13 @@ def import_media(
         if not group_jobs:
             first.close()
             continue
-        importer = _Importer(peer, options, contexts, progress)
+        importer = _Importer(peer, options, contexts, progress, reconciler)
         importer.run(group_jobs, first)
         report.sent += importer.report.sent
         report.warnings += importer.report.warnings
         report.bytes_sent += importer.report.bytes_sent
         report.failed.extend(importer.report.failed)
+        report.skipped_instances.extend(importer.report.skipped_instances)
         report.associations += importer.used
     report.seconds = time.perf_counter() - started
     return report
