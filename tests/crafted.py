@@ -260,3 +260,124 @@ def the_four_commands(media: Path, out: Path) -> list[list[str]]:
 
 
 Edit = Callable[[bytearray], None]
+
+
+# --- seeded mutation fuzzing -------------------------------------------------------------------------------------
+
+
+def dicomdir_length_fields(data: bytes) -> list[int]:
+    """Byte offsets of the length fields of a DICOMDIR's elements and items (Explicit VR LE, after the prefix)."""
+    out = []
+    pos = 132
+    while pos + 8 <= len(data):
+        group = data[pos : pos + 2]
+        vr = data[pos + 4 : pos + 6]
+        if group == b"\xfe\xff":
+            out.append(pos + 4)
+            pos += 8
+        elif vr in (b"OB", b"SQ", b"UN", b"UT", b"OW"):
+            out.append(pos + 8)
+            length = struct.unpack_from("<I", data, pos + 8)[0]
+            pos += 12 + (0 if vr == b"SQ" or length == 0xFFFFFFFF else length)
+        elif vr.isalpha() and vr.isupper():
+            out.append(pos + 6)
+            pos += 8 + struct.unpack_from("<H", data, pos + 6)[0]
+        else:
+            break
+    return out
+
+
+def iso_fields(image: bytes) -> tuple[list[int], list[tuple[int, int]]]:
+    """(offsets of the 32-bit extent and size fields of every directory record and of the PVD's numbers,
+    byte ranges of the interesting areas: descriptors, path tables, directories, the DICOMDIR)."""
+    pvd = pvd_offset(image)
+    fields = [pvd + at for at in (80, 132, 140, 148)]
+    areas = [(16 * SECTOR, 18 * SECTOR)]
+    stack = [parse_record(image, root_record_offset(image))]
+    fields += [stack[0].at + 2, stack[0].at + 10]
+    while stack:
+        record = stack.pop()
+        areas.append((record.extent * SECTOR, record.extent * SECTOR + record.size))
+        for entry in directory(image, record):
+            fields += [entry.at + 2, entry.at + 10]
+            if entry.name in (b"\x00", b"\x01"):
+                continue
+            if entry.is_dir:
+                stack.append(entry)
+            elif entry.name.startswith(b"DICOMDIR"):
+                areas.append((entry.extent * SECTOR, entry.extent * SECTOR + min(entry.size, 4096)))
+    for table in (140, 148):
+        (sector,) = struct.unpack_from("<I" if table == 140 else ">I", image, pvd + table)
+        areas.append((sector * SECTOR, sector * SECTOR + 256))
+    return fields, areas
+
+
+def mutate(data: bytes, rng, fields: list[int], areas: list[tuple[int, int]]) -> tuple[str, bytes]:
+    """One seeded mutation: bit flips, a byte run, a length field set to 0 / odd / 0xFFFFFFFF, truncation, splice."""
+    out = bytearray(data)
+
+    def spot() -> int:
+        start, end = rng.choice(areas) if areas and rng.random() < 0.9 else (0, len(out))
+        return rng.randrange(start, max(start + 1, min(end, len(out))))
+
+    kind = rng.choice(("flip", "run", "length", "length", "truncate", "splice"))
+    if kind == "flip":
+        for _ in range(rng.randint(1, 8)):
+            at = spot()
+            out[at] ^= 1 << rng.randrange(8)
+    elif kind == "run":
+        at, n = spot(), rng.randint(1, 64)
+        fill = rng.choice((0x00, 0xFF, None))
+        out[at : at + n] = bytes(rng.randrange(256) if fill is None else fill for _ in range(len(out[at : at + n])))
+    elif kind == "length" and fields:
+        at = rng.choice(fields)
+        value = rng.choice((0, 1, 0x7FFFFFFF, 0xFFFFFFFF, 0xFFFFFFFE, rng.randrange(1 << 32) | 1))
+        out[at : at + 4] = struct.pack("<I", value)
+    elif kind == "truncate":
+        del out[spot() :]
+    else:
+        src, dst, n = spot(), spot(), rng.randint(4, 256)
+        chunk = bytes(out[src : src + n])
+        if rng.random() < 0.5:
+            out[dst : dst + len(chunk)] = chunk
+        else:
+            out[dst:dst] = chunk
+    return kind, bytes(out)
+
+
+def exercise(media: Path, out: Path) -> list[str]:
+    """The library's read, extract and validate entry points on one medium: the promises each run broke.
+
+    A MediaError is the one-line refusal the CLI prints; any other exception is a bug of ours.
+    """
+    import json
+
+    from dicommedia.errors import MediaError
+    from dicommedia.media import open_media
+    from dicommedia.media.verify import split_verified
+    from dicommedia.profile import load_profile
+    from dicommedia.read.extract import extract
+    from dicommedia.validate import validate_media
+
+    broken: list[str] = []
+    messages: list[str] = []
+    for plain in (True, False):
+        try:
+            with open_media(media, plain=plain) as view:
+                files = list(view.files())
+                kept, refused = split_verified(files)
+                if plain and kept:
+                    extract(view, kept, out)
+                messages += [p.message for p in view.problems + refused]
+        except MediaError as exc:
+            messages.append(str(exc))
+        except Exception as exc:  # the oracle: anything else is a bug
+            broken.append(f"read(plain={plain}): {type(exc).__name__}: {exc}"[:300])
+    try:
+        report = validate_media(media, load_profile("STD-GEN-CD"))
+        json.dumps(report.as_json())
+        messages += [f.message for f in report.findings]
+    except Exception as exc:  # the oracle, as above
+        broken.append(f"validate: {type(exc).__name__}: {exc}"[:300])
+    broken += [f"not one line: {m[:200]!r}" for m in messages if "\n" in m or "Traceback" in m]
+    return broken

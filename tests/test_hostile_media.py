@@ -8,6 +8,7 @@ descriptors, directory records, extents, sizes), or its DICOMDIR replaced by a c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from collections.abc import Callable
@@ -99,11 +100,12 @@ ISO_EDITS: dict[str, Callable[[bytearray], None]] = {
 }
 
 
-def snapshot(root: Path) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+def snapshot(root: Path) -> dict[Path, tuple[int, int]]:
+    """Size and modification time of every file (a sparse 4 GiB file is not read)."""
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
-def check(outcomes: list[crafted.Outcome], before: dict[Path, bytes], work: Path) -> None:
+def check(outcomes: list[crafted.Outcome], before: dict[Path, tuple[int, int]], work: Path) -> None:
     """SPEC 2 for every run; nothing written outside the extraction folder, no .part left, inputs unchanged."""
     for outcome in outcomes:
         assert outcome.problems() == [], (outcome.args, outcome.stdout[-2000:], outcome.stderr[-2000:])
@@ -130,7 +132,12 @@ def test_crafted_iso(name: str, base: tuple[Path, bytes], tmp_path: Path):
     work.mkdir()
     iso = work / f"{name}.iso"
     iso.write_bytes(bytes(image))
-    run_all(iso, work)
+    report = json.loads(run_all(iso, work)[3].stdout)
+    codes = {e["code"] for e in report["errors"]}
+    assert report["valid"] is False and codes, report
+    # Damage to the volume itself is iso-structure; what only misplaces files is found at the file level.
+    if name not in ("dicomdir-extent-zero", "extents-on-the-descriptors", "same-extent"):
+        assert "iso-structure" in codes, report
 
 
 DICOMDIRS: dict[str, Callable[[], bytes]] = {
@@ -182,3 +189,28 @@ def test_crafted_dicomdir(name: str, as_iso: bool, base: tuple[Path, bytes], tmp
         listing = json.loads(outcomes[1].stdout)
         if "error" not in listing:  # the three files on the disc are still found (by scanning, or as forgotten)
             assert listing["instances"] == 3, (label, outcomes[1].stderr)
+
+
+def _sparse_dicomdir(folder: Path) -> None:
+    with open(folder / "DICOMDIR", "r+b") as fh:
+        fh.truncate(4 << 30)  # 4 GiB declared by the file system, nothing allocated
+
+
+def _fifo_and_loop(folder: Path) -> None:
+    os.mkfifo(folder / "DICOM" / "PID1" / "PIPE")
+    (folder / "DICOM" / "PID1" / "LOOP").symlink_to("..")
+
+
+FOLDER_EDITS: dict[str, Callable[[Path], None]] = {
+    "sparse-4gib-dicomdir": _sparse_dicomdir,
+    "fifo-and-link-loop": _fifo_and_loop,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLDER_EDITS))
+def test_crafted_folder(name: str, base: tuple[Path, bytes], tmp_path: Path):
+    folder = tmp_path / "disc"
+    shutil.copytree(base[0], folder)
+    FOLDER_EDITS[name](folder)
+    outcomes = run_all(folder, tmp_path)
+    assert json.loads(outcomes[1].stdout)["instances"] == 3

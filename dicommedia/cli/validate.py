@@ -39,14 +39,22 @@ def render_report(report: Report, console) -> None:
 @click.command()
 @click.argument("media", type=click.Path(exists=True))
 @click.option(
-    "-p", "--profile", "profile_name", default="STD-GEN-CD", show_default=True, help="Profile to check against."
+    "-p",
+    "--profile",
+    "profile_name",
+    default="STD-GEN-CD",
+    show_default=True,
+    help="Profile to check against; 'auto': the one the disc's content fits best.",
 )
 @click.option("--profile-file", type=click.Path(exists=True, dir_okay=False), help="A custom profile definition.")
 @click.option("--json", "as_json", is_flag=True, help="Report as JSON.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Also write a JUnit XML report.")
 def validate(media: str, profile_name: str, profile_file: str | None, as_json: bool, junit_path: str | None) -> None:
     """Check a disc image, mounted disc or DICOMDIR against a media application profile."""
-    profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
+    if profile_file:
+        profile = load_profile_file(profile_file)
+    else:
+        profile = None if profile_name.lower() == "auto" else load_profile(profile_name)
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("validating", total=None)
         report = validate_media(media, profile, progress=lambda _f: progress.advance(task))

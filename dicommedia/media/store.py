@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
-from dicommedia.media.findings import Finding, show_file_id, warning
+from dicommedia.media.findings import Finding, one_line, show_file_id, warning
 
 _VERSION = re.compile(r";\d*$")
 _SEPARATORS = re.compile(r"[/\\:\x00]")
@@ -148,7 +148,9 @@ class Store:
             try:
                 entry = self.find(names, component)
             except OSError as exc:
-                raise LocateError("missing-file", f"cannot list {'/'.join(names) or 'the root'}: {exc}") from None
+                raise LocateError(
+                    "missing-file", f"cannot list {'/'.join(names) or 'the root'}: {one_line(exc)}"
+                ) from None
             if entry is None:
                 raise LocateError("missing-file", "the referenced file is not on the media")
             if entry.is_link:
@@ -185,7 +187,9 @@ class Store:
                 seen.add(key)
                 entries = sorted(self.listing(names).values(), key=lambda e: e.name)
             except OSError as exc:
-                self.findings.append(warning("unreadable-folder", f"cannot list: {exc}", show_file_id(names) or "/"))
+                self.findings.append(
+                    warning("unreadable-folder", f"cannot list: {one_line(exc)}", show_file_id(names) or "/")
+                )
                 continue
             yield names, entries
             stack.extend((*names, e.name) for e in reversed(entries) if e.is_dir and not e.is_link)
@@ -223,6 +227,11 @@ class FolderStore(Store):
             for e in it:
                 is_link = e.is_symlink()
                 is_dir = not is_link and e.is_dir(follow_symlinks=False)
+                if not (is_link or is_dir or e.is_file(follow_symlinks=False)):  # a FIFO would block its reader
+                    self.findings.append(
+                        warning("special-file", "not a regular file: skipped", "/".join((*names, e.name)))
+                    )
+                    continue
                 size = 0 if (is_link or is_dir) else e.stat(follow_symlinks=False).st_size
                 entries.append(Entry(e.name, is_dir, is_link, size))
         return entries
@@ -369,7 +378,9 @@ class IsoStore(Store):
             self._read_pvd()
         except (OSError, ValueError, struct.error) as exc:
             os.close(self._fd)
-            raise MediaError(f"not a readable ISO 9660 image: {exc}", str(path), code="iso-structure") from None
+            raise MediaError(
+                f"not a readable ISO 9660 image: {one_line(exc)}", str(path), code="iso-structure"
+            ) from None
         self._dirs: dict[tuple[str, ...], _DirRecord] = {(): self._root}
 
     def _read_pvd(self) -> None:
@@ -491,8 +502,11 @@ class IsoStore(Store):
             if rec.name in (b"\x00", b"\x01"):  # "." and ".."
                 continue
             name = rec.name.decode("ascii", "replace")
+            if pending is not None and rec.name != pending.name:  # its last extent never came: not readable
+                entries.append(Entry(pending.name.decode("ascii", "replace"), False, False, pending.size, -1))
+                pending = None
             if pending is not None:  # a multi-extent file's next part: contiguous ones read as one span
-                contiguous = rec.name == pending.name and rec.start == pending.start + pending.size
+                contiguous = rec.start == pending.start + pending.size
                 pending = _DirRecord(
                     pending.name,
                     pending.start if contiguous else -1,
@@ -512,6 +526,8 @@ class IsoStore(Store):
                 self._dirs[(*names, name)] = rec
             start = -1 if rec.interleaved else rec.start  # interleaved or scattered extents: not read (-1)
             entries.append(Entry(name, rec.is_dir, self._is_link(rec), 0 if rec.is_dir else rec.size, start))
+        if pending is not None:  # a multi-extent file whose last extent never came: listed, not readable
+            entries.append(Entry(pending.name.decode("ascii", "replace"), False, False, pending.size, -1))
         return entries
 
     def _check_span(self, stored: StoredFile) -> None:

@@ -25,7 +25,7 @@ def check_instance(media_file: MediaFile) -> Finding | None:
     except Part10Error as exc:
         return Finding("not-part10", f"not a Part 10 file ({exc}): not taken", where)
     except OSError as exc:
-        return Finding("missing-file", f"cannot be read ({exc.strerror or exc}): not taken", where)
+        return Finding("corrupt-file", f"cannot be read from the media ({exc.strerror or exc}): not taken", where)
     in_file = meta.get("MediaStorageSOPInstanceUID")
     expected = media_file.sop_instance_uid
     if expected and in_file and expected != in_file:

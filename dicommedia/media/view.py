@@ -12,7 +12,7 @@ from dicommedia.media.findings import Finding, one_line, show_file_id, warning
 from dicommedia.media.plain_dicomdir import PlainDirectory, PlainRecord, read_plain_dicomdir
 from dicommedia.media.store import FolderStore, LocateError, Store, StoredFile, is_iso_image, plain_name
 from dicommedia.media.udf import is_udf_image, open_image
-from dicommedia.part10 import has_dicm, read_file_meta
+from dicommedia.part10 import has_dicm
 from dicommedia.standard.uids import MEDIA_STORAGE_DIRECTORY
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-split_part10 = read_file_meta  # the name read/send.py imports
+# A DICOMDIR is read whole into memory: 1.6 million records of 300 bytes fit; a larger one is refused, not loaded.
+MAX_DICOMDIR_BYTES = 512 << 20
 AnyRecord = Union["Record", PlainRecord]
 
 
@@ -163,11 +164,15 @@ class MediaView:
             self._load_dicomdir(dicomdir)
 
     def _load_dicomdir(self, stored: StoredFile) -> None:
+        label = show_file_id(stored.file_id)
+        if stored.size > MAX_DICOMDIR_BYTES:
+            reason = f"DICOMDIR of {stored.size:,} bytes: larger than any real one; scanning the media instead"
+            self.problems.append(Finding("dicomdir-corrupt", reason, label))
+            return
         if self.plain and self._load_plain(stored):
             return
         from dicommedia.media.dicomdir import DicomdirError, read_dicomdir
 
-        label = show_file_id(stored.file_id)
         try:
             with self.store.open(stored) as fp:
                 self.directory = read_dicomdir(fp, label)
@@ -252,7 +257,7 @@ class MediaView:
             media_file.fill_from(media_file.read_header())
         except READ_ERRORS as exc:
             self.problems.append(
-                Finding("corrupt-file", f"cannot read the header: {exc}", show_file_id(media_file.file_id))
+                Finding("corrupt-file", f"cannot read the header: {one_line(exc)}", show_file_id(media_file.file_id))
             )
 
     def _walk_instances(self, taken: set[tuple[str, ...]], unreferenced: bool) -> Iterator[MediaFile]:
@@ -264,9 +269,7 @@ class MediaView:
             try:
                 header = read_instance_header(self.store, stored)
             except CorruptPart10 as exc:
-                self.problems.append(
-                    Finding("corrupt-file", f"a Part 10 file whose header cannot be read: {exc}", label)
-                )
+                self._refuse(Finding("corrupt-file", f"its header cannot be read: {exc}", label))
                 continue
             if header is None or header.file_meta.get("MediaStorageSOPClassUID") == MEDIA_STORAGE_DIRECTORY:
                 continue
@@ -321,7 +324,7 @@ def _refuse_non_dicomdir(path: Path) -> None:
             fp.seek(0)
             meta = read_checked(fp, stop_before_pixels=True, specific_tags=[]).file_meta if part10 else None
     except READ_ERRORS as exc:
-        raise MediaError(f"cannot be read as a DICOMDIR: {exc}", str(path)) from None
+        raise MediaError(f"cannot be read as a DICOMDIR: {one_line(exc)}", str(path), code="dicomdir-corrupt") from None
     if meta is None:
         raise MediaError("not an ISO image, a DICOMDIR or a folder", str(path))
     if meta.get("MediaStorageSOPClassUID") != MEDIA_STORAGE_DIRECTORY:
@@ -355,7 +358,7 @@ def open_media(
     try:
         entry = store.find((), "DICOMDIR")
     except OSError as exc:
-        raise MediaError(f"cannot list the media: {exc}", str(path)) from None
+        raise MediaError(f"cannot list the media: {one_line(exc)}", str(path), code="iso-structure") from None
     if entry is None or entry.is_dir or entry.is_link:
         view = MediaView(path, "scan" if kind == "folder" else kind, store, None, plain, dicomdir_only)
         if kind != "folder":

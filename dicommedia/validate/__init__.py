@@ -16,8 +16,9 @@ from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import IsoStore, is_iso_image
 from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
-from dicommedia.validate.files import check_file
+from dicommedia.validate.files import check_file, check_profile, encoding_of
 from dicommedia.validate.iso import check_iso
+from dicommedia.validate.profile_fit import best_fit, misfits
 from dicommedia.validate.references import (
     FileKeys,
     check_duplicates,
@@ -27,8 +28,31 @@ from dicommedia.validate.references import (
     file_keys,
 )
 from dicommedia.validate.report import Report
+from dicommedia.validate.udf import check_udf
 
 __all__ = ["Report", "validate_media"]
+
+
+def _profile_for(
+    report: Report, asked: Profile | None, encodings: dict[MediaFile, tuple[str, str]], total: int
+) -> Profile:
+    """Check every file against the profile asked for (or the best fit); say when another one fits better."""
+    instances = list(encodings.values())
+    best = best_fit(instances, total)
+    profile = asked or best
+    report.profile = profile.name
+    if asked is None:
+        report.add(warning("profile-detected", f"checked under {best.name}: the profile its content fits best"))
+    elif best.name != asked.name and misfits(best, instances, total) < misfits(asked, instances, total):
+        report.add(
+            warning(
+                "other-profile",
+                f"the disc's content fits {best.name} better than {asked.name} (validate with --profile {best.name})",
+            )
+        )
+    for media_file, encoding in encodings.items():
+        report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
+    return profile
 
 
 def check_media(view: MediaView, profile: Profile) -> list[Finding]:
@@ -51,9 +75,14 @@ def check_media(view: MediaView, profile: Profile) -> list[Finding]:
     return findings
 
 
-def validate_media(path: str | Path, profile: Profile, progress: Callable[[MediaFile], None] | None = None) -> Report:
-    """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium."""
-    report = Report(str(path), profile.name)
+def validate_media(
+    path: str | Path, profile: Profile | None, progress: Callable[[MediaFile], None] | None = None
+) -> Report:
+    """Validate an ISO image, a mounted disc, a DICOMDIR or a folder; never raises for a bad medium.
+
+    ``profile`` None: the profile the disc's content fits best (``--profile auto``).
+    """
+    report = Report(str(path), profile.name if profile else "auto")
     try:
         view = open_media(path, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
@@ -70,6 +99,8 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             report.add(check_iso(view.store, view.fileset_id))
         else:
             report.skipped.add("iso9660")
+        if view.kind in ("iso", "udf"):
+            report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
@@ -77,14 +108,22 @@ def validate_media(path: str | Path, profile: Profile, progress: Callable[[Media
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
         headers: dict[MediaFile, FileKeys] = {}
-        shared: dict[str, str] = {}
+        encodings: dict[MediaFile, tuple[str, str]] = {}
+        shared: dict[str, str] = {}  # equal strings of many files kept once (flat memory at scale)
         for media_file in files:
-            findings, ds = check_file(media_file, profile)
+            findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
                 headers[media_file] = file_keys(ds, shared)
+                encoding = encoding_of(ds)
+                if encoding is not None:
+                    encodings[media_file] = (
+                        shared.setdefault(encoding[0], encoding[0]),
+                        shared.setdefault(encoding[1], encoding[1]),
+                    )
             if progress:
                 progress(media_file)
+        profile = _profile_for(report, profile, encodings, view.store.total_bytes())
         report.add(check_file_ids(view))
         report.add(check_record_matches(headers))
         report.add(check_duplicates(headers))

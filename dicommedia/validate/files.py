@@ -44,16 +44,16 @@ SAMPLES = {
 DEFLATED = "1.2.840.10008.1.2.1.99"
 
 
-def check_file(media_file: MediaFile, profile: Profile) -> tuple[list[Finding], Dataset | None]:
-    """Findings for one file, and its header (None when it cannot be read)."""
+def check_file(media_file: MediaFile) -> tuple[list[Finding], Dataset | None]:
+    """Findings for one file (the profile's rules aside: see check_profile), and its header (None when unreadable)."""
     where = show_file_id(media_file.file_id)
     try:
-        return _check_file(media_file, profile, where)
+        return _check_file(media_file, where)
     except OSError as exc:  # the media itself: an extent past the image's end, scattered extents, a read error
         return [Finding("corrupt-file", f"cannot be read from the media: {one_line(exc)}", where)], None
 
 
-def _check_file(media_file: MediaFile, profile: Profile, where: str | None) -> tuple[list[Finding], Dataset | None]:
+def _check_file(media_file: MediaFile, where: str | None) -> tuple[list[Finding], Dataset | None]:
     with media_file.open() as fp:
         if not has_dicm(fp):
             return [Finding("not-part10", "lacks the 128-byte preamble and 'DICM' prefix (PS3.10 7.1)", where)], None
@@ -74,8 +74,16 @@ def _check_file(media_file: MediaFile, profile: Profile, where: str | None) -> t
                 findings.append(Finding("corrupt-file", f"truncated or bad lengths: {exc}", where))
     if pixel is not None:
         findings += [_located(f, where) for f in check_pixel_module(ds, pixel, UID(ts))]
-    findings += check_profile(profile, str(ds.file_meta.MediaStorageSOPClassUID), ts, where)
     return findings, ds
+
+
+def encoding_of(ds: Dataset) -> tuple[str, str] | None:
+    """(SOP class, transfer syntax) of a file whose File Meta names both, else None."""
+    meta = ds.file_meta
+    sop_class, syntax = meta.get("MediaStorageSOPClassUID"), meta.get("TransferSyntaxUID")
+    if not sop_class or not syntax or any(f.code == "not-part10" for f in _check_meta(ds, None)):
+        return None
+    return str(sop_class), str(syntax)
 
 
 def _located(finding: Finding, where: str | None) -> Finding:
@@ -123,7 +131,7 @@ def check_pixel_module(ds: Dataset, pixel: PixelInfo, ts: UID) -> list[Finding]:
         )
         frames = int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError) as exc:
-        return [Finding("corrupt-file", f"Image Pixel module value unreadable: {exc}")]
+        return [Finding("corrupt-file", f"Image Pixel module value unreadable: {one_line(exc)}")]
     photometric = str(ds.PhotometricInterpretation).strip().upper()
     errors = []
     if alloc not in (1, 8, 16, 32, 64) and alloc % 8:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from dicommedia.media.findings import Finding, one_line, warning
-from dicommedia.media.store import IsoStore
+from dicommedia.media.store import Entry, IsoStore
 
 # ECMA-119 7.5/7.6 with level 1 (10.1): d-characters, 8.3 file names with both separators, 8-char directories.
 _FILE = re.compile(r"^[A-Z0-9_]{0,8}\.[A-Z0-9_]{0,3};([1-9][0-9]{0,4})$")
@@ -29,6 +29,15 @@ def name_problem(name: str, is_dir: bool) -> str | None:
     return None
 
 
+def extent_problem(store: IsoStore, entry: Entry) -> str | None:
+    """Why a file's data is not one extent inside the image (ECMA-119 6.5, level 1: one extent per file)."""
+    if entry.start < 0:
+        return "interleaved, or recorded in several extents (ISO 9660 level 3): not level 1"
+    if entry.start + entry.size > store.image_size:
+        return f"its extent (bytes {entry.start}-{entry.start + entry.size}) runs past the end of the image"
+    return None
+
+
 def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
     """Level 1 names and depth of every entry, the Volume Identifier, and the extensions present."""
     findings: list[Finding] = []
@@ -38,6 +47,10 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
             problem = name_problem(entry.name, entry.is_dir)
             if problem:
                 findings.append(Finding("iso-structure", f"not an ISO 9660 level 1 name: {problem}", "/".join(path)))
+            if not entry.is_dir:
+                problem = extent_problem(store, entry)
+                if problem:
+                    findings.append(Finding("iso-structure", problem, "/".join(path)))
             if entry.is_dir and len(path) + 1 > MAX_DIR_LEVELS:
                 findings.append(
                     Finding(

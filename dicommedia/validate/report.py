@@ -34,6 +34,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "record-mismatch",
         "duplicate-instance",
         "link-skipped",
+        "special-file",
         "unreadable-folder",
         "nested-fileset",
         "stray-dicomdir",
@@ -47,7 +48,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "file-meta",
         "pixel-module",
     ),
-    "media": ("capacity-exceeded", "no-readme", "no-index"),
+    "media": ("capacity-exceeded", "no-readme", "no-index", "profile-detected", "other-profile"),
 }
 FAMILY_OF = {code: family for family, codes in FAMILIES.items() for code in codes}
 TITLES = {

@@ -19,6 +19,7 @@ from dicommedia.errors import MediaError
 from dicommedia.writers import leftovers
 
 SECTOR = 2048
+_MAX_EXTENT = 0xFFFFFFFF  # bytes of one ISO 9660 extent (a 32-bit Data Length, ECMA-119 9.1.4)
 
 
 class _Splice(bytes):
@@ -225,7 +226,8 @@ def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tup
     iso = pycdlib.PyCdlib()
     to_splice = 0
     iso.new(
-        interchange_level=1,
+        # Level 3 only for what level 1 cannot hold: a file of 4 GiB or more, written as multi-extent.
+        interchange_level=3 if udf and any(f.size > _MAX_EXTENT for f in files) else 1,
         vol_ident=volume_id,
         app_ident_str="DICOMMEDIA",
         preparer_ident_str="DICOMMEDIA",
