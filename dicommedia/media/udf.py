@@ -392,6 +392,13 @@ class UdfStore(Store):
             entries.append(Entry(name, is_dir, node.file_type == _SYMLINK, 0 if is_dir else node.size, start))
         return entries
 
+    def directory_key(self, names: tuple[str, ...]) -> object:
+        """Where the directory's entries are recorded: a directory met twice is a loop."""
+        directory = self._dirs.get(names)
+        if directory is None:
+            raise OSError(f"{'/'.join(names)} is not a directory of the UDF volume")
+        return directory.pieces, directory.embedded
+
     def _node(self, stored: StoredFile) -> _Node:
         node = self._files.get(stored.names)
         if node is None:
