@@ -1,7 +1,7 @@
 """Import speed: ``dicommedia read disc.iso --send`` against DCMTK ``storescu`` sending the same files to the same
 DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
 
-    python bench/bench_import.py [--slices 400] [--repeat 5] [--naive] [--store] [--orthanc]
+    python bench/bench_import.py [--slices 400] [--repeat 5] [--naive] [--store] [--orthanc] [--reconcile]
 
 Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
 ``dicommedia create``, then times, per peer setting:
@@ -14,6 +14,8 @@ Three peer settings. Debian's DCMTK leaves Nagle's algorithm on: storescp then a
 late (see dicommedia/read/network.py), to storescu too. ``TCP_NODELAY=1`` in DCMTK's environment turns it off
 for storescp and storescu alike: DCMTK at its fastest, the harder comparison. ``storescp --fork`` serves
 associations in parallel, which our import uses (storescu sends over one association).
+``--reconcile`` times, instead, the plain import against the same import with a patient map that changes
+every instance's Patient ID and name (the coercion's cost on the C-STORE path).
 Times are the best of ``--repeat`` runs; the figure that matters is the ratio ours / storescu. Below our whole
 command, "C-STORE phase" is the time our own summary reports: C-ECHO, associations and stores, without Python
 start-up and reading the ISO's directories and DICOMDIR.
@@ -166,6 +168,38 @@ def run_setting(
     return best
 
 
+def reconcile_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
+    """Plain send against send with a patient map (every instance coerced), into one storescp, interleaved."""
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    port = free_port()
+    scp = subprocess.Popen(
+        [native("storescp"), "--ignore", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    patient_map = work / "map.csv"
+    patient_map.write_text("source_patient_id,patient_id,patient_name\nBENCH,LOCAL-1,LOCAL^PATIENT\n")
+    try:
+        wait_for(port)
+        storescu = [native("storescu"), "-aec", "STORESCP", "+sd", "+r", "127.0.0.1", str(port), str(folder)]
+        plain = [sys.executable, "-m", "dicommedia", "read", str(iso), "--send", f"STORESCP@127.0.0.1:{port}"]
+        mapped = [*plain, "--patient-map", str(patient_map)]
+        timed(plain, python_env(work))  # untimed: writes the byte code
+        PHASES.pop("current", None)
+        times: dict[str, list[float]] = {"storescu": [], "dicommedia": [], "with --patient-map": []}
+        phases: dict[str, list[float]] = {"dicommedia": [], "with --patient-map": []}
+        for _ in range(args.repeat):
+            times["storescu"].append(timed(storescu, env))
+            for name, cmd in (("dicommedia", plain), ("with --patient-map", mapped)):
+                times[name].append(timed(cmd, python_env(work)))
+                phases[name].append(PHASES.pop("current")[-1])
+    finally:
+        scp.terminate()
+        scp.wait()
+    best = {k: min(v) for k, v in times.items()}
+    for name, values in phases.items():
+        best[f"{name}, C-STORE phase"] = min(values)
+    return best
+
+
 def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
     """The same two senders into Orthanc (a real PACS, DCMTK inside), emptied before every run."""
     import json
@@ -220,6 +254,9 @@ def main() -> None:
     parser.add_argument("--naive", action="store_true", help="also time a naive pynetdicom send_c_store loop")
     parser.add_argument("--store", action="store_true", help="let storescp write the files (default: --ignore)")
     parser.add_argument("--orthanc", action="store_true", help="also compare both senders into Orthanc")
+    parser.add_argument(
+        "--reconcile", action="store_true", help="only: plain send against send with --patient-map (ratio printed)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         work = Path(tmp)
@@ -237,6 +274,15 @@ def main() -> None:
             f"{args.slices} CT slices 512x512x16 bit, {nbytes / 1e6:.0f} MB; ISO {iso.stat().st_size / 1e6:.0f} MB; "
             f"best of {args.repeat}; storescp {'writing files' if args.store else '--ignore'}"
         )
+        if args.reconcile:  # the only setting then
+            best = reconcile_setting(folder, iso, args, work)
+            report("reconciliation: every instance coerced (storescp --ignore, TCP_NODELAY=1)", best, nbytes)
+            whole = best["with --patient-map"] / best["dicommedia"]
+            phase = best["with --patient-map, C-STORE phase"] / best["dicommedia, C-STORE phase"]
+            print(
+                f"  reconciliation overhead: {whole:5.2f} x plain send (whole command), {phase:5.2f} x (C-STORE phase)"
+            )
+            return
         settings = {
             "storescp/storescu as Debian ships them (Nagle on)": ({}, []),
             "DCMTK with TCP_NODELAY=1": ({"TCP_NODELAY": "1"}, []),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.gather import gather
+from dicommedia.inputs.gather import Gathered, gather
 from dicommedia.plan.duplicates import drop_duplicates
 from dicommedia.plan.encoding import choose_encoding, codec_for, is_lossy
 from dicommedia.plan.hierarchy import PlannedInstance, build_plan
@@ -48,6 +49,8 @@ class CreateOptions:
     fix_uids: bool = False
     udf: bool | None = None  # a UDF bridge; None: as the profile says (DVD and BD profiles)
     label: bool = False  # also write each volume's disc label (X.label.json, X.label.pdf)
+    # --from: fills the gathered headers as instances arrive from a PACS (inputs/retrieve.py RetrieveSource)
+    retrieve: Callable[[Path, Gathered, Progress], None] | None = None
 
 
 @dataclass
@@ -95,7 +98,6 @@ class RefusedInputs(MediaError):
         super().__init__(
             message or f"{len(refused)} input(s) cannot be put on the media; nothing was written",
             hint="fix or remove them" if message else "fix or remove them, or use --skip-invalid to write the rest",
-            code="inputs-refused",
         )
         self.refused = refused
 
@@ -139,6 +141,8 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     spool = scratch.path
     try:
         gathered = gather(options.inputs, options.sc_metadata, spool, progress)
+        if options.retrieve is not None:
+            options.retrieve(spool, gathered, progress)
         result.warnings.extend(gathered.notes)
         result.converted = gathered.converted
         refused = list(gathered.refused)
@@ -186,21 +190,22 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id)
-            label = None
+            files = volume_files(vol, rendered.files, vol_id, udf)
+            label, has_web = None, False
             if options.ihe_pdi:
                 pdi = fitting_pdi(
                     vol, rendered.web, files, capacity, vol_id, options.profile.name, options.pdi, result.warnings
                 )
                 files += pdi.files
-                label = pdi.label
+                label, has_web = pdi.label, pdi.web != "none"
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
                 files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
             )
             labels = []
             if options.label:
-                printable = disc_label(vol, vol_id, index, len(volumes), options.ihe_pdi)
+                # the printed label says what the disc got: DICOM ONLY after a --web fallback to none
+                printable = disc_label(vol, vol_id, index, len(volumes), has_web, options.pdi.maker.institution)
                 labels = [str(p) for p in write_label(printable, path)]
             result.volumes.append(
                 VolumeSummary(

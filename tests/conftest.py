@@ -37,6 +37,9 @@ DEBIAN_PACKAGE = {
     "gdcmconv": "libgdcm-tools",
     "chromium": "chromium",
     "script": "bsdutils",
+    "initdb": "postgresql",
+    "pg_ctl": "postgresql",
+    "runuser": "util-linux",
 }
 
 

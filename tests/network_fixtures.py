@@ -101,6 +101,7 @@ class Orthanc:
     dicom_port: int
     http_port: int
     proc: subprocess.Popen
+    move_port: int = 0  # where the C-MOVE destination MOVEDEST is expected to listen (orthanc_qr)
 
     @property
     def address(self) -> str:
@@ -134,8 +135,8 @@ class Orthanc:
             urllib.request.urlopen(req, timeout=30).read()
 
 
-def start_orthanc(root: Path, plugins: list[str]) -> Iterator[Orthanc]:
-    """Orthanc with a minimal configuration in ``root``, C-FIND allowed to any caller; stopped by PID."""
+def start_orthanc(root: Path, plugins: list[str] | None = None, **extra_config: object) -> Iterator[Orthanc]:
+    """Orthanc with a minimal configuration (plus ``extra_config``) in ``root``, C-FIND allowed; stopped by PID."""
     binary = require_tool("Orthanc")
     dicom_port, http_port = free_port(), free_port()
     config = {
@@ -150,10 +151,11 @@ def start_orthanc(root: Path, plugins: list[str]) -> Iterator[Orthanc]:
         "DicomAlwaysAllowFind": True,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
-        "Plugins": plugins,
+        "Plugins": plugins or [],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
+        **extra_config,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
     proc = subprocess.Popen([binary, str(root / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -188,6 +190,30 @@ def orthanc_empty(orthanc: Orthanc) -> Orthanc:
     """The module's Orthanc with nothing stored."""
     orthanc.clear()
     return orthanc
+
+
+def upload(orthanc: Orthanc, paths: list[Path]) -> None:
+    """Store files in Orthanc through its REST API."""
+    for path in paths:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{orthanc.http_port}/instances", data=path.read_bytes(), method="POST"
+        )
+        urllib.request.urlopen(req, timeout=30).read()
+
+
+@pytest.fixture(scope="module")
+def orthanc_qr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    """Orthanc as a Query/Retrieve SCP: C-FIND and C-GET for anyone; C-MOVE to ``MOVEDEST`` (see move_port)."""
+    move_port = free_port()
+    config = {
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowMove": True,
+        "DicomModalities": {"movedest": ["MOVEDEST", "127.0.0.1", move_port]},
+    }
+    for server in start_orthanc(tmp_path_factory.mktemp("orthanc_qr"), **config):
+        server.move_port = move_port
+        yield server
 
 
 @dataclass
@@ -421,3 +447,103 @@ def worklist_scp(tmp_path: Path) -> Iterator[WorklistSCP]:
         yield WorklistSCP(port, folder)
     finally:
         stop(proc)
+
+
+@dataclass
+class MediaNodeProcess:
+    """A running ``dicommedia serve``: its port, output folder and structured log."""
+
+    port: int
+    output: Path
+    log_path: Path
+    proc: subprocess.Popen
+
+    @property
+    def address(self) -> str:
+        return f"NODE@127.0.0.1:{self.port}"
+
+    def log(self) -> list[dict]:
+        """The node's structured log lines so far."""
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def events(self, kind: str) -> list[dict]:
+        return [e for e in self.log() if e.get("event") == kind]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Block until ``predicate()`` holds; fail with the node's log when it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; node log:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def discs(self) -> list[Path]:
+        return sorted(self.output.glob("*.iso"))
+
+    def kill(self) -> None:
+        """kill -9: no chance to clean up."""
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def media_node(tmp_path: Path) -> Iterator[Callable[..., MediaNodeProcess]]:
+    """``media_node(*options, output=...)`` starts ``dicommedia serve`` on a free port; stopped by PID at the end."""
+    import sys
+
+    procs: list[subprocess.Popen] = []
+
+    def start(*options: str, output: Path | None = None, port: int | None = None) -> MediaNodeProcess:
+        out = output or tmp_path / "discs"
+        port = port or free_port()
+        log_path = tmp_path / f"node{len(procs)}.log"
+        cmd = [sys.executable, "-m", "dicommedia", "serve", "-o", str(out), "--host", "127.0.0.1"]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([*cmd, "--port", str(port), *options], stdout=subprocess.DEVNULL, stderr=log)
+        procs.append(proc)
+        wait_for_port(port, proc, timeout=30)
+        return MediaNodeProcess(port, out, log_path, proc)
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a free loopback port; yields a postgresql:// URL; stopped by the fixture.
+
+    PostgreSQL refuses to run as root: as root the cluster is made and run as the ``postgres`` user (runuser).
+    """
+    import os
+    import pwd
+    import shutil
+    import tempfile
+
+    initdb, pg_ctl = require_tool("initdb"), require_tool("pg_ctl")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        as_user = [require_tool("runuser"), "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="dicommedia-pg-"))  # not under pytest's private tmp: postgres must enter
+    data = root / "data"
+    if owner is not None:
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    try:
+        made = run([*as_user, initdb, "-D", str(data), "-U", "catalog", "--auth=trust", "-E", "UTF8"])
+        assert made.returncode == 0, made.stderr
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root}"
+        started = run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"])
+        assert started.returncode == 0, started.stderr + (root / "log").read_text(errors="replace")
+        yield f"postgresql://catalog@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)

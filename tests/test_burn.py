@@ -163,3 +163,75 @@ def test_create_burn(tmp_path):
     args = ["create", str(tmp_path / "in"), "-o", str(again), "--burn", f"stdio:{drive}"]
     _refused(_dicommedia(*args, ok=False), "the medium is not blank")
     assert not again.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_progress_stages_follow_the_work(image, tmp_path):
+    from dicommedia.burn.job import BurnOptions, burn_copies
+    from dicommedia.progress import Progress
+
+    class Recorder(Progress):
+        def __init__(self):
+            self.stages: list[tuple[str, int | None, int]] = []
+
+        def stage(self, name, total):
+            self.stages.append((name, total, 0))
+
+        def advance(self, steps=1):
+            name, total, done = self.stages[-1]
+            self.stages[-1] = (name, total, done + steps)
+
+    recorder, said = Recorder(), []
+    drive = f"stdio:{tmp_path / 'medium'}"
+    (report,) = burn_copies(BurnOptions(image, [drive], verify=True, say=said.append, progress=recorder))
+    size = image.stat().st_size
+    assert [s[:2] for s in recorder.stages] == [("writing copy 1", size), ("verifying copy 1", size)]
+    assert 0 <= recorder.stages[0][2] <= size and recorder.stages[1][2] == size
+    assert report.verified and said[0].startswith("writing copy 1 of 1") and said[1].startswith("verified copy 1")
+
+
+def test_json_error_when_the_drive_is_absent(image):
+    proc = _dicommedia("burn", str(image), "--drive", "/dev/sr97", "--json", ok=False)
+    assert proc.returncode == 1
+    error = json.loads(proc.stdout)["error"]
+    assert error["path"] == "/dev/sr97" and "cannot use the drive" in error["message"]
+
+
+def test_ctrl_c_while_writing(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) during a write: exit 130, the cause said, and the
+    pseudo-drive file the write created is removed."""
+    import signal
+    import time
+
+    require_tool("xorriso")
+    big = tmp_path / "big.iso"
+    with open(big, "wb") as fh:
+        fh.truncate(1024 * 1024 * 1024)  # 1 GiB of zeros, sparse: long enough to be interrupted
+    drive = tmp_path / "medium"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dicommedia", "burn", str(big), "--drive", f"stdio:{drive}"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (drive.exists() and drive.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"that medium is incomplete" in err and b"Traceback" not in err
+    assert not drive.exists()
+
+
+def test_drive_given_twice_and_absent_medium(image, tmp_path):
+    from dicommedia.burn.job import medium_problem
+    from dicommedia.burn.xorriso import Medium
+
+    drive = f"stdio:{tmp_path / 'medium'}"
+    proc = _dicommedia("burn", str(image), "--drive", drive, "--drive", drive, "--copies", "2", ok=False)
+    _refused(proc, "a drive given twice")
+    assert not (tmp_path / "medium").exists()
+    size = image.stat().st_size
+    assert medium_problem(Medium("/dev/sr0", "is not present", "is not present", 0), size) == "no medium in the drive"
+    assert medium_problem(Medium("/dev/sr0", "DVD+R", "is blank", 10**6), size) is None
+    assert "is written , is closed" in medium_problem(Medium("/dev/sr0", "DVD-R", "is written , is closed", 0), size)

@@ -8,6 +8,7 @@ dciodvfy error its input did not have, and decoded pixels equal the input's (not
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -81,6 +82,7 @@ def _normal(line: str) -> str:
     return re.sub(r"\s+", " ", line).strip()
 
 
+@functools.cache
 def _baseline(path: Path, tmp: Path) -> set[str]:
     """dciodvfy's errors on an input; a deflated input (which dciodvfy cannot read) is inflated by DCMTK first."""
     try:
@@ -142,7 +144,7 @@ def test_every_left_out_input_has_a_cause_in_words(corpus_runs, profile):
 
 @pytest.mark.interop
 @pytest.mark.parametrize("profile", PROFILES)
-def test_no_object_gains_dciodvfy_errors_and_pixels_stay_equal(corpus_runs, profile, tmp_path):
+def test_no_object_gains_dciodvfy_errors_and_pixels_stay_equal(corpus_runs, profile, tmp_path_factory):
     pairs = []
     for batch, _, out in corpus_runs[profile]:
         by_uid = {_uid(p): p for p in batch}
@@ -154,7 +156,7 @@ def test_no_object_gains_dciodvfy_errors_and_pixels_stay_equal(corpus_runs, prof
 
     def judge(pair: tuple[Path, Path]) -> list[str]:
         source, written = pair
-        before, after = _baseline(source, tmp_path), _dciodvfy_errors(written)
+        before, after = _baseline(source, tmp_path_factory.getbasetemp()), _dciodvfy_errors(written)
         found = [f"{source.name}: new dciodvfy {e}" for e in sorted(after - before) if not _mirrored(e, before)]
         wanted, got = _pixels(source), _pixels(written)
         if wanted is not None and (got is None or got.shape != wanted.shape or not np.array_equal(got, wanted)):

@@ -63,13 +63,15 @@ def proposed(rq: bytes) -> list[tuple[int, str, list[str]]]:
     return out
 
 
-def associate_ac(rq: bytes, answer) -> bytes:  # type: ignore[no-untyped-def]
-    """An A-ASSOCIATE-AC answering each proposed context with ``answer(abstract, syntaxes) -> (result, ts)``."""
+def associate_ac(rq: bytes, answer, window: int = 0) -> bytes:  # type: ignore[no-untyped-def]
+    """An A-ASSOCIATE-AC answering each proposed context with ``answer(abstract, syntaxes) -> (result, ts)``;
+    ``window``: the operations the peer performs at once (Asynchronous Operations Window item), 0 for none."""
     contexts = b""
     for cid, abstract, syntaxes in proposed(rq):
         result, ts = answer(abstract, syntaxes)
         contexts += item(0x21, bytes((cid, 0, result, 0)) + item(0x40, ts.encode()))
-    user = item(0x50, item(0x51, struct.pack(">I", 16384)))
+    async_item = item(0x53, struct.pack(">HH", 1, window)) if window else b""
+    user = item(0x50, item(0x51, struct.pack(">I", 16384)) + async_item)
     body = rq[:68] + item(0x10, b"1.2.840.10008.3.1.1.1") + contexts + user
     return PDU.pack(2, 0, len(body)) + body
 
@@ -108,6 +110,7 @@ class ScriptedPeer:
         self.stored: list[bytes] = []
         self.release_answered = False
         self.connections = 0
+        self.most_outstanding = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -149,10 +152,20 @@ class ScriptedPeer:
         elif behaviour == "wrong-ts":
             conn.sendall(associate_ac(rq, lambda abstract, syntaxes: (0, "1.2.840.10008.1.2.4.50")))
         else:
-            conn.sendall(associate_ac(rq, lambda abstract, syntaxes: (0, syntaxes[0])))
+            window = 4 if behaviour == "async" else 0
+            conn.sendall(associate_ac(rq, lambda abstract, syntaxes: (0, syntaxes[0]), window))
         command = b""
+        pending: list[tuple[int, bytes]] = []  # "async": requests held, then answered two at a time, last first
         while True:
-            kind, body = read_pdu(conn)
+            if behaviour == "async":
+                conn.settimeout(0.5 if pending else None)
+                try:
+                    kind, body = read_pdu(conn)
+                except TimeoutError:  # the sender waits for us: answer what is held
+                    self._answer(conn, pending)
+                    continue
+            else:
+                kind, body = read_pdu(conn)
             if kind == 5:  # A-RELEASE-RQ
                 conn.sendall(PDU.pack(6, 0, 4) + bytes(4))
                 return
@@ -174,12 +187,21 @@ class ScriptedPeer:
                 conn.sendall(PDU.pack(5, 0, 4) + bytes(4))
                 command = b""
                 continue
+            if is_store:
+                self.stored.append(command)
+            pending.append((cid, command))
+            command = b""
+            self.most_outstanding = max(self.most_outstanding, len(pending))
+            if behaviour != "async" or len(pending) == 2:
+                self._answer(conn, pending)
+
+    def _answer(self, conn: socket.socket, pending: list[tuple[int, bytes]]) -> None:
+        """Send the responses to the held requests, the last one first."""
+        while pending:
+            cid, command = pending.pop()
             rsp = response(command)
             pdv = struct.pack(">IBB", len(rsp) + 2, cid, 3) + rsp
             conn.sendall(PDU.pack(4, 0, len(pdv)) + pdv)
-            if is_store:
-                self.stored.append(command)
-            command = b""
 
     def close(self) -> None:
         self.sock.close()
@@ -269,3 +291,19 @@ def test_user_identity_negotiation(identity_scp, folder: Path) -> None:
     assert "rejected the association" in one_line_error(refused)
     lone = dicommedia("read", str(folder), "--send", address, "--password", "SECRET")
     assert lone.returncode == 2 and "--password needs --user" in lone.stderr
+
+
+def test_asynchronous_window_keeps_requests_outstanding(scripted, folder: Path) -> None:
+    """A peer that performs 4 operations at once (PS3.7 D.3.3.3) and answers two at a time, the later first."""
+    peer = scripted("async")
+    result = dicommedia("read", str(folder), "--send", peer.address, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 5
+    assert len(peer.stored) == 5 and peer.most_outstanding == 2  # a synchronous sender would never have 2
+
+
+def test_synchronous_peer_never_gets_two_outstanding(scripted, folder: Path) -> None:
+    peer = scripted("plain")
+    result = dicommedia("read", str(folder), "--send", peer.address, "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(peer.stored) == 5 and peer.most_outstanding == 1

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from dicommedia.media.view import split_part10
+from dicommedia.part10 import read_file_meta as split_part10
 from dicommedia.read.coerce import Coercion, coerce_head
 from tests.network_fixtures import orthanc, orthanc_empty, storescp, worklist_scp  # noqa: F401  (fixtures)
 from tests.synthetic import write_series
@@ -277,3 +277,30 @@ def test_coerce_head_unchanged_value_changes_nothing(tmp_path: Path) -> None:
     assert coerce_head(data, True, Coercion({0x00100020: ("LO", "PAT001")}, "20260101", "X")) is None
     head, cut = coerce_head(data, True, Coercion({0x00100020: ("LO", "NEW")}, "20260101", "X"))
     assert cut < len(data) and dcmread(BytesIO(raw[:offset] + head + data[cut:])).PatientID == "NEW"
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [
+        ("Foo=1", "not TAG=VALUE"),
+        ("SOPInstanceUID=1.2.3", "UIDs stay unchanged"),
+        ("PatientBirthDate=1.1.70", "YYYYMMDD"),
+    ],
+)
+def test_bad_set_is_usage_error(disc: Path, value: str, cause: str) -> None:
+    result = dicommedia("read", str(disc), "--send", "PACS@127.0.0.1:104", "--set", value)
+    assert result.returncode == 2 and cause in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_adds_up_with_a_duplicate_and_a_filter(tmp_path: Path, storescp) -> None:
+    folder = tmp_path / "dup"
+    paths = write_series(folder / "a", 3, rows=8, cols=8)
+    write_series(folder / "b", 2, rows=8, cols=8, patient_id="OTHER")
+    (folder / "copy.dcm").write_bytes(paths[0].read_bytes())  # the same instance in a second file
+    scp = storescp("+xa")
+    result = dicommedia("read", str(folder), "--send", scp.address, "--patient-id", "PAT001", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["found"], report["sent"], report["skipped"], report["duplicates"]) == (6, 3, 2, 1)
+    assert report["sent"] + len(report["failed"]) + report["skipped"] + report["duplicates"] == report["found"]
+    assert len(scp.files()) == 3

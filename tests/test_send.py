@@ -22,7 +22,7 @@ from pynetdicom.sop_class import CTImageStorage, SecondaryCaptureImageStorage
 
 from dicommedia.errors import MediaError
 from dicommedia.media import open_media
-from dicommedia.media.view import split_part10
+from dicommedia.part10 import read_file_meta as split_part10
 from dicommedia.read.jobs import Job, describe
 from dicommedia.read.network import Framer, c_store_command, fill_from, frame, write_message
 from dicommedia.read.send import Peer, SendOptions, choose_context, import_media, plan_contexts

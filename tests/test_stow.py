@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.media_fixtures import ct_slice, dcmtk_disc, genisoimage
-from tests.network_fixtures import orthanc_web  # noqa: F401  (fixture)
+from tests.network_fixtures import certificates, orthanc_web  # noqa: F401  (fixtures)
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
     assert_reconciled,
     dicommedia,
@@ -119,20 +120,28 @@ def test_stow_conflict_fails_each_instance_with_its_reason(disc: Path, outside_f
     assert endpoint.posts == 1  # a conflict is not retried
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "cause"), [(500, "500 Internal Server Error"), ("close", "closed the connection")]
-)
-def test_stow_server_error_or_closed_connection_is_retried_then_reported(
-    disc: Path, endpoint, behaviour, cause
-) -> None:
-    endpoint.behaviour = behaviour
-    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "1", "--timeout", "5")
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+def test_stow_server_error_is_retried_then_reported_per_instance(disc: Path, endpoint) -> None:
+    endpoint.behaviour = 500
+    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     report = json.loads(result.stdout)
     assert report["sent"] == 0 and len(report["failed"]) == 10
-    assert all(cause in f["reason"] for f in report["failed"]), report["failed"][0]
+    assert all("500 Internal Server Error" in f["reason"] for f in report["failed"]), report["failed"][0]
     assert endpoint.posts == 2  # one batch, tried twice
+
+
+def test_stow_connection_closed_mid_request_is_one_line(disc: Path, endpoint) -> None:
+    endpoint.behaviour = "close"
+    result = dicommedia("read", str(disc), "--stow", url(endpoint), "--retries", "1", "--timeout", "5")
+    assert "no STOW-RS answer: the server closed the connection mid-request" in one_line_error(result)
+    assert endpoint.posts == 2
+    as_json = dicommedia("read", str(disc), "--stow", url(endpoint), "--retries", "0", "--json")
+    assert as_json.returncode == 1 and "closed the connection" in json.loads(as_json.stdout)["error"]["message"]
+
+
+def test_stow_dead_endpoint_is_one_line(disc: Path) -> None:
+    result = dicommedia("read", str(disc), "--stow", f"http://127.0.0.1:{free_port()}/dicom-web", "--retries", "0")
+    assert "no STOW-RS answer: connection failed" in one_line_error(result)
 
 
 def test_stow_multipart_body_is_part10(disc: Path, endpoint) -> None:
@@ -166,3 +175,24 @@ def test_stow_delivers_the_file_the_dicomdir_forgot(tmp_path: Path, orthanc_web)
     orthanc_web.clear()
     only = dicommedia("read", str(iso), "--stow", orthanc_web.web_url, "--dicomdir-only", "--json")
     assert json.loads(only.stdout)["sent"] == 3 and forgotten.SOPInstanceUID not in orthanc_web.instances()
+
+
+def test_stow_over_tls_verified_by_tls_ca(disc: Path, certificates, tmp_path: Path) -> None:
+    import ssl
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
+    server.posts, server.bodies, server.uids, server.behaviour = 0, [], [], 200  # type: ignore[attr-defined]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(certificates.server_cert), str(certificates.server_key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        https = f"https://127.0.0.1:{server.server_address[1]}/dicom-web"
+        trusted = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.ca), "--json")
+        assert trusted.returncode == 0, trusted.stderr
+        assert json.loads(trusted.stdout)["sent"] == 10 and server.posts == 1  # type: ignore[attr-defined]
+        stranger = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.stranger_ca))
+        assert "CERTIFICATE_VERIFY_FAILED" in one_line_error(stranger)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -186,7 +186,7 @@ def test_damaged_udf_side_is_refused_in_one_line(dvd_image, tmp_path):
     assert json.loads(_dicommedia("read", str(damaged), "--json").stdout)["instances"] == 7
     proc = _dicommedia("read", str(damaged), "--file-system", "udf", ok=False)
     assert proc.returncode == 1
-    assert "not a readable UDF volume: Anchor Volume Descriptor Pointer" in proc.stderr
+    assert "not a readable UDF volume: no Anchor Volume Descriptor Pointer at sector 256" in proc.stderr
 
 
 def _udfclient_image(tmp_path: Path, files: dict[str, bytes]) -> Path:
@@ -244,7 +244,7 @@ def test_embedded_and_scattered_file_data(tmp_path):
 
 
 def test_lengths_beyond_the_image_are_refused(tmp_path):
-    """A File Entry claiming more bytes than it records, or runs beyond the image: refused with a cause."""
+    """A File Entry claiming more bytes than the image holds, or than it records: refused with the cause."""
     import struct
 
     image = _udfclient_image(tmp_path, {"F.BIN": bytes(10_000)})
@@ -253,11 +253,15 @@ def test_lengths_beyond_the_image_are_refused(tmp_path):
     entry_at = store.volume.address(icb[0], icb[1], 2048).offset
     store.close()
     data = bytearray(image.read_bytes())
-    struct.pack_into("<Q", data, entry_at + 56, 1 << 40)  # Information Length: 1 TiB
-    image.write_bytes(bytes(data))
-    proc = _dicommedia("read", str(image), ok=False)
-    assert proc.returncode == 1
-    assert "records fewer bytes than its length" in proc.stderr
+    for length, cause in (
+        (1 << 40, "claims 1,099,511,627,776 bytes, more than the image holds"),
+        (12_289, "records fewer bytes than its length"),
+    ):  # 10,000 bytes in 5 blocks recorded
+        struct.pack_into("<Q", data, entry_at + 56, length)  # Information Length
+        image.write_bytes(bytes(data))
+        proc = _dicommedia("read", str(image), ok=False)
+        assert proc.returncode == 1
+        assert cause in proc.stderr
 
 
 def test_span_counts_the_bridge(tmp_path, monkeypatch):
@@ -282,3 +286,180 @@ def test_span_counts_the_bridge(tmp_path, monkeypatch):
     for vol in result.volumes:
         assert vol.bytes <= capacity, vol.bytes
         assert _udfinfo(Path(vol.path))["lvid"] == vol.fileset_id
+
+
+def test_file_of_4_gib_and_more_on_the_bridge():
+    """Layout (no data written): a 5 GiB file is one UDF File Entry and a multi-extent ISO 9660 file (level 3).
+
+    Written end to end once by hand (4.4 GiB sparse file, splice path): both sides read it back (issue 12 notes).
+    """
+    import io
+
+    from dicommedia.writers.output import VolumeFile, build_iso, iso_size
+
+    size = 5 * 1024**3 + 123
+    files = [VolumeFile(("DICOMDIR",), 3, lambda: io.BytesIO(b"abc")), VolumeFile(("BIG",), size, io.BytesIO)]
+    iso, _ = build_iso(files, "BIG", udf=True)
+    try:
+        assert iso.interchange_level == 3
+        (first,) = [child for child in iso.list_children(iso_path="/") if child.file_identifier() == b"BIG.;1"]
+        extents = [first]
+        while extents[-1].data_continuation is not None:
+            extents.append(extents[-1].data_continuation)
+        assert [bool(e.file_flags & 0x80) for e in extents] == [True, False]  # ECMA-119 9.1.6 bit 7
+        assert sum(e.data_length for e in extents) == size
+        assert iso.get_record(udf_path="/BIG").get_data_length() == size
+        assert iso_size(iso) > size
+    finally:
+        iso.close()
+    small, _ = build_iso(files[:1], "SMALL", udf=True)
+    assert small.interchange_level == 1
+    small.close()
+
+
+def _validate(image: Path, profile: str = "STD-GEN-DVD-RAM") -> dict:
+    return json.loads(_dicommedia("validate", str(image), "--profile", profile, "--json", ok=False).stdout)
+
+
+def test_validate_checks_the_bridge(dvd_image, tmp_path):
+    """validate: a UDF side that misses a file, or names another volume, is an error."""
+    import binascii
+
+    import pycdlib
+
+    missing = tmp_path / "missing.iso"
+    iso = pycdlib.PyCdlib()
+    iso.open(str(dvd_image))
+    iso.rm_hard_link(udf_path="/README.TXT")
+    iso.write(str(missing))
+    iso.close()
+    report = _validate(missing)
+    assert [(e["code"], e["file_id"]) for e in report["errors"]] == [("udf-structure", "README.TXT")]
+    assert "ISO 9660 side only" in report["errors"][0]["message"]
+
+    renamed = tmp_path / "renamed.iso"
+    data = bytearray(dvd_image.read_bytes())
+    store = UdfStore(dvd_image)
+    lvd_sector = next(
+        s for s in range(32, 48) if store.volume.read(s * 2048, 2) == b"\x06\x00"
+    )  # the Logical Volume Descriptor
+    store.close()
+    name = b"\x08OTHERVOL"
+    field = name + bytes(127 - len(name)) + bytes([len(name)])
+    at = lvd_sector * 2048
+    data[at + 84 : at + 212] = field
+    # the descriptor's CRC (CRC-ITU-T, ECMA-167 3/7.2.6) and tag checksum, so that every reader takes it
+    crc_length = int.from_bytes(data[at + 10 : at + 12], "little")
+    data[at + 8 : at + 10] = binascii.crc_hqx(bytes(data[at + 16 : at + 16 + crc_length]), 0).to_bytes(2, "little")
+    data[at + 4] = (sum(data[at : at + 4]) + sum(data[at + 5 : at + 16])) & 0xFF
+    renamed.write_bytes(bytes(data))
+    report = _validate(renamed)
+    assert [e["code"] for e in report["errors"]] == ["volume-id-mismatch"]
+    assert "UDF Logical Volume Identifier 'OTHERVOL'" in report["errors"][0]["message"]
+
+
+def test_damaged_udf_side_fails_validation_iso_side_still_reads(dvd_image, tmp_path):
+    damaged = tmp_path / "anchor.iso"
+    data = bytearray(dvd_image.read_bytes())
+    data[256 * 2048 : 257 * 2048] = bytes(2048)
+    damaged.write_bytes(bytes(data))
+    report = _validate(damaged)
+    assert not report["valid"] and "udf-structure" in [e["code"] for e in report["errors"]]
+    assert report["instances"] == 7
+
+
+def test_directory_loop_on_the_udf_side_is_not_followed(dvd_image, tmp_path):
+    """A File Identifier pointing back at the root: reported once, the walk ends."""
+    import struct
+
+    store = UdfStore(dvd_image)
+    root = store.volume.node(store.volume.root)
+    content = store.volume.content(root)
+    # the File Identifier Descriptor named DICOM (identifier length 6), not DICOMDIR; no implementation use
+    fid = next(m.start() - 38 for m in re.finditer(b"\x08DICOM", content) if content[m.start() - 19] == 6)
+    at = root.pieces[0].offset + fid + 24  # the ICB's logical block number (long_ad at byte 20)
+    store.close()
+    data = bytearray(dvd_image.read_bytes())
+    struct.pack_into("<I", data, at, store.volume.root[0])
+    looped = tmp_path / "loop.iso"
+    looped.write_bytes(bytes(data))
+    store = UdfStore(looped)
+    try:
+        files = [f.media_path for f in store.walk()]
+        assert "DICOMDIR" in files and not any(f.startswith("DICOM/") for f in files)
+        assert [(f.code, f.file_id) for f in store.findings if "loop" in f.message] == [("iso-structure", "DICOM")]
+    finally:
+        store.close()
+
+
+def _mutations(data: bytes, seed: int, regions: list[tuple[int, int]]) -> bytes:
+    """A copy with a few bytes changed inside the UDF structures (random, reproducible)."""
+    import random
+
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        start, end = rng.choice(regions)
+        at = rng.randrange(start, end)
+        out[at] = rng.choice([0, 0xFF, rng.randrange(256), out[at] ^ (1 << rng.randrange(8))])
+    return bytes(out)
+
+
+def test_mutated_udf_structures_never_crash(dvd_image, tmp_path):
+    """300 mutated images: the UDF reader ends every walk and read with data or a one-line error (OSError or
+    MediaError), never another exception, and never reads beyond the image."""
+    from dicommedia.errors import MediaError
+
+    data = dvd_image.read_bytes()
+    store = UdfStore(dvd_image)
+    root = store.volume.node(store.volume.root)
+    store.close()
+    partition = root.pieces[0].offset - 2048  # the File Set Descriptor precedes the root's directory data
+    regions = [(32 * 2048, 38 * 2048), (256 * 2048, 257 * 2048), (partition, partition + 24 * 2048)]
+    target = tmp_path / "fuzz.iso"
+    outcomes = {"read": 0, "refused": 0}
+    for seed in range(300):
+        target.write_bytes(_mutations(data, seed, regions))
+        try:
+            store = UdfStore(target)
+        except MediaError:
+            outcomes["refused"] += 1
+            continue
+        try:
+            for f in store.walk():
+                try:
+                    with store.open(f) as fp:
+                        assert len(fp.read()) == f.size
+                except OSError:
+                    pass
+            outcomes["read"] += 1
+        finally:
+            store.close()
+    assert outcomes["read"] and outcomes["refused"], outcomes
+
+
+@pytest.mark.parametrize("udf", [False, True])
+def test_one_pass_splice_write_with_and_without_udf(tmp_path, udf):
+    """Instance data goes from the source file into the image inside the kernel (copy_file_range), once, on both
+    layouts; the bytes land where both file systems say."""
+    from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_iso
+
+    source = tmp_path / "source.bin"
+    payload = bytes(range(256)) * 400
+    source.write_bytes(b"SKIPPED!" + payload)
+    header = b"NEW HEADER"
+    stream = lambda: Part10Stream(header, lambda: open(source, "rb"), 8, len(payload), str(source))  # noqa: E731
+    files = [VolumeFile(("DICOM", "IM1"), len(header) + len(payload), stream)]
+    iso, to_splice = build_iso(files, "SPLICE", udf)
+    assert to_splice == len(header) + len(payload)
+    image = tmp_path / "splice.iso"
+    write_iso(iso, to_splice, image)  # raises when the writer spliced another amount
+    stores = [IsoStore(image)] + ([UdfStore(image)] if udf else [])
+    for store in stores:
+        try:
+            (stored,) = list(store.walk())
+            with store.open(stored) as fp:
+                assert fp.read() == header + payload
+        finally:
+            store.close()
+    assert ("NSR02" in recognition(image)) == udf

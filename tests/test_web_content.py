@@ -395,3 +395,21 @@ def test_thousands_of_renderings_within_a_small_descriptor_limit(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr  # 300 instances + 600 JPEGs on the image, at most 128 files open
     assert sum(1 for name in _iso_names(iso) if name.endswith(".JPG")) == 600
+
+
+def test_web_options_refused_without_ihe_pdi(tmp_path, pydicom_files):
+    proc = _dicommedia(
+        "create", str(pydicom_files["CT_small.dcm"]), "-o", str(tmp_path / "d.iso"), "--no-ihe-pdi", "--web", "all"
+    )
+    assert proc.returncode == 2 and "--no-ihe-pdi" in proc.stderr and not (tmp_path / "d.iso").exists()
+
+
+def test_printed_label_follows_the_web_content_written(tmp_path, pydicom_files):
+    iso = tmp_path / "disc.iso"
+    args = [str(pydicom_files["CT_small.dcm"]), "-o", str(iso), "--label", "--institution", "City Hospital", "--json"]
+    proc = _dicommedia("create", *args, "--web", "none")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads((tmp_path / "disc.label.json").read_text(encoding="utf-8"))
+    summary = json.loads(proc.stdout)["volumes"][0]["label"]
+    assert printed["content"] == summary["content"] == "DICOM ONLY"
+    assert printed["institution"] == summary["institution"] == "City Hospital"

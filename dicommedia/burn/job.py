@@ -10,6 +10,7 @@ from pathlib import Path
 from dicommedia.burn.verify import trim_padding, verify_medium
 from dicommedia.burn.xorriso import SECTOR, WRITE_UNIT, Medium, check_speed, eject, inquire, readback_path, write_image
 from dicommedia.errors import MediaError
+from dicommedia.progress import Progress
 
 
 @dataclass
@@ -26,6 +27,7 @@ class BurnOptions:
     # None: a robot loads media (--no-prompt).
     prompt: Callable[[str], None] | None = None
     say: Callable[[str], None] = field(default=lambda _: None)
+    progress: Progress = field(default_factory=Progress)
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,49 @@ def check_drive(drive: str, size: int) -> Medium:
     return medium
 
 
+def _follow(progress: Progress, stage: str, size: int) -> Callable[[int], None]:
+    """A stage of ``size`` bytes, advanced by reports of the bytes done so far."""
+    progress.stage(stage, size)
+    last = [0]
+
+    def done(count: int) -> None:
+        count = min(count, size)
+        progress.advance(count - last[0])
+        last[0] = max(last[0], count)
+
+    return done
+
+
+class BurnInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a medium was being written: that medium is incomplete."""
+
+    def __init__(self, drive: str):
+        super().__init__(f"interrupted while writing {drive}: that medium is incomplete, do not use it")
+        self.drive = drive
+
+
+def _write(image: str, drive: str, speed: str | None, written: Callable[[int], None]) -> None:
+    """Write one medium; a stdio pseudo-drive file this write created is removed when the write fails or is
+    interrupted (nothing half-written is left behind where we can avoid it)."""
+    path = readback_path(drive)
+    created = drive.startswith("stdio:") and not os.path.lexists(path)
+    try:
+        write_image(image, drive, speed, written)
+    except BaseException as exc:
+        if created:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise BurnInterrupted(drive) from None
+        raise
+
+
 def burn_copies(options: BurnOptions) -> list[CopyReport]:
     """Write ``copies`` copies of the image, drive after drive; verify each when asked; return what was done."""
     if options.speed:
         check_speed(options.speed)
+    twice = sorted({d for d in options.drives if options.drives.count(d) > 1})
+    if twice:
+        raise MediaError("a drive given twice: one medium cannot take two copies", ", ".join(twice))
     image = str(options.image)
     size = image_size(options.image)
     first_round = options.drives[: options.copies]
@@ -92,14 +133,15 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
     reports = []
     for number in range(1, options.copies + 1):
         drive = options.drives[(number - 1) % len(options.drives)]
-        if number > len(first_round):
-            if options.prompt:
-                options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
-            check_drive(drive, size)
+        if number > len(first_round) and options.prompt:
+            options.prompt(f"load a blank medium into {drive} for copy {number} of {options.copies}")
+        check_drive(drive, size)  # again: a medium may have been changed meanwhile
         options.say(f"writing copy {number} of {options.copies} to {drive} ({size:,} bytes)")
-        write_image(image, drive, options.speed)
         readback = readback_path(drive)
-        verification = verify_medium(image, readback) if options.verify else None
+        _write(image, drive, options.speed, _follow(options.progress, f"writing copy {number}", size))
+        verification = None
+        if options.verify:
+            verification = verify_medium(image, readback, _follow(options.progress, f"verifying copy {number}", size))
         if drive.startswith("stdio:") and os.path.isfile(readback):
             trim_padding(image, readback)
         if verification:
@@ -119,12 +161,17 @@ def burn_copies(options: BurnOptions) -> list[CopyReport]:
 
 
 def burn_volumes(
-    paths: list[Path], drive: str, prompt: Callable[[str], None] | None, say: Callable[[str], None]
+    paths: list[Path],
+    drive: str,
+    prompt: Callable[[str], None] | None,
+    say: Callable[[str], None],
+    progress: Progress | None = None,
 ) -> list[CopyReport]:
     """``create --burn``: each volume of a set onto its own medium in one drive, each read back and verified."""
     reports: list[CopyReport] = []
+    progress = progress or Progress()
     for index, path in enumerate(paths, 1):
         if index > 1 and prompt:
             prompt(f"load a blank medium into {drive} for volume {index} of {len(paths)}")
-        reports += burn_copies(BurnOptions(path, [drive], verify=True, say=say))
+        reports += burn_copies(BurnOptions(path, [drive], verify=True, say=say, progress=progress))
     return reports

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dicommedia.burn.xorriso import SECTOR, WRITE_UNIT
@@ -21,7 +22,7 @@ class Verification:
     sha256: str
 
 
-def verify_medium(image: str, medium: str) -> Verification:
+def verify_medium(image: str, medium: str, read: Callable[[int], None] | None = None) -> Verification:
     """Compare every 2048-byte block of the medium with the image; a difference or a short medium is an error.
 
     Returns the SHA-256 of what was read (over the image's length): the image's own, since every block agreed.
@@ -38,6 +39,8 @@ def verify_medium(image: str, medium: str) -> Verification:
                 if got != expected:
                     raise MediaError(_difference(expected, got, done), medium, "the medium is bad: use another one")
                 done += want
+                if read:
+                    read(done)
     except OSError as exc:
         raise MediaError(f"cannot read the medium back: {exc.strerror or exc}", medium) from None
     return Verification(-(-size // SECTOR), digest.hexdigest())

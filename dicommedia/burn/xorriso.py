@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dicommedia.errors import MediaError
@@ -21,6 +22,7 @@ _PROBLEM = re.compile(r"^(?:xorriso|libburn|libisofs) : (FAILURE|SORRY|FATAL|ABO
 _STATUS = re.compile(r"^Media status : (.*)$", re.M)
 _CURRENT = re.compile(r"^Media current: (.*)$", re.M)
 _SPACE = re.compile(r"^Media space  : (\d+)s$", re.M)
+_WRITTEN = re.compile(r"UPDATE :\s+(\d+) of\s+\d+ MB written")
 _SPEED = re.compile(r"^(max|min|\d+(\.\d+)?[xkmcdb]?)$")
 
 
@@ -66,15 +68,22 @@ class DriveError(MediaError):
         super().__init__(cause)
 
 
-def _run(args: list[str]) -> str:
-    """Run xorriso; its report lines (it writes them on stderr) and results, as one text."""
-    proc = subprocess.run(
+def _run(args: list[str], on_line: Callable[[str], None] | None = None) -> str:
+    """Run xorriso; its report lines (it writes them on stderr) and results, as one text, each line also given to
+    ``on_line`` as it comes."""
+    lines = []
+    with subprocess.Popen(
         [xorriso_path(), "-report_about", "NOTE", "-abort_on", "FAILURE", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-    )
-    output = proc.stdout + proc.stderr
+    ) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line)
+    output = "".join(lines)
     problems = _PROBLEM.findall(output)
     if proc.returncode != 0 or problems:
         # The last problem is xorriso's own summary; the first is the cause (e.g. libburn's).
@@ -98,13 +107,20 @@ def inquire(drive: str) -> Medium:
     )
 
 
-def write_image(image: str, drive: str, speed: str | None) -> None:
-    """Write the image from block 0 of the medium as one track (cdrecord emulation, no padding added)."""
+def write_image(image: str, drive: str, speed: str | None, written: Callable[[int], None] | None = None) -> None:
+    """Write the image from block 0 of the medium as one track (cdrecord emulation, no padding added);
+    ``written(bytes)`` follows xorriso's progress reports."""
     args = ["-as", "cdrecord", f"dev={drive}", "-nopad"]
     if speed:
         args.append(f"speed={speed}")
+
+    def follow(line: str) -> None:
+        done = _WRITTEN.search(line)
+        if done and written:
+            written(int(done.group(1)) * 1024 * 1024)
+
     try:
-        _run([*args, image])
+        _run([*args, image], follow)
     except DriveError as exc:
         raise MediaError(f"writing failed: {exc.message}", drive) from None
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dicommedia.burn.job import BurnOptions, CopyReport, burn_copies
+from dicommedia.burn.job import BurnInterrupted, BurnOptions, CopyReport, burn_copies
+from dicommedia.cli.create import _progress as progress_bars
 from dicommedia.cli.render import emit_json
 
 
@@ -51,17 +52,23 @@ def burn(
     as_json: bool,
 ) -> None:
     """Burn a disc image through xorriso, checking each medium first; optionally verify and make copies."""
-    options = BurnOptions(
-        Path(image),
-        list(drives),
-        copies,
-        verify,
-        speed,
-        eject,
-        prompt=None if no_prompt else ask_for_medium,
-        say=_say,
-    )
-    reports = burn_copies(options)
+    with progress_bars() as progress:
+        options = BurnOptions(
+            Path(image),
+            list(drives),
+            copies,
+            verify,
+            speed,
+            eject,
+            prompt=None if no_prompt else ask_for_medium,
+            say=_say,
+            progress=progress,
+        )
+        try:
+            reports = burn_copies(options)
+        except BurnInterrupted as exc:
+            _say(f"error: {exc}")
+            raise SystemExit(130) from None
     if as_json:
         emit_json(report_json(Path(image), reports))
     _say(

@@ -137,9 +137,35 @@ def _render_summary(result: CreateResult) -> None:
     )
 
 
+def _retrieve_source(
+    from_peer: str | None,
+    study_uids: tuple[str, ...],
+    patient_id: str | None,
+    accessions: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
+):  # type: ignore[no-untyped-def]
+    """The --from input (inputs/retrieve.py), or None; --patient-id is then a query key as well."""
+    if not from_peer:
+        if study_uids or accessions or move_dest:
+            raise click.UsageError("--study-uid, --accession and --move-dest go with --from")
+        return None
+    from dicommedia.inputs.retrieve import Query, RetrieveSource
+    from dicommedia.read.send import Peer
+
+    try:
+        peer = Peer.parse(from_peer)
+    except MediaError:
+        raise click.BadParameter(f"{from_peer!r} is not AET@HOST:PORT", param_hint="--from") from None
+    query = Query(study_uids, (patient_id,) if patient_id else (), accessions)
+    if not query.identifiers():
+        raise click.UsageError("--from needs --study-uid, --patient-id or --accession")
+    return RetrieveSource(peer, query, move_dest=move_dest, move_port=move_port)
+
+
 @click.command()
 # Inputs are checked by the creator, not by click: a missing or unreadable one is named and skippable (exit 1).
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False))
+@click.argument("inputs", nargs=-1, type=click.Path(readable=False))
 @click.option("-o", "--output", required=True, type=click.Path(), help="X.iso, or a folder with --format dir.")
 @click.option(
     "--format",
@@ -199,6 +225,15 @@ def _render_summary(result: CreateResult) -> None:
 @click.option("--udf/--no-udf", default=None, help="Add a UDF bridge to the image (default: DVD and BD profiles).")
 @click.option("--label", is_flag=True, help="Also write each disc's label: X.label.json and X.label.pdf.")
 @click.option("--burn", "burn_drive", metavar="DEV|stdio:FILE", help="Burn and verify the image(s) on this drive.")
+@click.option(
+    "--from", "from_peer", metavar="AET@HOST:PORT", help="Retrieve the inputs from this PACS (C-FIND, C-GET)."
+)
+@click.option("--study-uid", multiple=True, help="With --from: this study (repeatable).")
+@click.option("--accession", multiple=True, help="With --from: studies of this accession number (repeatable).")
+@click.option("--move-dest", metavar="AET", help="With --from: C-MOVE to us under this AE title instead of C-GET.")
+@click.option(
+    "--move-port", type=click.IntRange(1, 65535), default=11113, show_default=True, help="Port for --move-dest."
+)
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 def create(
     inputs: tuple[str, ...],
@@ -231,9 +266,19 @@ def create(
     udf: bool | None,
     label: bool,
     burn_drive: str | None,
+    from_peer: str | None,
+    study_uid: tuple[str, ...],
+    accession: tuple[str, ...],
+    move_dest: str | None,
+    move_port: int,
     as_json: bool,
 ) -> None:
     """Create a DICOM File-set on a burnable ISO 9660 image (or a folder)."""
+    if not inputs and not from_peer:
+        raise click.UsageError("give INPUT files or folders, or --from AET@HOST:PORT")
+    explicit_web = click.get_current_context().get_parameter_source("web") != click.core.ParameterSource.DEFAULT
+    if no_ihe_pdi and (viewer or explicit_web):
+        raise click.UsageError("--web and --viewer are IHE PDI content: they cannot go with --no-ihe-pdi")
     profile = load_profile_file(profile_file) if profile_file else load_profile(profile_name)
     options = CreateOptions(
         inputs=list(inputs),
@@ -265,6 +310,7 @@ def create(
         fix_uids=fix_uids,
         udf=udf,
         label=label,
+        retrieve=_retrieve_source(from_peer, study_uid, patient_id, accession, move_dest, move_port),
     )
     if burn_drive:
         if output_format != "iso":
@@ -278,22 +324,11 @@ def create(
     except RefusedInputs as exc:
         for path, reason in exc.refused:
             _say("refused:", "red", f"{path}: {reason}")
-        if as_json:
-            emit_json(
-                {
-                    "volumes": [],
-                    "skipped": [{"path": p, "reason": r} for p, r in exc.refused],
-                    "converted": 0,
-                    "transcoded": 0,
-                    "duplicates": 0,
-                    "error": {
-                        "code": exc.code,
-                        "message": str(exc),
-                        "path": exc.refused[0][0] if exc.refused else None,
-                    },
-                }
-            )
-        fail(str(exc), code=exc.code)
+        # SPEC 2.4: with --json the error document; one refused input is its path and reason, several are above
+        if len(exc.refused) == 1:
+            path, reason = exc.refused[0]
+            fail(f"{path}: {reason} ({exc.message})", code="refused", path=path)
+        fail(str(exc), code="refused")
     _render_summary(result)
     burned = _burn(result, burn_drive) if burn_drive else None
     if as_json:
@@ -302,9 +337,15 @@ def create(
 
 def _burn(result: CreateResult, drive: str) -> list[dict]:
     """Burn every volume written (one medium each), verified; the copy reports for the JSON summary."""
-    from dicommedia.burn.job import burn_volumes
+    from dicommedia.burn.job import BurnInterrupted, burn_volumes
     from dicommedia.cli.burn import ask_for_medium
 
     prompt = ask_for_medium if sys.stdin.isatty() else None
-    reports = burn_volumes([Path(v.path) for v in result.volumes], drive, prompt, lambda text: _say("", "", text))
+    with _progress() as progress:
+        paths = [Path(v.path) for v in result.volumes]
+        try:
+            reports = burn_volumes(paths, drive, prompt, lambda text: _say("", "", text), progress)
+        except BurnInterrupted as exc:
+            _say("error:", "red", f"{exc} (the image is kept)")
+            raise SystemExit(130) from None
     return [vars(r) for r in reports]

@@ -102,6 +102,13 @@ def check_request(send_to: str | None, options: dict[str, Any]) -> None:
         parse_peer(send_to, "--send")
     if options.get("worklist"):
         parse_peer(options["worklist"], "--worklist")
+    if options.get("set_values"):
+        from dicommedia.read.reconcile import parse_set
+
+        try:
+            parse_set(options["set_values"])
+        except MediaError as exc:
+            raise click.BadParameter(exc.message, param_hint="--set") from None
 
 
 def build_reconciler(request: ImportRequest) -> Any:

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
+from dicommedia.media.findings import warning
 from dicommedia.media.store import Entry, IsoStore, Store, StoredFile, pread_into
 
 _SECTOR = 2048  # the Volume Recognition Sequence's unit (ECMA-167 2/8.4)
 _ANCHOR_SECTOR = 256  # ECMA-167 3/8.4.2.1
 _BLOCK_SIZES = (2048, 512, 1024, 4096)  # optical discs use 2048; hard disks and USB sticks 512 or 4096
 # Descriptor tag identifiers (ECMA-167 3/7.2.1, 4/7.2.1)
-_PVD, _ANCHOR, _POINTER, _PARTITION, _LOGICAL_VOLUME, _TERMINATOR = 1, 2, 3, 5, 6, 8
+_ANCHOR, _POINTER, _PARTITION, _LOGICAL_VOLUME, _TERMINATOR = 2, 3, 5, 6, 8
 _FILE_SET, _FILE_ID, _FILE_ENTRY, _EXTENDED_FILE_ENTRY = 256, 257, 261, 266
 # ICB file types (ECMA-167 4/14.6.6)
 _DIRECTORY, _SYMLINK = 4, 12
@@ -82,10 +83,7 @@ class UdfVolume:
         self._partitions: dict[int, tuple[int, int]] = {}  # partition number -> (first byte, length in bytes)
         self._maps: list[int] = []  # partition number of each partition reference
         self.block = _SECTOR  # the sector size, found where the Anchor is
-        self.volume_id = ""
         self.logical_volume_id = ""
-        self.fileset_id = ""
-        self.udf_revision = ""
         self._read_volume_descriptors()
         self.root = self._read_file_set()
 
@@ -112,14 +110,17 @@ class UdfVolume:
     # -- volume structure (ECMA-167 part 3)
 
     def _read_volume_descriptors(self) -> None:
-        for block in _BLOCK_SIZES:
-            if (_ANCHOR_SECTOR + 1) * block > self._size:
-                continue
-            anchor = self.read(_ANCHOR_SECTOR * block, block)
-            if _TAG.unpack_from(anchor)[0] == _ANCHOR and _TAG.unpack_from(anchor)[7] == _ANCHOR_SECTOR:
-                self.block = block
-                break
-        self._descriptor(anchor, _ANCHOR_SECTOR, (_ANCHOR,), "Anchor Volume Descriptor Pointer (sector 256)")
+        anchor = b""
+        for block in _BLOCK_SIZES:  # the Anchor is at sector 256 of the sector size in use
+            if (_ANCHOR_SECTOR + 1) * block <= self._size:
+                candidate = self.read(_ANCHOR_SECTOR * block, block)
+                ident, *_, location = _TAG.unpack_from(candidate)
+                if ident == _ANCHOR and location == _ANCHOR_SECTOR:
+                    anchor, self.block = candidate, block
+                    break
+        if not anchor:
+            raise UdfError("no Anchor Volume Descriptor Pointer at sector 256 (damaged, or not UDF)")
+        self._descriptor(anchor, _ANCHOR_SECTOR, (_ANCHOR,), "Anchor Volume Descriptor Pointer")
         length, location = struct.unpack_from("<II", anchor, 16)
         logical_volume = None
         for index in range(min(length // self.block, _MAX_CHAIN)):
@@ -130,9 +131,7 @@ class UdfVolume:
                 break
             if ident == _POINTER:
                 raise UdfError("UDF feature not supported: a Volume Descriptor Pointer (continued sequence)")
-            if ident == _PVD:
-                self.volume_id = _dstring(data[24:56])
-            elif ident == _PARTITION:
+            if ident == _PARTITION:
                 number, start, blocks = struct.unpack_from("<H", data, 22)[0], *struct.unpack_from("<II", data, 188)
                 self._partitions[number] = (start * self.block, blocks * self.block)
             elif ident == _LOGICAL_VOLUME:
@@ -143,8 +142,6 @@ class UdfVolume:
         if logical_block != self.block:
             raise UdfError(f"UDF feature not supported: logical block size {logical_block} != sector size {self.block}")
         self.logical_volume_id = _dstring(logical_volume[84:212])
-        revision = struct.unpack_from("<H", logical_volume, 216 + 24)[0]  # domain identifier suffix (UDF 2.1.5.3)
-        self.udf_revision = f"{revision >> 8:x}.{revision & 0xFF:02x}"
         self._fsd_address = _LONG_AD.unpack_from(logical_volume, 248)
         self._read_partition_maps(logical_volume)
 
@@ -172,7 +169,6 @@ class UdfVolume:
         length, block, ref = self._fsd_address
         data = self.read_block(block, ref, self.block)
         self._descriptor(data, block, (_FILE_SET,), "File Set Descriptor")
-        self.fileset_id = _dstring(data[304:336])
         _, root_block, root_ref = _LONG_AD.unpack_from(data, 400)
         return root_block, root_ref
 
@@ -208,6 +204,8 @@ class UdfVolume:
         if strategy != 4:
             raise UdfError(f"UDF feature not supported: ICB strategy {strategy} (only 4 is read)")
         size = struct.unpack_from("<Q", data, 56)[0]
+        if size > self._size:  # unrecorded extents could claim any length: a disc holds no file longer than it
+            raise UdfError(f"the File Entry at block {block} claims {size:,} bytes, more than the image holds")
         head = 176 if ident == _FILE_ENTRY else 216
         ea_length, ad_length = struct.unpack_from("<II", data, head - 8)
         if head + ea_length + ad_length > len(data):
@@ -276,8 +274,6 @@ class UdfVolume:
         """A whole (small) file's or directory's bytes."""
         if node.embedded is not None:
             return node.embedded
-        if node.size > self._size:
-            raise UdfError("a directory is longer than the image")
         return b"".join(self.read(p.offset, p.length) if p.offset >= 0 else bytes(p.length) for p in node.pieces)
 
 
@@ -371,6 +367,7 @@ class UdfStore(Store):
         try:
             self.volume = UdfVolume(self._fd, os.fstat(self._fd).st_size)
             self._dirs = {(): self.volume.node(self.volume.root)}
+            self._icbs = {(): self.volume.root}  # each directory's File Entry address: a loop meets one twice
         except (OSError, ValueError, struct.error) as exc:
             os.close(self._fd)
             raise MediaError(f"not a readable UDF volume: {exc}", str(path)) from None
@@ -382,10 +379,15 @@ class UdfStore(Store):
             raise OSError(f"{'/'.join(names)} is not a directory of the UDF volume")
         entries = []
         for name, characteristics, icb in self.volume.directory(directory):
-            node = self.volume.node(icb)
+            try:
+                node = self.volume.node(icb)
+            except UdfError as exc:  # one damaged File Entry: that entry is left out and reported, not its folder
+                self.findings.append(warning("unreadable-file", f"left out: {exc}", "/".join((*names, name))))
+                continue
             is_dir = bool(characteristics & 0x02) or node.file_type == _DIRECTORY
             if is_dir:
                 self._dirs[(*names, name)] = node
+                self._icbs[(*names, name)] = icb
             else:
                 self._files[(*names, name)] = node
             start = node.pieces[0].offset if len(node.pieces) == 1 and node.embedded is None else -1
@@ -393,11 +395,10 @@ class UdfStore(Store):
         return entries
 
     def directory_key(self, names: tuple[str, ...]) -> object:
-        """Where the directory's entries are recorded: a directory met twice is a loop."""
-        directory = self._dirs.get(names)
-        if directory is None:
+        """The directory's File Entry address."""
+        if names not in self._icbs:
             raise OSError(f"{'/'.join(names)} is not a directory of the UDF volume")
-        return directory.pieces, directory.embedded
+        return self._icbs[names]
 
     def _node(self, stored: StoredFile) -> _Node:
         node = self._files.get(stored.names)

@@ -12,7 +12,7 @@ from dicommedia.media.findings import Finding, one_line, show_file_id, warning
 from dicommedia.media.plain_dicomdir import PlainDirectory, PlainRecord, read_plain_dicomdir
 from dicommedia.media.store import FolderStore, LocateError, Store, StoredFile, is_iso_image, plain_name
 from dicommedia.media.udf import is_udf_image, open_image
-from dicommedia.part10 import has_dicm, read_file_meta
+from dicommedia.part10 import has_dicm
 from dicommedia.standard.uids import MEDIA_STORAGE_DIRECTORY
 
 if TYPE_CHECKING:
@@ -51,7 +51,6 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-split_part10 = read_file_meta  # the name read/send.py imports
 # A DICOMDIR is read whole into memory: 1.6 million records of 300 bytes fit; a larger one is refused, not loaded.
 MAX_DICOMDIR_BYTES = 512 << 20
 AnyRecord = Union["Record", PlainRecord]

@@ -19,14 +19,16 @@ def content_digest(header: InstanceHeader) -> str:
     ds = dcmread(io.BytesIO(header.source.read_bytes()), force=True)
     h = hashlib.sha256()
     if "PixelData" in ds:
+        from pydicom.pixels import iter_pixels
+
         try:
-            arr = ds.pixel_array
-            arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # the same values in any byte order
-            h.update(f"{arr.shape}{arr.dtype.str}".encode())
-            h.update(arr.tobytes())
+            for frame in iter_pixels(ds):  # frame by frame: a long cine is never decoded whole
+                frame = frame.astype(frame.dtype.newbyteorder("<"), copy=False)  # the same values in any order
+                h.update(f"{frame.shape}{frame.dtype.str}".encode())
+                h.update(frame.tobytes())
             return h.hexdigest()
         except Exception:  # undecodable pixels: compare the encoded bytes instead
-            pass
+            h = hashlib.sha256()
     h.update(encode_body(ds))
     return h.hexdigest()
 

@@ -8,9 +8,14 @@ pydicom: a 512 KiB slice costs a walk of its ~2 KB header and one small join.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from dicommedia.part10.errors import Part10Error
+from dicommedia.part10.positions import Element, encode_element, value_of, walk
+from dicommedia.part10.vr import UNDEFINED
 
 ORIGINAL_ATTRIBUTES = 0x04000561
 MODIFIED_ATTRIBUTES = 0x04000550
@@ -20,9 +25,6 @@ SOURCE_OF_PREVIOUS_VALUES = 0x04000564
 MODIFICATION_REASON = 0x04000565
 SPECIFIC_CHARACTER_SET = 0x00080005
 
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _TAG = struct.Struct("<HH")
 _UL = struct.Struct("<I")
 _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
@@ -30,97 +32,6 @@ _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", 
 
 class CoercionError(ValueError):
     """The data set cannot be rewritten: why, in words."""
-
-
-class NeedMore(Exception):
-    """The bytes given end before the walk could finish: read more of the data set."""
-
-
-@dataclass(frozen=True)
-class Element:
-    """A top-level element of a data set: its tag and VR (None in Implicit VR), where it starts and ends."""
-
-    tag: int
-    vr: bytes | None
-    start: int
-    value_start: int
-    end: int
-
-    def value(self, data: bytes | memoryview) -> bytes:
-        """The raw value bytes."""
-        return bytes(data[self.value_start : self.end])
-
-
-def _header(data: bytes | memoryview, pos: int, explicit: bool) -> tuple[int, bytes | None, int, int]:
-    """Tag, VR, value length and value offset of the element at ``pos`` (PS3.5 7.1)."""
-    if pos + 8 > len(data):
-        raise NeedMore
-    group, element = _TAG.unpack_from(data, pos)
-    tag = group << 16 | element
-    if tag in (_ITEM, _ITEM_END, _SEQUENCE_END) or not explicit:
-        return tag, None, _UL.unpack_from(data, pos + 4)[0], pos + 8
-    vr = bytes(data[pos + 4 : pos + 6])
-    if vr in _LONG_VRS:
-        if pos + 12 > len(data):
-            raise NeedMore
-        return tag, vr, _UL.unpack_from(data, pos + 8)[0], pos + 12
-    return tag, vr, struct.unpack_from("<H", data, pos + 6)[0], pos + 8
-
-
-def _skip_undefined(data: bytes | memoryview, pos: int, explicit: bool) -> int:
-    """The end of an undefined-length sequence whose content starts at ``pos`` (PS3.5 7.5.2)."""
-    stack = [explicit]  # per open sequence or item: Explicit VR or not (UN content is Implicit, PS3.5 6.2.2)
-    while stack:
-        tag, vr, length, value = _header(data, pos, stack[-1])
-        if tag in (_ITEM_END, _SEQUENCE_END):
-            stack.pop()
-            pos = value
-        elif length == _UNDEFINED:
-            stack.append(stack[-1] and vr != b"UN")
-            pos = value
-        else:
-            pos = value + length
-        if pos > len(data):
-            raise NeedMore
-    return pos
-
-
-def walk(data: bytes | memoryview, explicit: bool, past: int) -> tuple[list[Element], int]:
-    """The top-level elements up to ``past`` (inclusive), and where the first element after it starts.
-
-    Raises :class:`NeedMore` when ``data`` ends before that point (and before the data set's end is known).
-    """
-    elements = []
-    pos = 0
-    while pos < len(data):
-        tag, vr, length, value = _header(data, pos, explicit)
-        if tag > past:
-            return elements, pos
-        if tag in (_ITEM, _ITEM_END, _SEQUENCE_END):
-            raise CoercionError(f"a delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) at the top level of the data set")
-        end = _skip_undefined(data, value, explicit and vr != b"UN") if length == _UNDEFINED else value + length
-        if end > len(data):
-            raise NeedMore
-        elements.append(Element(tag, vr, pos, value, end))
-        pos = end
-    return elements, pos
-
-
-def _pad(value: bytes, vr: str) -> bytes:
-    return value + (b"\0" if vr == "UI" else b" ") * (len(value) % 2)
-
-
-def encode_element(tag: int, vr: str, value: bytes, explicit: bool) -> bytes:
-    """One element in Explicit or Implicit VR Little Endian, its value padded to even length (PS3.5 7.1)."""
-    value = _pad(value, vr)
-    group, element = tag >> 16, tag & 0xFFFF
-    if not explicit:
-        return _TAG.pack(group, element) + _UL.pack(len(value)) + value
-    if vr.encode() in _LONG_VRS:
-        return _TAG.pack(group, element) + vr.encode() + b"\0\0" + _UL.pack(len(value)) + value
-    if len(value) > 0xFFFF:
-        raise CoercionError(f"a {vr} value of {len(value)} bytes")
-    return _TAG.pack(group, element) + vr.encode() + struct.pack("<H", len(value)) + value
 
 
 def _item(body: bytes) -> bytes:
@@ -139,12 +50,12 @@ class Coercion:
     @property
     def last_tag(self) -> int:
         """The highest tag the rewrite touches."""
-        return max(ORIGINAL_ATTRIBUTES, *self.values)
+        return max([ORIGINAL_ATTRIBUTES, *self.values])
 
 
 def _charset(elements: dict[int, Element], data: bytes | memoryview) -> str | None:
     el = elements.get(SPECIFIC_CHARACTER_SET)
-    text = el.value(data).decode("ascii", "replace").strip(" \0") if el else ""
+    text = value_of(el, data).decode("ascii", "replace").strip(" \0") if el else ""
     return text or None
 
 
@@ -163,22 +74,29 @@ def _encode_text(value: str, charset: str | None) -> tuple[bytes, str | None]:
         raise CoercionError(f"{value!r} cannot be written in the data set's character set {charset}") from None
 
 
-def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) -> tuple[bytes, int] | None:
+def coerce_head(
+    head: bytes | memoryview, explicit: bool, coercion: Coercion, walked: tuple[list[Element], int] | None = None
+) -> tuple[bytes, int] | None:
     """The rewritten head of a data set and how many bytes of the original it replaces; None: nothing changes.
 
     ``head`` is the start of the data set (Explicit or Implicit VR Little Endian); :class:`NeedMore` when it
-    ends before the last element to change. Each changed or added element is recorded, as it was (added ones
+    ends before the last element to change. ``walked``: the elements and cut of a walk at least that far, when
+    the caller has walked already. Each changed or added element is recorded, as it was (added ones
     empty), in a new Original Attributes Sequence item (PS3.3 C.12.1.1.9), Reason COERCE; existing items stay.
     """
-    listed, cut = walk(head, explicit, coercion.last_tag)
-    elements = {el.tag: el for el in listed}
+    try:
+        listed, cut = walked or walk(head, explicit, coercion.last_tag)
+    except Part10Error as exc:
+        raise CoercionError(str(exc)) from None
+    wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
+    elements = {el[0]: el for el in listed if el[0] in wanted}
     charset = _charset(elements, head)
     new: dict[int, bytes] = {}
     originals: dict[int, bytes] = {}
     for tag, (vr, text) in sorted(coercion.values.items()):
         value, new_charset = _encode_text(text, charset)
         old = elements.get(tag)
-        if old is not None and old.value(head).rstrip(b" \0") == value:
+        if old is not None and value_of(old, head).rstrip(b" \0") == value:
             continue
         if new_charset and SPECIFIC_CHARACTER_SET not in new:
             new[SPECIFIC_CHARACTER_SET] = encode_element(SPECIFIC_CHARACTER_SET, "CS", new_charset.encode(), explicit)
@@ -195,20 +113,25 @@ def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) ->
         + encode_element(MODIFICATION_REASON, "CS", b"COERCE", explicit)
     )
     new[ORIGINAL_ATTRIBUTES] = _extend_sequence(elements.get(ORIGINAL_ATTRIBUTES), head, record, explicit)
-    touched_groups = {tag >> 16 for tag in new}
-    parts = []
-    pos = 0
-    for tag in sorted(set(elements) | set(new)):
+    # Edits as (start, end, bytes): a replaced element, an inserted one (before the first larger tag), or a retired
+    # Group Length (PS3.5 7.2) of a group we change, which would now be wrong and is dropped.
+    tags = [el[0] for el in listed]
+    edits = []
+    for tag, encoded in new.items():
         old = elements.get(tag)
         if old is not None:
-            parts.append(head[pos : old.start])
-            pos = old.end
-        if tag & 0xFFFF == 0 and tag >> 16 in touched_groups:
-            continue  # a retired Group Length (PS3.5 7.2) would now be wrong
-        if tag in new:
-            parts.append(new[tag])
-        elif old is not None:
-            parts.append(head[old.start : old.end])
+            edits.append((old[2], old[4], tag, encoded))
+        else:
+            at = bisect.bisect_right(tags, tag)
+            start = listed[at][2] if at < len(listed) else cut
+            edits.append((start, start, tag, encoded))
+    touched = {tag >> 16 for tag in new}
+    edits += [(el[2], el[4], el[0], b"") for el in listed if el[0] & 0xFFFF == 0 and el[0] >> 16 in touched]
+    parts = []
+    pos = 0
+    for start, end, _, encoded in sorted(edits):
+        parts += (head[pos:start], encoded)
+        pos = end
     parts.append(head[pos:cut])
     return b"".join(parts), cut
 
@@ -216,16 +139,16 @@ def coerce_head(head: bytes | memoryview, explicit: bool, coercion: Coercion) ->
 def _original(elements: dict[int, Element], tag: int, vr: str, head: bytes | memoryview, explicit: bool) -> bytes:
     """The element as the data set had it, or empty when it was absent (so the addition is recorded)."""
     old = elements.get(tag)
-    return bytes(head[old.start : old.end]) if old is not None else encode_element(tag, vr, b"", explicit)
+    return bytes(head[old[2] : old[4]]) if old is not None else encode_element(tag, vr, b"", explicit)
 
 
 def _extend_sequence(old: Element | None, head: bytes | memoryview, item: bytes, explicit: bool) -> bytes:
     """The Original Attributes Sequence with ``item`` appended to the items it already has."""
     if old is None:
         return encode_element(ORIGINAL_ATTRIBUTES, "SQ", item, explicit)
-    raw = bytes(head[old.start : old.end])
-    value_offset = old.value_start - old.start
+    raw = bytes(head[old[2] : old[4]])
+    value_offset = old[3] - old[2]
     (length,) = _UL.unpack_from(raw, value_offset - 4)
-    if length == _UNDEFINED:  # items, then the Sequence Delimitation Item: the new item goes before it
+    if length == UNDEFINED:  # items, then the Sequence Delimitation Item: the new item goes before it
         return raw[:-8] + item + raw[-8:]
     return raw[: value_offset - 4] + _UL.pack(length + len(item)) + raw[value_offset:] + item

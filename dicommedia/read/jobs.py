@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from dicommedia.media.view import split_part10
-from dicommedia.read.coerce import Coercion, CoercionError, NeedMore, coerce_head
+from dicommedia.part10 import Part10Error, read_file_meta
+from dicommedia.part10.positions import NeedMore, walk
+from dicommedia.read.coerce import CoercionError, coerce_head
 from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal, is_explicit, outside_values
+
+Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
 
 
 class SendItem(Protocol):
@@ -108,7 +111,6 @@ class Job:
     transfer_syntax: str
     attempts: int = 0
     released: bool = False  # once sent on an association the peer then released
-    coercion: Coercion | None = None
     outside: Outside | None = None
     identity: Identity | None = None
 
@@ -123,17 +125,17 @@ def read_head(item: SendItem) -> tuple[dict[str, str], int]:
     head = bytearray(min(item.size, 4096))
     item.read_into(0, [memoryview(head)])
     try:
-        return split_part10(head)
+        return read_file_meta(head)
     except ValueError:
         if len(head) == item.size:
             raise
     with item.open() as fp:  # a File Meta Information longer than the head read
-        return split_part10(fp.read())
+        return read_file_meta(fp.read())
 
 
 def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], object]) -> object:
-    """``parse`` of the shortest start of the item's data set it needs (16 KiB, then 4x more each time)."""
-    size, n = item.size - offset, 16384
+    """``parse`` of the shortest start of the item's data set it needs (4 KiB, then 4x more each time)."""
+    size, n = item.size - offset, 4096
     while True:
         head = bytearray(min(n, size))
         item.read_into(offset, [memoryview(head)])
@@ -145,22 +147,50 @@ def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], 
             n *= 4
 
 
-def coerced_head(job: Job, offset: int) -> tuple[bytes, int] | None:
-    """The job's rewritten data set head and the bytes of the stored one it replaces (None: nothing to change)."""
-    assert job.coercion is not None
-    explicit = is_explicit(job.transfer_syntax)
-    return with_dataset_head(job.item, offset, lambda head: coerce_head(head, explicit, job.coercion))  # type: ignore[return-value]
+def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, reconciler: Reconciler) -> Rewrite:
+    """Resolve the local identity of the instance from the start of its data set and rewrite that start.
 
-
-def coerce_dataset(job: Job, data: bytes, transfer_syntax: str) -> bytes:
-    """A whole data set (already in memory, in ``transfer_syntax``) with the job's coercion applied."""
-    if job.coercion is None:
-        return data
+    One walk serves both. Returns the new head and how many bytes of the stored one it replaces, None when
+    nothing changes, or the :class:`Refusal`; :class:`NeedMore` when ``head`` is too short.
+    """
+    explicit = is_explicit(transfer_syntax)
     try:
-        rewritten = coerce_head(data, is_explicit(transfer_syntax), job.coercion)
+        walked = walk(head, explicit, reconciler.last_tag)
+    except Part10Error as exc:
+        raise CoercionError(str(exc)) from None
+    job.outside = outside_values(walked[0], head)
+    resolution = reconciler.resolve(job.outside)
+    if isinstance(resolution, Refusal):
+        return resolution
+    job.identity = resolution
+    if not resolution.values:
+        return None
+    return coerce_head(head, explicit, reconciler.coercion(resolution), walked)
+
+
+def reconciled_head(job: Job, offset: int, reconciler: Reconciler) -> Rewrite:
+    """:func:`reconcile_data` on the item's data set, starting at ``offset``, read as far as needed."""
+    return with_dataset_head(  # type: ignore[return-value]
+        job.item, offset, lambda head: reconcile_data(job, head, job.transfer_syntax, reconciler)
+    )
+
+
+def reconciled_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Refusal:
+    """A whole data set held in memory (in ``transfer_syntax``) under its local identity, or the Refusal."""
+    try:
+        rewrite = reconcile_data(job, data, transfer_syntax, reconciler)
     except NeedMore:
         raise CoercionError("the data set ends inside an element") from None
-    return data if rewritten is None else rewritten[0] + data[rewritten[1] :]
+    if isinstance(rewrite, Refusal):
+        return rewrite
+    return data if rewrite is None else rewrite[0] + data[rewrite[1] :]
+
+
+def refused(job: Job, refusal: Refusal) -> Failure | Skip:
+    """What a refused instance counts as: skipped (``--unmapped skip``) or failed."""
+    if refusal.skip:
+        return Skip(job.sop_instance, job.file_id, refusal.reason)
+    return Failure(job.sop_instance, job.file_id, None, f"not sent: {refusal.reason}")
 
 
 def describe(item: SendItem) -> Job | Failure:
@@ -170,7 +200,7 @@ def describe(item: SendItem) -> Job | Failure:
     if not (sop_class and sop_instance and ts):
         try:
             with item.open() as fp:
-                meta, _ = split_part10(fp.read())
+                meta, _ = read_file_meta(fp.read())
         except Exception as exc:
             return Failure(sop_instance, file_id, None, f"not a readable Part 10 file: {exc}")
         sop_class = sop_class or meta.get("MediaStorageSOPClassUID")
@@ -184,23 +214,13 @@ def describe(item: SendItem) -> Job | Failure:
 
 
 def _reconcile(job: Job, reconciler: Reconciler) -> Failure | Skip | None:
-    """Give the job its local identity; a Failure or Skip when it has none."""
+    """Give the job its local identity now; a Failure or Skip when it has none."""
     try:
         _, offset = read_head(job.item)
-        job.outside = with_dataset_head(  # type: ignore[assignment]
-            job.item, offset, lambda head: outside_values(head, is_explicit(job.transfer_syntax))
-        )
+        rewrite = reconciled_head(job, offset, reconciler)
     except (CoercionError, ValueError, OSError) as exc:
         return Failure(job.sop_instance, job.file_id, None, f"cannot read the patient of the instance: {exc}")
-    assert job.outside is not None
-    resolution = reconciler.resolve(job.outside)
-    if isinstance(resolution, Refusal):
-        if resolution.skip:
-            return Skip(job.sop_instance, job.file_id, resolution.reason)
-        return Failure(job.sop_instance, job.file_id, None, f"not sent: {resolution.reason}")
-    job.identity = resolution
-    job.coercion = reconciler.coercion(resolution) if resolution.values else None
-    return None
+    return refused(job, rewrite) if isinstance(rewrite, Refusal) else None
 
 
 @dataclass
@@ -220,7 +240,8 @@ def plan_import(
     existing: Existing | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportPlan:
-    """Describe, de-duplicate, reconcile and (with ``existing``) drop what the peer holds, every item accounted for."""
+    """Describe, de-duplicate, reconcile (when a ``reconciler`` is given: otherwise the sender does it, instance by
+    instance) and with ``existing`` drop what the peer holds; every item accounted for."""
     plan = ImportPlan()
     report = plan.report
     seen: set[str] = set()

@@ -67,6 +67,7 @@ USER_INFORMATION_ITEM = 0x50
 MAXIMUM_LENGTH_ITEM = 0x51
 IMPLEMENTATION_CLASS_UID_ITEM = 0x52
 IMPLEMENTATION_VERSION_NAME_ITEM = 0x55
+ASYNC_OPERATIONS_WINDOW_ITEM = 0x53
 USER_IDENTITY_RQ_ITEM = 0x58
 USER_IDENTITY_AC_ITEM = 0x59
 
@@ -136,8 +137,13 @@ def associate_rq(
     contexts: list[ProposedContext],
     implementation: tuple[str, str],
     user: tuple[str, str | None] | None = None,
+    window: int = 1,
 ) -> bytes:
-    """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given."""
+    """An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2); context IDs are 1, 3, 5... in the order given.
+
+    ``window`` > 1 proposes that many outstanding requests of ours (Asynchronous Operations Window, PS3.7
+    D.3.3.3); we perform one at a time, as an SCU that performs none.
+    """
     items = [_item(APPLICATION_CONTEXT_ITEM, APPLICATION_CONTEXT.encode())]
     for n, cx in enumerate(contexts):
         syntaxes = _item(ABSTRACT_SYNTAX_ITEM, cx.abstract_syntax.encode()) + b"".join(
@@ -149,6 +155,7 @@ def associate_rq(
         _item(MAXIMUM_LENGTH_ITEM, struct.pack(">I", MAX_PDU_RECEIVED))
         + _item(IMPLEMENTATION_CLASS_UID_ITEM, uid.encode())
         + _item(IMPLEMENTATION_VERSION_NAME_ITEM, version.encode())
+        + (_item(ASYNC_OPERATIONS_WINDOW_ITEM, struct.pack(">HH", window, 1)) if window > 1 else b"")
         + (user_identity_item(*user) if user else b"")
     )
     items.append(_item(USER_INFORMATION_ITEM, info))
@@ -178,10 +185,12 @@ class Negotiated:
     accepted: dict[tuple[str, str], int]
     rejected: dict[str, str]
     max_pdu: int
+    window: int = 1  # requests of ours the peer lets be outstanding at once (1: synchronous)
 
 
-def parse_associate_ac(body: bytes, contexts: list[ProposedContext]) -> Negotiated:
-    """Read an A-ASSOCIATE-AC (PS3.8 9.3.3); :class:`Garbled` when it breaks the encoding.
+def parse_associate_ac(body: bytes, contexts: list[ProposedContext], window: int = 1) -> Negotiated:
+    """Read an A-ASSOCIATE-AC (PS3.8 9.3.3) answering a request that proposed ``window``; :class:`Garbled` when
+    it breaks the encoding.
 
     A transfer syntax the peer accepts must be one we proposed on that context; one that is not is refused.
     """
@@ -216,6 +225,10 @@ def parse_associate_ac(body: bytes, contexts: list[ProposedContext]) -> Negotiat
             for sub_kind, sub in _items(item, 0):
                 if sub_kind == MAXIMUM_LENGTH_ITEM and len(sub) == 4:
                     (negotiated.max_pdu,) = struct.unpack(">I", sub)
+                elif sub_kind == ASYNC_OPERATIONS_WINDOW_ITEM and len(sub) == 4:
+                    # The acceptor's "operations performed" bounds ours invoked; 0 is unlimited (PS3.7 D.3.3.3.2)
+                    (performed,) = struct.unpack(">H", sub[2:])
+                    negotiated.window = min(window, performed or window)
     for key in negotiated.accepted:  # an abstract syntax accepted on one context is not refused
         negotiated.rejected.pop(key[0], None)
     return negotiated
@@ -418,6 +431,7 @@ class Association:
         self.accepted = negotiated.accepted
         self.rejected = negotiated.rejected
         self.max_pdu = negotiated.max_pdu
+        self.window = negotiated.window
         self.timeout = timeout
         self.is_open = True
         self._message_id = 0
@@ -435,6 +449,7 @@ class Association:
         timeout: float,
         tls: ssl.SSLContext | None = None,
         user: tuple[str, str | None] | None = None,
+        window: int = 1,
     ) -> Association:
         """Connect (and TLS handshake) and negotiate; raise :class:`Refused` saying why when there is no association."""
         try:
@@ -449,7 +464,7 @@ class Association:
         sock = _handshake(raw, tls, host) if tls else raw
         assoc = cls(sock, Negotiated({}, {}, 0), connect_timeout)
         try:
-            sock.sendall(associate_rq(called, calling, contexts, implementation, user))
+            sock.sendall(associate_rq(called, calling, contexts, implementation, user, window))
             kind, body = assoc._read_pdu()
         except Lost as exc:
             assoc.close()
@@ -467,11 +482,12 @@ class Association:
             assoc.abort()
             raise Refused(f"the peer answered the association request with PDU type {kind}")
         try:
-            negotiated = parse_associate_ac(body, contexts)
+            negotiated = parse_associate_ac(body, contexts, window)
         except Garbled as exc:
             assoc.abort()
             raise Refused(f"the peer's A-ASSOCIATE-AC is malformed: {exc}") from None
         assoc.accepted, assoc.rejected, assoc.max_pdu = negotiated.accepted, negotiated.rejected, negotiated.max_pdu
+        assoc.window = negotiated.window
         if not assoc.accepted:
             assoc.release()
             reasons = sorted(set(negotiated.rejected.values()))

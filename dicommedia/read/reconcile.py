@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import datetime
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from dicommedia.errors import MediaError
-from dicommedia.read.coerce import Coercion, CoercionError, walk
+from dicommedia.part10.positions import Element, value_of
+from dicommedia.read.coerce import ORIGINAL_ATTRIBUTES, Coercion, CoercionError
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 from dicommedia.standard.uids import IMPLICIT_VR_LE
 
@@ -33,6 +35,7 @@ _OUTSIDE_KEYS = {
     "accession": ACCESSION_NUMBER,
     "study_instance_uid": STUDY_INSTANCE_UID,
 }
+_WANTED = set(_OUTSIDE_KEYS.values())
 # Map column -> (tag, VR) of the local value it gives; the two source columns say which outside patient.
 MAP_COLUMNS = {
     "patient_id": (PATIENT_ID, "LO"),
@@ -185,12 +188,27 @@ class Reconciler:
     unmapped: Unmapped = "fail"
     modified_at: str = field(default_factory=lambda: datetime.datetime.now().astimezone().strftime("%Y%m%d%H%M%S.%f%z"))
     _cache: dict[Outside, Resolution] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def remote(self) -> bool:
+        """Whether a source asks a server (a worklist): then every instance is resolved before any is sent."""
+        return any(not isinstance(source, PatientMap) for source in self.sources)
+
+    @property
+    def last_tag(self) -> int:
+        """The highest tag a coercion may touch: how far into a data set to walk."""
+        return max([ORIGINAL_ATTRIBUTES, *self.settings])
 
     def resolve(self, outside: Outside) -> Resolution:
-        """An :class:`Identity` (possibly with nothing to change) or a :class:`Refusal`; cached per outside keys."""
-        if outside not in self._cache:
-            self._cache[outside] = self._resolve(outside)
-        return self._cache[outside]
+        """An :class:`Identity` (possibly with nothing to change) or a :class:`Refusal`; cached per outside keys.
+
+        Senders resolve from several threads: one at a time, so that a worklist is asked once per patient.
+        """
+        with self._lock:
+            if outside not in self._cache:
+                self._cache[outside] = self._resolve(outside)
+            return self._cache[outside]
 
     def _resolve(self, outside: Outside) -> Resolution:
         for source in self.sources:
@@ -219,10 +237,9 @@ def is_explicit(transfer_syntax: str) -> bool:
     return transfer_syntax != IMPLICIT_VR_LE
 
 
-def outside_values(head: bytes | memoryview, explicit: bool) -> Outside:
-    """The outside patient and study keys of a data set from its first bytes (:class:`NeedMore` if too few)."""
-    elements, _ = walk(head, explicit, STUDY_INSTANCE_UID)
-    raw = {el.tag: el.value(head) for el in elements}
+def outside_values(elements: list[Element], head: bytes | memoryview) -> Outside:
+    """The outside patient and study keys among the walked top-level elements of a data set."""
+    raw = {el[0]: value_of(el, head) for el in elements if el[0] in _WANTED}
 
     def text(tag: int) -> str | None:
         value = raw.get(tag)

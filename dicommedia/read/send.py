@@ -25,10 +25,11 @@ from dicommedia.read.jobs import (
     ImportReport,
     Job,
     SendItem,
-    coerce_dataset,
-    coerced_head,
     plan_import,
     read_head,
+    reconciled_dataset,
+    reconciled_head,
+    refused,
 )
 from dicommedia.read.network import (
     Association,
@@ -41,7 +42,7 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.reconcile import Reconciler
+from dicommedia.read.reconcile import Reconciler, Refusal
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -52,6 +53,7 @@ VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
 MAX_CONTEXTS = 127  # PS3.8 9.3.2.2: odd context IDs 1-255 give 128 contexts; one goes to Verification
 DEFAULT_ASSOCIATIONS = 4
+ASYNC_WINDOW = 8  # outstanding C-STORE requests proposed per association; most peers answer 1 (synchronous)
 _WORTH_ANOTHER_ASSOCIATION = 8  # instances still queued for opening one more association to pay off
 _EXTRA_ASSOCIATION_TIMEOUT = 1.0  # how long a parallel association may wait for a peer that serves one at a time
 
@@ -117,6 +119,7 @@ class SendOptions:
     tls: TlsOptions | None = None
     associations: int = DEFAULT_ASSOCIATIONS
     user: tuple[str, str | None] | None = None  # user identity: name, password (PS3.7 D.3.3.7)
+    window: int = ASYNC_WINDOW
 
 
 Progress = Callable[[int, int], None]  # (instances finished, bytes of them), called once per instance
@@ -202,7 +205,7 @@ def fill_spliced(head: bytes, slots: list[memoryview], item: SendItem, offset: i
 
 
 class _Link:
-    """One association with the peer, sending one instance at a time."""
+    """One association with the peer, with as many requests outstanding as the peer's window allows."""
 
     def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext]):
         self.peer = peer
@@ -231,6 +234,7 @@ class _Link:
             self.options.timeout,
             tls,
             self.options.user,
+            self.options.window,
         )
 
     def echo(self) -> None:
@@ -251,14 +255,19 @@ class _Link:
             raise Lost("association closed")
         self.assoc.send(ready.message)
 
-    def response(self, ready: _Ready) -> Response:
-        """Wait for the C-STORE-RSP to ``ready``; raise :class:`Lost` if the association breaks."""
+    def response(self) -> Response:
+        """Wait for the next C-STORE-RSP; raise :class:`Lost` if the association breaks."""
         assert self.assoc is not None
         rsp = self.assoc.receive()
-        if rsp.message_id != ready.message_id or rsp.status is None:
-            raise Lost("the peer answered out of turn")
+        if rsp.message_id is None or rsp.status is None:
+            raise Lost("the peer answered without a Message ID Being Responded To or a Status")
         self.stored += 1
         return rsp
+
+    @property
+    def window(self) -> int:
+        """How many requests may be outstanding on this association (PS3.7 D.3.3.3)."""
+        return self.assoc.window if self.assoc else 1
 
     def close(self) -> None:
         """Release the association."""
@@ -286,11 +295,19 @@ class _Ready:
 class _Importer:
     """Workers share one queue of jobs; each holds one association and replaces it when it breaks.
 
-    A worker reads and encodes its next instance while the peer stores the previous one.
+    A worker reads, reconciles and encodes its next instance while the peer stores the previous one.
     """
 
-    def __init__(self, peer: Peer, options: SendOptions, contexts: list[ProposedContext], progress: Progress | None):
+    def __init__(
+        self,
+        peer: Peer,
+        options: SendOptions,
+        contexts: list[ProposedContext],
+        progress: Progress | None,
+        reconciler: Reconciler | None = None,
+    ):
         self.peer = peer
+        self.reconciler = reconciler
         self.options = options
         self.contexts = contexts
         self.progress = progress
@@ -356,7 +373,8 @@ class _Importer:
         return None
 
     def _work(self, link: _Link | None) -> None:
-        ready: _Ready | None = None
+        ready: _Ready | None = None  # prepared for ``link``, not sent yet
+        inflight: deque[_Ready] = deque()  # sent, awaiting their responses (at most the link's window)
         try:
             while True:
                 if link is None:
@@ -368,34 +386,41 @@ class _Importer:
                     link = self._reconnect()
                     if link is None:
                         return
-                if ready is None:
-                    job = self._next()
-                    if job is None:
-                        return
-                    ready = self._prepare(link, job)
+                while len(inflight) < link.window:
                     if ready is None:
-                        continue
-                ready.job.attempts += 1
-                try:
-                    link.request(ready)
-                except Lost as exc:
-                    self._lost(link, ready.job, exc)
-                    link = None
+                        job = self._next()
+                        if job is None:
+                            break
+                        ready = self._prepare(link, job)
+                        if ready is None:
+                            continue
+                    ready.job.attempts += 1
+                    inflight.append(ready)
                     ready = None
+                    try:
+                        link.request(inflight[-1])
+                    except Lost as exc:
+                        self._lost(link, inflight, exc)
+                        link = None
+                        break
+                if link is None:
                     continue
-                following = self._next()
-                upcoming = self._prepare(link, following) if following else None  # while the peer works
+                if not inflight:
+                    return
+                if ready is None:  # read and frame the next instance while the peer works
+                    following = self._next()
+                    ready = self._prepare(link, following) if following else None
                 try:
-                    rsp = link.response(ready)
+                    rsp = link.response()
+                    answered = next((r for r in inflight if r.message_id == rsp.message_id), None)
+                    if answered is None:
+                        raise Lost(f"the peer answered message {rsp.message_id}, which is not outstanding")
                 except Lost as exc:
-                    if upcoming is not None:
-                        self._requeue(upcoming.job)
-                    self._lost(link, ready.job, exc)
+                    self._lost(link, inflight, exc)
                     link = None
-                    ready = None
                     continue
-                self._settle(ready, rsp)
-                ready = upcoming
+                inflight.remove(answered)
+                self._settle(answered, rsp)
         finally:
             if link is not None:
                 self._count(link)
@@ -406,15 +431,17 @@ class _Importer:
             with self.lock:
                 self.used += 1
 
-    def _lost(self, link: _Link, job: Job, exc: Lost) -> None:
-        """The association broke with ``job`` in flight: drop it, and retry or report the job."""
+    def _lost(self, link: _Link, inflight: deque[_Ready], exc: Lost) -> None:
+        """The association broke with ``inflight`` unanswered: drop it, and retry or report each of them."""
         self._count(link)
         link.abort()
         self.last_error = str(exc)
-        if isinstance(exc, Released) and not job.released:
-            job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try does not count
-            job.attempts -= 1
-        self._retry_or_fail(job, None, str(exc))
+        while inflight:
+            job = inflight.pop().job  # the last first: requeued at the front, they go again in order
+            if isinstance(exc, Released) and not job.released:
+                job.released = True  # a peer may end an association at any time (PS3.8 7.2): that try is free
+                job.attempts -= 1
+            self._retry_or_fail(job, None, str(exc))
 
     def _prepare(self, link: _Link, job: Job) -> _Ready | None:
         """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs
@@ -437,7 +464,10 @@ class _Importer:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
             if stored_ts == send_ts:
-                rewrite = coerced_head(job, offset) if job.coercion else None
+                rewrite = reconciled_head(job, offset, self.reconciler) if self.reconciler else None
+                if isinstance(rewrite, Refusal):
+                    self._settle_refused(job, rewrite)
+                    return None
                 head, cut = rewrite if rewrite else (b"", 0)
                 length = len(head) + job.item.size - offset - cut
                 message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
@@ -459,10 +489,14 @@ class _Importer:
             )
             return None
         try:
-            data = coerce_dataset(job, data, send_ts)
+            local = reconciled_dataset(job, data, send_ts, self.reconciler) if self.reconciler else data
         except CoercionError as exc:
             self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
             return None
+        if isinstance(local, Refusal):
+            self._settle_refused(job, local)
+            return None
+        data = local
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
@@ -479,6 +513,16 @@ class _Importer:
             return
         reason = status_text(rsp.status) + (f": {rsp.error_comment}" if rsp.error_comment else "")
         self._retry_or_fail(ready.job, rsp.status, reason)
+
+    def _settle_refused(self, job: Job, refusal: Refusal) -> None:
+        """An instance with no local identity: skipped or failed, never sent."""
+        outcome = refused(job, refusal)
+        with self.lock:
+            if isinstance(outcome, Failure):
+                self.report.failed.append(outcome)
+            else:
+                self.report.skipped_instances.append(outcome)
+        self._finish(job)
 
     def _retry_or_fail(self, job: Job, status: int | None, reason: str) -> None:
         if job.attempts <= self.options.retries:
@@ -499,7 +543,8 @@ def import_media(
     ``existing`` finds on the peer; raise MediaError when the peer cannot be reached at all."""
     check_ae_title(options.calling_aet, "--calling-aet")
     started = time.perf_counter()
-    plan = plan_import(items, reconciler, existing, progress)
+    # A worklist is asked before the first association; a patient map is applied as each instance goes.
+    plan = plan_import(items, reconciler if reconciler and reconciler.remote else None, existing, progress)
     report, jobs = plan.report, plan.jobs
     groups = plan_contexts(jobs)
     for index, contexts in enumerate(groups):
@@ -524,12 +569,13 @@ def import_media(
         if not group_jobs:
             first.close()
             continue
-        importer = _Importer(peer, options, contexts, progress)
+        importer = _Importer(peer, options, contexts, progress, reconciler)
         importer.run(group_jobs, first)
         report.sent += importer.report.sent
         report.warnings += importer.report.warnings
         report.bytes_sent += importer.report.bytes_sent
         report.failed.extend(importer.report.failed)
+        report.skipped_instances.extend(importer.report.skipped_instances)
         report.associations += importer.used
     report.seconds = time.perf_counter() - started
     return report

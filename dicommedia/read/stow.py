@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dicommedia.errors import MediaError
+from dicommedia.part10 import read_file_meta
 from dicommedia.read.coerce import CoercionError
 from dicommedia.read.jobs import (
     Existing,
@@ -24,11 +25,12 @@ from dicommedia.read.jobs import (
     ImportReport,
     Job,
     SendItem,
-    coerce_dataset,
+    Skip,
     plan_import,
-    read_head,
+    reconciled_dataset,
+    refused,
 )
-from dicommedia.read.reconcile import Reconciler
+from dicommedia.read.reconcile import Reconciler, Refusal
 
 if TYPE_CHECKING:
     import httpx
@@ -81,7 +83,7 @@ class StowTarget:
         or answers 401/403."""
         import httpx
 
-        last = ""
+        last, answered = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(0.5 * attempt, 2.0))
@@ -90,16 +92,21 @@ class StowTarget:
             except httpx.HTTPError as exc:
                 last = _transport_error(exc)
                 continue
+            answered = True
             if rsp.status_code in _FATAL:
                 raise MediaError(f"{rsp.status_code} {rsp.reason_phrase}", url, hint=_FATAL[rsp.status_code])
             if rsp.status_code not in _RETRIED:
                 return rsp
             last = f"{rsp.status_code} {rsp.reason_phrase}"
-        raise _Unanswered(last)
+        raise _Unanswered(last, answered)
 
 
 class _Unanswered(Exception):
-    """No usable answer after the retries: the last error, in words."""
+    """No usable answer after the retries: the last error, in words, and whether the server answered at all."""
+
+    def __init__(self, message: str, answered: bool):
+        super().__init__(message)
+        self.answered = answered
 
 
 def _transport_error(exc: Exception) -> str:
@@ -113,14 +120,15 @@ def _transport_error(exc: Exception) -> str:
     return f"connection failed ({exc})"
 
 
-def part10_bytes(job: Job) -> bytes:
-    """The instance as a Part 10 file, its data set coerced when the job says so."""
+def part10_bytes(job: Job, reconciler: Reconciler | None) -> bytes | Refusal:
+    """The instance as a Part 10 file, its data set under its local identity; the Refusal when it has none."""
     with job.item.open() as fp:
         raw = fp.read()
-    if job.coercion is None:
+    if reconciler is None:
         return raw
-    _, offset = read_head(job.item)
-    return raw[:offset] + coerce_dataset(job, raw[offset:], job.transfer_syntax)
+    _, offset = read_file_meta(raw)
+    local = reconciled_dataset(job, raw[offset:], job.transfer_syntax, reconciler)
+    return local if isinstance(local, Refusal) else raw[:offset] + local
 
 
 def batches(jobs: list[Job]) -> Iterator[list[Job]]:
@@ -153,20 +161,24 @@ def _value(item: dict, tag: str) -> Any:
 class _Stower:
     """Workers each POST one batch at a time; results gathered into one report."""
 
-    def __init__(self, target: StowTarget, progress: Progress | None):
+    def __init__(self, target: StowTarget, progress: Progress | None, reconciler: Reconciler | None):
         self.target = target
+        self.reconciler = reconciler
         self.progress = progress
         self.report = ImportReport()
         self.lock = threading.Lock()
-        self.fatal: MediaError | None = None
+        self.fatal: MediaError | None = None  # the server refused our credentials, or never answered at all
+        self.reached = False  # some request got a usable answer
 
-    def _settle(self, job: Job, failure: Failure | None, nbytes: int) -> None:
+    def _settle(self, job: Job, outcome: Failure | Skip | None, nbytes: int) -> None:
         with self.lock:
-            if failure is None:
+            if outcome is None:
                 self.report.sent += 1
                 self.report.bytes_sent += nbytes
+            elif isinstance(outcome, Skip):
+                self.report.skipped_instances.append(outcome)
             else:
-                self.report.failed.append(failure)
+                self.report.failed.append(outcome)
         if self.progress:
             self.progress(1, job.item.size)
 
@@ -180,14 +192,17 @@ class _Stower:
         boundary = uuid.uuid4().hex
         for job in batch:
             try:
-                data = part10_bytes(job)
+                data = part10_bytes(job, self.reconciler)
             except CoercionError as exc:
                 self._settle(
                     job, Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity: {exc}"), 0
                 )
                 continue
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # unreadable media, or no longer a Part 10 file
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"cannot read the file: {exc}"), 0)
+                continue
+            if isinstance(data, Refusal):
+                self._settle(job, refused(job, data), 0)
                 continue
             parts += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), data, b"\r\n"]
             sizes[job.sop_instance] = len(data)
@@ -203,6 +218,8 @@ class _Stower:
         try:
             rsp = self.target.request(client, "POST", url, content=b"".join(parts), headers=headers)
         except _Unanswered as exc:
+            if not exc.answered and not self.reached:  # as a dead DIMSE peer: one cause, not one per instance
+                self.fatal = MediaError(f"no STOW-RS answer: {exc}", url, hint="check the URL and that the server runs")
             for job in ready:
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"STOW-RS: {exc}"), 0)
             return
@@ -211,6 +228,7 @@ class _Stower:
             for job in ready:
                 self._settle(job, Failure(job.sop_instance, job.file_id, None, f"not sent: {exc.message}"), 0)
             return
+        self.reached = True
         self._read_response(rsp, ready, sizes)
 
     def _read_response(self, rsp: httpx.Response, ready: list[Job], sizes: dict[str, int]) -> None:
@@ -243,8 +261,8 @@ def stow_media(
 ) -> ImportReport:
     """STOW-RS every item into ``target``; MediaError when the server refuses our credentials."""
     started = time.perf_counter()
-    plan = plan_import(items, reconciler, existing, progress)
-    stower = _Stower(target, progress)
+    plan = plan_import(items, reconciler if reconciler and reconciler.remote else None, existing, progress)
+    stower = _Stower(target, progress, reconciler)
     with target.client() as client, ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(lambda batch: stower.post(client, batch), batches(plan.jobs)))
     report = plan.report
@@ -253,5 +271,6 @@ def stow_media(
     report.sent = stower.report.sent
     report.bytes_sent = stower.report.bytes_sent
     report.failed += stower.report.failed
+    report.skipped_instances += stower.report.skipped_instances
     report.seconds = time.perf_counter() - started
     return report

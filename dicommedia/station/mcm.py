@@ -6,9 +6,12 @@ data set of the response. Statuses: PS3.7 Annex C (general) and PS3.4 S.3.2 (thi
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -64,6 +67,35 @@ class MediaRequest:
         if self.failed:
             ds.FailedSOPSequence = Sequence([_failed_item(*f) for f in self.failed])
         return ds
+
+    def as_record(self) -> dict:
+        """The request as JSON, to survive a restart of the node."""
+        return {
+            "uid": self.uid,
+            "references": self.references,
+            "attributes": self.attributes.to_json_dict(),
+            "profile": self.profile,
+            "status": self.status,
+            "info": self.info,
+            "failed": self.failed,
+            "volumes": self.volumes,
+            "fileset_ids": self.fileset_ids,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> MediaRequest:
+        """A request saved by :meth:`as_record`."""
+        return cls(
+            record["uid"],
+            [tuple(r) for r in record["references"]],
+            Dataset.from_json(record["attributes"]),
+            record["profile"],
+            record["status"],
+            record["info"],
+            [tuple(f) for f in record["failed"]],
+            record["volumes"],
+            record["fileset_ids"],
+        )
 
 
 def _media_item(fileset_id: str) -> Dataset:
@@ -131,12 +163,33 @@ class MediaRequests:
         known: Callable[[str], str | None],
         profiles: Callable[[str], bool],
         initiate: Callable[[MediaRequest], None],
+        folder: Path,
     ):
         self._known = known
         self._profiles = profiles
         self._initiate = initiate
         self._lock = threading.Lock()
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.requests: dict[str, MediaRequest] = {}
+        for path in sorted(folder.glob("*.json")):
+            request = MediaRequest.from_record(json.loads(path.read_text(encoding="utf-8")))
+            self.requests[request.uid] = request
+
+    def _save(self, request: MediaRequest) -> None:
+        """Keep the request on disk (fsync'd) before the peer hears that it was accepted or changed."""
+        path = self.folder / f"{request.uid}.json"
+        temp = path.with_suffix(".tmp")
+        with open(temp, "w", encoding="utf-8") as fh:
+            json.dump(request.as_record(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def create(self, uid: str, attributes: Dataset | None) -> tuple[int | Dataset, Dataset | None]:
         """N-CREATE: record a request naming instances already received."""
@@ -149,6 +202,7 @@ class MediaRequests:
             profile = attributes.get("RequestedMediaApplicationProfile")
             request = MediaRequest(uid, references, attributes, str(profile) if profile else None)
             self.requests[uid] = request
+            self._save(request)
         reply = request.state()
         reply.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the response's command set
         return SUCCESS, reply
@@ -169,9 +223,11 @@ class MediaRequests:
                 if request.status == CREATING:
                     return IN_PROGRESS, None
                 request.status, request.info = FAILURE, "CANCELED"
+                self._save(request)
                 return SUCCESS, None
             else:
                 return _error(NO_SUCH_ACTION, f"action type {action_type} not defined"), None
+            self._save(request)
         self._initiate(request)
         return SUCCESS, None
 
@@ -198,6 +254,7 @@ class MediaRequests:
                 return _error(NO_SUCH_SOP_INSTANCE, "no such media creation request"), None
             if request.status in (IDLE, PENDING):
                 request.status, request.info = FAILURE, "CANCELED"
+            (self.folder / f"{uid}.json").unlink(missing_ok=True)
         return SUCCESS, None
 
     def update(self, request: MediaRequest, **changes: object) -> None:
@@ -205,3 +262,5 @@ class MediaRequests:
         with self._lock:
             for name, value in changes.items():
                 setattr(request, name, value)
+            if request.uid in self.requests:
+                self._save(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -16,18 +17,20 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dicommedia.catalog import Catalog, open_catalog
 from dicommedia.create import CreateOptions
+from dicommedia.profile import load_profile
 from dicommedia.station import grouping
 from dicommedia.station.builder import build_disc, output_path
 from dicommedia.station.mcm import (
     CREATING,
     DONE,
     FAILURE,
+    PENDING,
     REASON_NO_SUCH_INSTANCE,
     REASON_PROCESSING_FAILURE,
     MediaRequest,
     MediaRequests,
 )
-from dicommedia.station.spool import SUFFIX, Claimed, Spool
+from dicommedia.station.spool import SUFFIX, Claimed, Spool, write_durably
 
 if TYPE_CHECKING:
     import ssl
@@ -63,13 +66,16 @@ class _Association:
 
 
 def _profile_exists(name: str) -> bool:
-    from dicommedia.profile import load_profile
-
     try:
         load_profile(name)
     except Exception:
         return False
     return True
+
+
+def _request_group(uid: str) -> str:
+    """The spool folder name of a media creation request's instances."""
+    return "r-" + hashlib.sha1(uid.encode()).hexdigest()[:20]
 
 
 def read_status(spool: Path) -> dict[str, Any]:
@@ -95,7 +101,9 @@ class MediaNode:
         self.config = config
         self.spool = Spool(config.spool)
         self.catalog: Catalog = open_catalog(config.catalog)
-        self.requests = MediaRequests(self._sop_class_of, _profile_exists, self._queue_request)
+        self.requests = MediaRequests(
+            self._sop_class_of, _profile_exists, self._queue_request, config.spool / "requests"
+        )
         self.scp = StationSCP(self)
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -181,9 +189,15 @@ class MediaNode:
 
     def store(self, assoc: object, uid: str, encoded: bytes, study: str | None, patient: str | None) -> None:
         """Spool one instance durably (fsync'd) in its group; return only when it is safe to acknowledge."""
+        temp = self.spool.temp_path(uid)
+        write_durably(temp, encoded)
+        self.adopt(assoc, uid, temp, study, patient)
+
+    def adopt(self, assoc: object, uid: str, temp: Path, study: str | None, patient: str | None) -> None:
+        """Move an fsync'd instance from the spool's tmp/ into its group, durably."""
         with self._lock:
             group = grouping.group_key(self.config.grouping, study, patient, self._association_name(assoc))
-        self.spool.store(group, uid, encoded)
+        self.spool.adopt(group, uid, temp)
         with self._lock:
             self._activity[group] = time.time()
             self.counts["received"] += 1
@@ -232,7 +246,10 @@ class MediaNode:
         self.log(
             "study", group=claimed.group, fileset_id=claimed.fileset_id, instances=len(list(claimed.folder.iterdir()))
         )
-        outcome = build_disc(claimed, self.spool, self.config.template)
+        template = self.config.template
+        if request is not None and request.profile:  # Requested Media Application Profile (2200,000C)
+            template = dataclasses.replace(template, profile=load_profile(request.profile))
+        outcome = build_disc(claimed, self.spool, template)
         for path, reason in outcome.refused:
             self.counts["refused"] += 1
             self.log("refused", group=claimed.group, file=Path(path).name, reason=reason, kept=str(self.spool.refused))
@@ -252,7 +269,7 @@ class MediaNode:
         self.spool.finish(claimed)
         self._building = None
         if request is not None:
-            classes = dict((instance, sop_class) for sop_class, instance in request.references)
+            classes = {instance: sop_class for sop_class, instance in request.references}
             refused = [Path(p).name.removesuffix(SUFFIX) for p, _ in outcome.refused]
             failed = list(request.failed) + [
                 (classes.get(uid, ""), uid, REASON_PROCESSING_FAILURE) for uid in refused if uid in classes
@@ -267,7 +284,7 @@ class MediaNode:
             )
 
     def _serve_request(self, request: MediaRequest) -> None:
-        if request.status != "PENDING":  # cancelled while queued
+        if request.status != PENDING:  # cancelled while queued
             return
         found, failed = [], []
         for sop_class, sop_instance in request.references:
@@ -280,14 +297,17 @@ class MediaNode:
         if not found:
             self.requests.update(request, status=FAILURE, info="NO_INSTANCES")
             return
-        name = "r-" + hashlib.sha1(request.uid.encode()).hexdigest()[:20]
-        claimed = self.spool.claim_instances(name, self._new_fileset_id(), found)
+        claimed = self.spool.claim_instances(_request_group(request.uid), self._new_fileset_id(), found)
         self.log("media-request", request=request.uid, instances=len(found), missing=len(failed))
         self._build(claimed, request)
 
     def _build_loop(self) -> None:
+        waiting = {_request_group(r.uid): r for r in self.requests.requests.values() if r.status == CREATING}
         for claimed in self.spool.interrupted():  # a crash or a stop left these claimed: build them first
-            self._guarded(self._build, claimed)
+            self._guarded(self._build, claimed, waiting.get(claimed.group))
+        for request in self.requests.requests.values():  # initiated before a restart, not yet started
+            if request.status == PENDING:
+                self._jobs.put(request)
         last_status = 0.0
         while not self._stop.is_set():
             try:
@@ -299,9 +319,9 @@ class MediaNode:
             for group in self._due():
                 if self._stop.is_set():
                     break
-                claimed = self.spool.claim(group, self._new_fileset_id())
-                with self._lock:
+                with self._lock:  # forgotten before the claim: an instance landing after it starts a new group
                     self._activity.pop(group, None)
+                claimed = self.spool.claim(group, self._new_fileset_id())
                 if claimed is not None:
                     self._guarded(self._build, claimed)
             if time.monotonic() - last_status > 1.0:

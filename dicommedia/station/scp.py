@@ -4,7 +4,9 @@ Verification, and the Media Creation Management SCP (N-CREATE, N-ACTION, N-GET, 
 from __future__ import annotations
 
 import socket
+import threading
 from io import BytesIO
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydicom import dcmread
@@ -12,13 +14,13 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.dimse_primitives import N_DELETE
 from pynetdicom.service_class_n import MediaCreationManagementServiceClass
 from pynetdicom.sop_class import Verification
+from pynetdicom.transport import ThreadedAssociationServer
 
 from dicommedia.station.mcm import MEDIA_CREATION_MANAGEMENT
+from dicommedia.station.receive import StoreAssociation, fast_path_can_serve, peek_request
 
 if TYPE_CHECKING:
     import ssl
-
-    from pynetdicom.transport import ThreadedAssociationServer
 
     from dicommedia.station.node import MediaNode
 
@@ -44,10 +46,45 @@ sop_class._SERVICE_CLASSES[MEDIA_CREATION_MANAGEMENT] = _MediaCreationService
 
 def grouping_keys(encoded: bytes) -> tuple[str | None, str | None]:
     """Study Instance UID and Patient ID of an encoded Part 10 instance (header only)."""
-    ds = dcmread(BytesIO(encoded), stop_before_pixels=True, specific_tags=_GROUPING_TAGS)
+    return _keys(dcmread(BytesIO(encoded), stop_before_pixels=True, specific_tags=_GROUPING_TAGS))
+
+
+def file_grouping_keys(path: Path) -> tuple[str | None, str | None]:
+    """Study Instance UID and Patient ID of a Part 10 file (header only)."""
+    return _keys(dcmread(path, stop_before_pixels=True, specific_tags=_GROUPING_TAGS))
+
+
+def _keys(ds) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
     study = ds.get("StudyInstanceUID")
     patient = ds.get("PatientID")
     return (str(study) if study else None), (str(patient) if patient is not None else None)
+
+
+class _StationServer(ThreadedAssociationServer):
+    """pynetdicom's server, which hands a plain storage association to the fast path (station/receive.py)."""
+
+    station: StationSCP
+    daemon_threads = True  # an association in progress does not keep a stopping node alive
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if self.ssl_context is None:
+            previous = request.gettimeout()
+            try:
+                associate = peek_request(request)
+            except OSError:
+                associate = None
+            if fast_path_can_serve(associate):
+                assoc = StoreAssociation(
+                    request, self.station.node, associate, f"{client_address[0]}:{client_address[1]}"
+                )
+                self.station.fast.add(assoc)
+                try:
+                    assoc.serve()
+                finally:
+                    self.station.fast.discard(assoc)
+                return
+            request.settimeout(previous)
+        super().process_request_thread(request, client_address)
 
 
 class StationSCP:
@@ -56,6 +93,7 @@ class StationSCP:
     def __init__(self, node: MediaNode):
         self.node = node
         self.server: ThreadedAssociationServer | None = None
+        self.fast: set[StoreAssociation] = set()
 
     def _on_open(self, event: evt.Event) -> None:
         # Our responses are small: without this, Nagle holds each one for the peer's delayed ACK.
@@ -105,7 +143,8 @@ class StationSCP:
 
     def _on_n_get(self, event: evt.Event):
         request = event.request
-        tags = [int(t) for t in (request.AttributeIdentifierList or [])]
+        listed = request.AttributeIdentifierList  # one tag arrives as a bare tag, several as a list
+        tags = [int(listed)] if isinstance(listed, int) else [int(t) for t in listed or []]
         return self.node.requests.get(str(request.RequestedSOPInstanceUID), tags)
 
     def _on_n_delete(self, event: evt.Event):
@@ -132,10 +171,18 @@ class StationSCP:
             (evt.EVT_N_GET, self._on_n_get),
             (evt.EVT_N_DELETE, self._on_n_delete),
         ]
-        self.server = ae.start_server((host, port), block=False, evt_handlers=handlers, ssl_context=ssl_context)
+        server = ae.make_server(
+            (host, port), ssl_context=ssl_context, evt_handlers=handlers, server_class=_StationServer
+        )
+        server.station = self
+        ae._servers.append(server)  # as ae.start_server does: the server's shutdown() removes itself from it
+        threading.Thread(target=server.serve_forever, name="dicom-listener", daemon=True).start()
+        self.server = server
 
     def stop(self) -> None:
         """Stop listening and end the associations."""
         if self.server is not None:
             self.server.shutdown()
             self.server = None
+        for assoc in list(self.fast):
+            assoc.close()

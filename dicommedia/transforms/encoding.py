@@ -5,12 +5,20 @@ from __future__ import annotations
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+)
 
 from dicommedia.errors import MediaError, one_line
 
 # DCT processes are lossy whatever the data set says (PS3.5 8.2.1); the method term of PS3.3 C.7.6.1.1.5.
 _LOSSY_PROCESSES = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1"}
+_JPEG_PROCESSES = (JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1)
 _SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 # Attributes that point at other instances by SOP Instance UID (PS3.3 C.12.1, C.17.3, C.8.8.5 ...).
 _REFERENCE_KEYWORDS = ("ReferencedSOPInstanceUID", "ReferencedSOPInstanceUIDInFile", "ReferencedFrameOfReferenceUID")
@@ -37,11 +45,18 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
     ts = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
     if ts.is_compressed:
         if "PixelData" in ds:
-            encoded = len(ds.PixelData)
+            encoded, frames = len(ds.PixelData), ds.get("NumberOfFrames")
             try:
                 ds.decompress(as_rgb=True, generate_instance_uid=False)
             except Exception as exc:  # decoders raise many types on damaged or unsupported data
-                raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
+                if not _decode_jpeg_leniently(ds, ts):
+                    raise MediaError(f"pixel data cannot be decoded from {ts.name}: {one_line(exc)}", label) from None
+            if ds.get("NumberOfFrames") != frames:  # pydicom found fewer frames than the data set holds
+                raise MediaError(
+                    f"{frames} frames in Number of Frames, {ds.NumberOfFrames} found in the {ts.name} pixel data",
+                    label,
+                    "the file is damaged; decompress it with the tool that made it",
+                )
             _keep_lossy_history(ds, ts, len(ds.PixelData) / max(1, encoded))
         notes += _decode_icon(ds, ts, label)
         notes.append(f"{label}: decompressed from {ts.name}")
@@ -52,6 +67,34 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
         notes.append(f"{label}: converted from {ts.name}")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return notes
+
+
+def _decode_jpeg_leniently(ds: Dataset, ts: UID) -> bool:
+    """Decode a JPEG stream pydicom's plugins refuse with libjpeg-turbo (imagecodecs), as DCMTK and GDCM do for
+    streams with minor header slips (e.g. scan parameters of a sequential process); False when it cannot."""
+    if ts not in _JPEG_PROCESSES:
+        return False
+    import imagecodecs
+    import numpy as np
+    from pydicom.encaps import generate_frames
+
+    count = int(ds.get("NumberOfFrames") or 1)
+    rows, columns, samples = ds.Rows, ds.Columns, ds.SamplesPerPixel
+    try:
+        frames = [imagecodecs.jpeg8_decode(f) for f in generate_frames(ds.PixelData, number_of_frames=count)]
+    except Exception:  # a stream libjpeg-turbo refuses too
+        return False
+    shape = (rows, columns) if samples == 1 else (rows, columns, samples)
+    if len(frames) != count or any(f.shape != shape for f in frames):
+        return False
+    width = 1 if ds.BitsAllocated <= 8 else 2
+    ds.PixelData = np.stack(frames).astype(f"<u{width}").tobytes()
+    ds["PixelData"].VR, ds["PixelData"].is_undefined_length = ("OB" if width == 1 else "OW"), False
+    ds.BitsAllocated = 8 * width
+    if samples == 3:  # libjpeg-turbo hands colour over as RGB, interleaved
+        ds.PhotometricInterpretation, ds.PlanarConfiguration = "RGB", 0
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return True
 
 
 def _keep_lossy_history(ds: Dataset, ts: UID, ratio: float) -> None:
@@ -112,8 +155,35 @@ def encode_body(ds: Dataset, implicit_vr: bool = False) -> bytes:
     # Iterating converts raw elements (VRs looked up for Implicit VR input); ambiguous VRs are then
     # resolved by write_dataset because the body has no original encoding (PS3.5 Annex A.1).
     body = Dataset({elem.tag: elem for elem in ds if elem.tag.group != 0x0002})
+    pixels = body.get("PixelData")
+    if pixels is not None and body["PixelData"].is_undefined_length and len(pixels) % 2:
+        body.PixelData = even_fragments(pixels)
     write_dataset(fp, body)
     return fp.getvalue()
+
+
+def even_fragments(value: bytes) -> bytes:
+    """Encapsulated Pixel Data with every item of even length (PS3.5 A.4), the Basic Offset Table following.
+
+    Written as it was, an odd item would be padded after the last item and shift the Sequence Delimiter."""
+    items: list[bytes] = []
+    pos = 0
+    while pos + 8 <= len(value) and value[pos : pos + 4] == b"\xfe\xff\x00\xe0":
+        length = int.from_bytes(value[pos + 4 : pos + 8], "little")
+        items.append(value[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+    if not items or pos != len(value):
+        return value  # not plain items: leave it to the decoder to refuse
+    old, new, starts = 0, 0, {}
+    for fragment in items[1:]:
+        starts[old] = new
+        old, new = old + 8 + len(fragment), new + 8 + len(fragment) + len(fragment) % 2
+    table = items[0]
+    offsets = [int.from_bytes(table[i : i + 4], "little") for i in range(0, len(table) - len(table) % 4, 4)]
+    if all(o in starts for o in offsets):
+        table = b"".join(starts[o].to_bytes(4, "little") for o in offsets)
+    padded = [table] + [f + b"\0" * (len(f) % 2) for f in items[1:]]
+    return b"".join(b"\xfe\xff\x00\xe0" + len(f).to_bytes(4, "little") + f for f in padded)
 
 
 # Longest value of each text VR, in characters (PS3.5 Table 6.2-1); multi-valued VRs are split on "\".

@@ -10,8 +10,6 @@ import warnings as py_warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from pydicom.dataset import Dataset
-
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView, open_media
 from dicommedia.media.findings import Finding, show_file_id, warning
@@ -21,16 +19,24 @@ from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file, check_profile, encoding_of
 from dicommedia.validate.iso import check_iso
 from dicommedia.validate.profile_fit import best_fit, misfits
-from dicommedia.validate.references import check_duplicates, check_file_ids, check_record_matches, check_unreferenced
+from dicommedia.validate.references import (
+    check_duplicates,
+    check_file_ids,
+    check_record_matches,
+    check_unreferenced,
+    file_keys,
+)
 from dicommedia.validate.report import Report
+from dicommedia.validate.udf import check_udf
 
 __all__ = ["Report", "validate_media"]
 
 
-def _profile_for(report: Report, asked: Profile | None, headers: dict[MediaFile, Dataset], total: int) -> Profile:
+def _profile_for(
+    report: Report, asked: Profile | None, encodings: dict[MediaFile, tuple[str, str]], total: int
+) -> Profile:
     """Check every file against the profile asked for (or the best fit); say when another one fits better."""
-    encodings = {media_file: encoding_of(ds) for media_file, ds in headers.items()}
-    instances = [e for e in encodings.values() if e is not None]
+    instances = list(encodings.values())
     best = best_fit(instances, total)
     profile = asked or best
     report.profile = profile.name
@@ -44,8 +50,7 @@ def _profile_for(report: Report, asked: Profile | None, headers: dict[MediaFile,
             )
         )
     for media_file, encoding in encodings.items():
-        if encoding is not None:
-            report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
+        report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
     return profile
 
 
@@ -93,21 +98,31 @@ def validate_media(
             report.add(check_iso(view.store, view.fileset_id))
         else:
             report.skipped.add("iso9660")
+        if view.kind in ("iso", "udf"):
+            report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
             report.add(Finding("no-dicomdir", "no DICOMDIR in the root directory", str(path)))
         if view.directory is not None:
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, Dataset] = {}
+        headers: dict[MediaFile, dict[str, str]] = {}
+        encodings: dict[MediaFile, tuple[str, str]] = {}
+        shared: dict[str, str] = {}  # equal strings of many files kept once (flat memory at scale)
         for media_file in files:
             findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
-                headers[media_file] = ds
+                headers[media_file] = file_keys(ds, shared)
+                encoding = encoding_of(ds)
+                if encoding is not None:
+                    encodings[media_file] = (
+                        shared.setdefault(encoding[0], encoding[0]),
+                        shared.setdefault(encoding[1], encoding[1]),
+                    )
             if progress:
                 progress(media_file)
-        profile = _profile_for(report, profile, headers, view.store.total_bytes())
+        profile = _profile_for(report, profile, encodings, view.store.total_bytes())
         report.add(check_file_ids(view))
         report.add(check_record_matches(headers))
         report.add(check_duplicates(headers))

@@ -46,10 +46,24 @@ def check_file_ids(view: MediaView) -> list[Finding]:
     return findings
 
 
+# The file values the reference checks compare: kept per file instead of its whole header (flat memory).
+FILE_KEYWORDS = tuple(dict.fromkeys(file_kw for _, _, file_kw in MATCHED_KEYS))
+
+
 def _file_value(ds: Dataset, keyword: str) -> str | None:
     source = ds.file_meta if keyword == "TransferSyntaxUID" else ds
     value = str(source.get(keyword, "") or "").strip()
     return value or None
+
+
+def file_keys(ds: Dataset, shared: dict[str, str]) -> dict[str, str]:
+    """The FILE_KEYWORDS values a file has; equal strings of earlier files are reused (``shared``)."""
+    keys = {}
+    for keyword in FILE_KEYWORDS:
+        value = _file_value(ds, keyword)
+        if value is not None:
+            keys[keyword] = shared.setdefault(value, value)
+    return keys
 
 
 def _ancestor(rec: Record, record_type: str | None) -> Record | None:
@@ -59,10 +73,10 @@ def _ancestor(rec: Record, record_type: str | None) -> Record | None:
     return node
 
 
-def check_record_matches(files: dict[MediaFile, Dataset]) -> list[Finding]:
+def check_record_matches(files: dict[MediaFile, dict[str, str]]) -> list[Finding]:
     """The keys and referenced UIDs of each leaf record and its ancestors equal the file's (PS3.3 F.3.2.2)."""
     findings = []
-    for media_file, ds in files.items():
+    for media_file, keys in files.items():
         rec = media_file.record
         if rec is None:
             continue
@@ -70,15 +84,15 @@ def check_record_matches(files: dict[MediaFile, Dataset]) -> list[Finding]:
         for record_type, record_kw, file_kw in MATCHED_KEYS:
             holder = _ancestor(rec, record_type)
             in_record = holder.key(record_kw) if holder is not None else None
-            in_file = _file_value(ds, file_kw)
+            in_file = keys.get(file_kw)
             if in_record and in_file and in_record != in_file:
                 level = f"{record_type} record" if record_type else f"{rec.record_type} record"
                 findings.append(
                     Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where)
                 )
-        sop_class = _file_value(ds, "SOPClassUID")
+        sop_class = keys.get("SOPClassUID")
         if sop_class and rec.record_type in RECORD_KEYS:
-            expected = leaf_record_type(sop_class, _file_value(ds, "Modality"))
+            expected = leaf_record_type(sop_class, keys.get("Modality"))
             if expected != rec.record_type:
                 findings.append(
                     warning(
@@ -90,11 +104,11 @@ def check_record_matches(files: dict[MediaFile, Dataset]) -> list[Finding]:
     return findings
 
 
-def check_duplicates(files: dict[MediaFile, Dataset]) -> list[Finding]:
+def check_duplicates(files: dict[MediaFile, dict[str, str]]) -> list[Finding]:
     """One SOP Instance UID per file."""
     by_uid: dict[str, list[MediaFile]] = defaultdict(list)
-    for media_file, ds in files.items():
-        uid = _file_value(ds, "SOPInstanceUID")
+    for media_file, keys in files.items():
+        uid = keys.get("SOPInstanceUID")
         if uid:
             by_uid[uid].append(media_file)
     findings = []

@@ -7,7 +7,6 @@ included); invented keys are the values written into the files.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from dicommedia.part10.encode import element, encode_raw, raw_of
 from dicommedia.part10.header import RawValue
@@ -25,22 +24,14 @@ _TEXT_VRS = {"PN", "LO", "SH", "ST", "LT", "UT", "UC"}
 _NEXT_AT, _LOWER_AT = 8, 30
 
 
-@dataclass
-class Record:
-    """One directory record: its elements (tag -> raw value), and the records of the next level down."""
-
-    elements: dict[int, RawValue]
-    children: list[Record] = field(default_factory=list)
-
-
 def _has_value(raw: RawValue | None) -> bool:
     if raw is None:
         return False
     return bool(raw.value) if raw.vr == "SQ" else bool(raw.value.strip(b" \x00"))
 
 
-def _record(record_type: str, source: PlannedInstance) -> Record:
-    """A record of ``record_type`` whose keys (PS3.3 F.5) come from ``source`` as it will be written."""
+def _record(record_type: str, source: PlannedInstance) -> dict[int, RawValue]:
+    """The elements of a ``record_type`` record, keys (PS3.3 F.5) from ``source`` as it will be written."""
     elements = {
         TAGS["OffsetOfTheNextDirectoryRecord"][0]: raw_of("UL", 0),
         TAGS["RecordInUseFlag"][0]: raw_of("US", 0xFFFF),
@@ -62,47 +53,43 @@ def _record(record_type: str, source: PlannedInstance) -> Record:
     charset = source.raw_key("SpecificCharacterSet")
     if needs_charset and charset is not None:
         elements[TAGS["SpecificCharacterSet"][0]] = charset  # Type 1C: keys outside the default repertoire
-    return Record(elements)
+    return elements
 
 
-def _leaf(inst: PlannedInstance) -> Record:
-    rec = _record(inst.record_type, inst)
-    rec.elements[TAGS["ReferencedFileID"][0]] = raw_of("CS", list(inst.file_id))
-    rec.elements[TAGS["ReferencedSOPClassUIDInFile"][0]] = raw_of("UI", inst.header.sop_class_uid)
-    rec.elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = raw_of("UI", inst.sop_instance_uid)
-    rec.elements[TAGS["ReferencedTransferSyntaxUIDInFile"][0]] = raw_of("UI", inst.target_syntax)
-    rec.elements[TAGS["SOPInstanceUID"][0]] = raw_of("UI", inst.sop_instance_uid)  # the seed's App D extra key
-    return rec
+def _leaf(inst: PlannedInstance) -> dict[int, RawValue]:
+    elements = _record(inst.record_type, inst)
+    elements[TAGS["ReferencedFileID"][0]] = raw_of("CS", list(inst.file_id))
+    elements[TAGS["ReferencedSOPClassUIDInFile"][0]] = raw_of("UI", inst.header.sop_class_uid)
+    elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = raw_of("UI", inst.sop_instance_uid)
+    elements[TAGS["ReferencedTransferSyntaxUIDInFile"][0]] = raw_of("UI", inst.target_syntax)
+    elements[TAGS["SOPInstanceUID"][0]] = raw_of("UI", inst.sop_instance_uid)  # the seed's App D extra key
+    return elements
 
 
-def build_records(plan: Plan) -> list[Record]:
-    """The record tree: PATIENT -> STUDY -> SERIES -> leaf, keys as the files will carry them."""
-    roots = []
-    for patient in plan.patients.values():
-        p_rec = None
-        for study in patient.studies.values():
-            s_rec = None
-            for series in study.series.values():
-                first = plan.as_written(patient, study, series, series.instances[0])
-                p_rec = p_rec or _record("PATIENT", first)
-                s_rec = s_rec or _record("STUDY", first)
-                se_rec = _record("SERIES", first)
-                se_rec.children = [_leaf(plan.as_written(patient, study, series, i)) for i in series.instances]
-                s_rec.children.append(se_rec)
-            p_rec.children.append(s_rec)
-        roots.append(p_rec)
-    return roots
+class _Items:
+    """The DICOMDIR file in one buffer: the records are encoded in tree order as they are made (nothing else is
+    kept per record); each link is patched in place once the record it points to exists."""
 
+    def __init__(self, head: bytes):
+        self.data = bytearray(head)  # the file up to the first item: offsets are positions in this buffer
+        self.last: list[int | None] = [None] * 4  # the latest record of each level (PATIENT, STUDY, SERIES, leaf)
 
-def _encode(rec: Record) -> bytearray:
-    return bytearray(b"".join(encode_raw(tag, rec.elements[tag]) for tag in sorted(rec.elements)))
+    def add(self, level: int, elements: dict[int, RawValue]) -> int:
+        """Append a record at ``level``, linked from its previous sibling or else its parent; return its offset."""
+        at = len(self.data)
+        blob = b"".join(encode_raw(tag, elements[tag]) for tag in sorted(elements))
+        self.data += _ITEM + struct.pack("<I", len(blob)) + blob
+        previous = self.last[level]
+        if previous is not None:
+            self._link(previous, _NEXT_AT, at)
+        elif level:
+            self._link(self.last[level - 1], _LOWER_AT, at)
+        self.last[level:] = [at] + [None] * (3 - level)
+        return at
 
-
-def _flatten(records: list[Record], out: list[Record]) -> list[Record]:
-    for rec in records:
-        out.append(rec)
-        _flatten(rec.children, out)
-    return out
+    def _link(self, record: int, field: int, target: int) -> None:
+        position = record + 8 + field  # 8: the item's tag and length
+        self.data[position : position + 4] = struct.pack("<I", target)
 
 
 def _top(fileset_id: str, first: int, last: int) -> bytes:
@@ -117,31 +104,36 @@ def _top(fileset_id: str, first: int, last: int) -> bytes:
     )
 
 
-def encode_dicomdir(roots: list[Record], fileset_id: str) -> bytes:
-    """Encode the DICOMDIR file: Explicit VR LE, offsets counted from the file's first byte (PS3.3 F.3.2.1)."""
+def _sequence_head(length: int) -> bytes:
+    """Tag, VR, reserved bytes and explicit length of the Directory Record Sequence (0004,1220)."""
+    group, elem = divmod(TAGS["DirectoryRecordSequence"][0], 0x10000)
+    return struct.pack("<HH2sHI", group, elem, b"SQ", 0, length)
+
+
+def encode_dicomdir(plan: Plan, fileset_id: str) -> bytes:
+    """The DICOMDIR file: records PATIENT -> STUDY -> SERIES -> leaf with keys as the files will carry them,
+    Explicit VR LE, offsets counted from the file's first byte (PS3.3 F.3.2.1)."""
     header = encode_header(MEDIA_STORAGE_DIRECTORY, new_uid(), EXPLICIT_VR_LE)
-    ordered = _flatten(roots, [])
-    blobs = {id(rec): _encode(rec) for rec in ordered}
-    # The top-level elements have a fixed size whatever the offsets: size them with zeros first.
-    position = len(header) + len(_top(fileset_id, 0, 0)) + 12  # 12: (0004,1220) tag, 'SQ', reserved, length
-    offsets: dict[int, int] = {}
-    for rec in ordered:
-        offsets[id(rec)] = position
-        position += 8 + len(blobs[id(rec)])
-
-    def link(records: list[Record]) -> None:
-        for i, rec in enumerate(records):
-            blob = blobs[id(rec)]
-            nxt = offsets[id(records[i + 1])] if i + 1 < len(records) else 0
-            lower = offsets[id(rec.children[0])] if rec.children else 0
-            blob[_NEXT_AT : _NEXT_AT + 4] = struct.pack("<I", nxt)
-            blob[_LOWER_AT : _LOWER_AT + 4] = struct.pack("<I", lower)
-            link(rec.children)
-
-    link(roots)
-    first = offsets[id(roots[0])] if roots else 0
-    last = offsets[id(roots[-1])] if roots else 0
-    top = _top(fileset_id, first, last)
-    items = b"".join(_ITEM + struct.pack("<I", len(blobs[id(r)])) + bytes(blobs[id(r)]) for r in ordered)
-    sequence = element(TAGS["DirectoryRecordSequence"][0], "SQ", items)
-    return header + top + sequence
+    # The top-level elements have a fixed size whatever the offsets: written with zeros, patched at the end.
+    top_at, sequence_at = len(header), len(header) + len(_top(fileset_id, 0, 0))
+    items = _Items(header + _top(fileset_id, 0, 0) + _sequence_head(0))
+    roots = []
+    for patient in plan.patients.values():
+        new_patient = True
+        for study in patient.studies.values():
+            new_study = True
+            for series in study.series.values():
+                first = plan.as_written(patient, study, series, series.instances[0])
+                if new_patient:
+                    roots.append(items.add(0, _record("PATIENT", first)))
+                    new_patient = False
+                if new_study:
+                    items.add(1, _record("STUDY", first))
+                    new_study = False
+                items.add(2, _record("SERIES", first))
+                for inst in series.instances:
+                    items.add(3, _leaf(plan.as_written(patient, study, series, inst)))
+    data = items.data
+    data[top_at:sequence_at] = _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0)
+    data[sequence_at : sequence_at + 12] = _sequence_head(len(data) - sequence_at - 12)
+    return bytes(data)

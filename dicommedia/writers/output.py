@@ -19,6 +19,7 @@ from dicommedia.errors import MediaError
 from dicommedia.writers import leftovers
 
 SECTOR = 2048
+_MAX_EXTENT = 0xFFFFFFFF  # bytes of one ISO 9660 extent (a 32-bit Data Length, ECMA-119 9.1.4)
 
 
 class _Splice(bytes):
@@ -170,6 +171,39 @@ class _SpliceWriter:
         return self.out.tell()
 
 
+class _Deferred:
+    """A volume file as pycdlib holds it until the image is written: its stream (and File Meta bytes) is made
+    only when pycdlib reads it, and dropped once read, so many thousand files keep almost nothing in memory."""
+
+    __slots__ = ("_file", "_stream")
+    mode = "rb"  # what pycdlib checks a file object for
+
+    def __init__(self, file: VolumeFile):
+        self._file = file
+        self._stream: BinaryIO | None = None
+
+    def _current(self) -> BinaryIO:
+        if self._stream is None:
+            self._stream = self._file.open()
+            if isinstance(self._stream, Part10Stream):
+                self._stream.enable_splice()
+        return self._stream
+
+    def seek(self, *args: int) -> int:
+        return self._current().seek(*args)
+
+    def tell(self) -> int:
+        return self._current().tell()
+
+    def read(self, size: int = -1) -> bytes:
+        stream = self._current()
+        data = stream.read(size)
+        if stream.tell() >= self._file.size:
+            stream.close()
+            self._stream = None
+        return data
+
+
 def _iso_name(parts: tuple[str, ...]) -> str:
     """ISO 9660 level 1 path: ``NAME.;1`` for names without extension (PS3.12 F.3.1), ``NAME.EXT;1`` otherwise."""
     *dirs, name = parts
@@ -192,7 +226,8 @@ def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tup
     iso = pycdlib.PyCdlib()
     to_splice = 0
     iso.new(
-        interchange_level=1,
+        # Level 3 only for what level 1 cannot hold: a file of 4 GiB or more, written as multi-extent.
+        interchange_level=3 if udf and any(f.size > _MAX_EXTENT for f in files) else 1,
         vol_ident=volume_id,
         app_ident_str="DICOMMEDIA",
         preparer_ident_str="DICOMMEDIA",
@@ -208,7 +243,8 @@ def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tup
         stream = f.open()
         if isinstance(stream, Part10Stream):
             to_splice += stream.enable_splice()
-        iso.add_fp(stream, f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
+        stream.close()
+        iso.add_fp(_Deferred(f), f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
     return iso, to_splice
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
-from dicommedia.writers.dicomdir import build_records, encode_dicomdir
+from dicommedia.writers.dicomdir import encode_dicomdir
 from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
 
 _SECTOR = 2048
@@ -20,7 +20,8 @@ _SERIES_OVERHEAD = 3 * 2048
 _INSTANCE_OVERHEAD = 1024
 # A UDF bridge adds its descriptor sequences and anchor (up to sector 257) and a File Entry per file and folder.
 _UDF_VOLUME_OVERHEAD = 260 * 2048
-# A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4).
+# A level 1 file is one extent; its Data Length is a 32-bit field (ECMA-119 9.1.4). With a UDF bridge a bigger
+# file is one UDF File Entry and, on the ISO 9660 side, a multi-extent file (level 3, ECMA-119 10.3).
 _MAX_FILE = 0xFFFFFFFF
 
 
@@ -58,17 +59,17 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
     return volumes
 
 
-def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str) -> list[VolumeFile]:
+def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf: bool = False) -> list[VolumeFile]:
     """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
-    dicomdir = encode_dicomdir(build_records(plan), fileset_id)
+    dicomdir = encode_dicomdir(plan, fileset_id)
     out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
     for inst in plan.instances():
         f = files[id(inst)]
-        if f.size > _MAX_FILE:
+        if f.size > _MAX_FILE and not udf:
             raise MediaError(
                 f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
                 inst.header.source.label,
-                "such an object cannot go on a CD/DVD file-set",
+                "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
             )
         out.append(VolumeFile(inst.file_id, f.size, f.open))
     return out
