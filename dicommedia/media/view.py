@@ -299,11 +299,14 @@ class CorruptPart10(Exception):
 
 
 def read_instance_header(store: Store, stored: StoredFile) -> Dataset | None:
-    """The header of a Part 10 file (None when the file is not Part 10); CorruptPart10 when it cannot be read."""
+    """The header of a Part 10 file (None when the file is not Part 10); CorruptPart10 when it cannot be read.
+
+    pydicom is loaded only for a file with the Part 10 prefix: the IHE PDI files of a disc cost 132 bytes each.
+    """
     try:
         with store.open(stored) as fp:
             if not has_dicm(fp):
-                return None  # README.TXT, web pages, pictures: no reason to load pydicom for them
+                return None
     except OSError as exc:
         raise CorruptPart10(one_line(exc)) from None
     from dicommedia.media.dicomdir import READ_ERRORS, read_checked
