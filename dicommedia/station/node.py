@@ -195,16 +195,37 @@ class MediaNode:
 
     def adopt(self, assoc: object, uid: str, temp: Path, study: str | None, patient: str | None) -> None:
         """Move an fsync'd instance from the spool's tmp/ into its group, durably."""
-        with self._lock:
-            group = grouping.group_key(self.config.grouping, study, patient, self._association_name(assoc))
+        group = self.group_of(assoc, study, patient)
         self.spool.adopt(group, uid, temp)
         with self._lock:
             self._activity[group] = time.time()
+        self.journaled(assoc, group)
+
+    def group_of(self, assoc: object, study: str | None, patient: str | None) -> str:
+        """The spool group of an instance received on ``assoc``."""
+        with self._lock:
+            return grouping.group_key(self.config.grouping, study, patient, self._association_name(assoc))
+
+    def journaled(self, assoc: object, group: str) -> None:
+        """Count an instance stored durably for ``assoc``; its group is not claimed while ``assoc`` is open."""
+        with self._lock:
             self.counts["received"] += 1
             record = self._associations.get(id(assoc))
             if record is not None:
                 record.instances += 1
                 record.groups.add(group)
+
+    def drain(self, journal: Path) -> None:
+        """An association's journal into its groups' folders (before the association counts as ended)."""
+        try:
+            landed = self.spool.drain(journal)
+        except OSError as exc:  # the journal stays: the next start drains it
+            self.log("error", where="drain", journal=str(journal), error=f"{type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            now = time.time()
+            for group in landed:
+                self._activity[group] = now
 
     def _sop_class_of(self, uid: str) -> str | None:
         from pydicom.filereader import read_file_meta_info
@@ -233,9 +254,9 @@ class MediaNode:
 
     def _due(self) -> list[str]:
         with self._lock:
-            open_groups = set()
-            if self.config.grouping == "association":
-                open_groups = {g for a in self._associations.values() for g in a.groups}
+            # a group an open association still sends to waits: its disc gets all of it (and no journal record
+            # of it is drained after the disc was made, station/spool.py)
+            open_groups = {g for a in self._associations.values() for g in a.groups}
             return grouping.due_groups(
                 dict(self._activity), time.time(), self.config.idle, open_groups, self.config.grouping
             )

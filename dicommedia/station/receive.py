@@ -3,14 +3,14 @@
 pynetdicom moves every PDU through a reactor thread that polls with sleeps, a state machine and queues: about
 4 ms per small instance on loopback against ~0.3 ms for DCMTK storescp (bench/bench_receive.py). An
 association that proposes only Storage and Verification SOP Classes (what a modality or PACS sends) is served
-here instead, on its own blocking socket: each data set fragment is written straight into its spool file as it
-arrives, the file is fsync'd, renamed into its group, and only then is the C-STORE-RSP sent (PS3.7 9.1.1).
+here instead, on its own blocking socket: each data set fragment is appended to the association's journal
+(station/spool.py) as it arrives, the record is made durable with one fdatasync, and only then is the C-STORE-RSP
+sent (PS3.7 9.1.1). When the association ends its records become files in their groups.
 Anything else (Media Creation Management, TLS, extended negotiation we do not speak) stays with pynetdicom.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import time
@@ -21,6 +21,7 @@ from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 
 from dicommedia.read.network import ABORT, ASSOCIATE_RQ, P_DATA, RELEASE_RP, RELEASE_RQ, frame
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicommedia.station.spool import Journal, safe_name
 from dicommedia.writers.part10 import encode_header
 
 if TYPE_CHECKING:
@@ -174,15 +175,18 @@ def response_command(field: int, message_id: int, status: int, sop_class: bytes,
 
 _STUDY_UID, _PATIENT_ID = 0x0020000D, 0x00100020
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-_IMPLICIT_LE, _EXPLICIT_LE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+# Data sets not in Explicit VR Little Endian whatever the pixel encoding (PS3.5 A.1-A.5): big endian, deflated.
+_NOT_EXPLICIT_LE = frozenset({"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95"})
 
 
 def head_keys(head: bytes, transfer_syntax: str) -> tuple[str | None, str | None] | None:
     """Study Instance UID and Patient ID from the first bytes of a Little Endian data set (elements come in tag
-    order, PS3.5 7.1); None when they cannot be found there (another encoding, an undefined length on the way)."""
-    if transfer_syntax not in (_IMPLICIT_LE, _EXPLICIT_LE):
+    order, PS3.5 7.1; encapsulated pixel data comes later); None when they cannot be found there (big endian,
+    deflated, an undefined length on the way)."""
+    if transfer_syntax in _NOT_EXPLICIT_LE:
         return None
-    explicit, pos, found = transfer_syntax == _EXPLICIT_LE, 0, {}
+    explicit, pos, found = transfer_syntax != _IMPLICIT_LE, 0, {}
     while pos + 8 <= len(head):
         group, element = struct.unpack_from("<HH", head, pos)
         tag = group << 16 | element
@@ -219,6 +223,13 @@ class StoreAssociation:
         self.request = request
         self.peer = peer
         self._buffer = bytearray(_OUR_MAX_PDU + 6)
+        self.journal: Journal | None = None
+
+    def journal_for_store(self) -> Journal:
+        """The association's journal, opened with its first C-STORE."""
+        if self.journal is None:
+            self.journal = self.node.spool.open_journal(f"{time.time_ns()}")
+        return self.journal
 
     def _recv_exactly(self, n: int) -> memoryview:
         if n > len(self._buffer):
@@ -263,8 +274,11 @@ class StoreAssociation:
         except (_Lost, OSError):
             pass
         finally:
-            self.node.association_ended(self, how)
             self.sock.close()
+            if self.journal is not None:
+                self.journal.close()
+                self.node.drain(self.journal.path)
+            self.node.association_ended(self, how)
 
     def _loop(self, accepted: dict[int, tuple[str, str]]) -> str:
         command = bytearray()
@@ -320,7 +334,7 @@ class StoreAssociation:
 
 
 class _Store:
-    """One C-STORE being received: its data set goes straight into a spool file, then durably into its group."""
+    """One C-STORE being received: its data set is appended to the association's journal, then made durable."""
 
     def __init__(
         self, assoc: StoreAssociation, context_id: int, context: tuple[str, str], fields: dict[int, bytes], mid: int
@@ -332,50 +346,56 @@ class _Store:
         self.error: OSError | None = None
         self.transfer_syntax = context[1]
         self.head = bytearray()  # the data set's first bytes: enough for the grouping keys
-        self.temp = assoc.node.spool.temp_path(self.uid)
         try:
-            self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.write(self.fd, encode_header(self.sop_class, self.uid, context[1]))
+            self.journal = assoc.journal_for_store()
+            self.journal.begin()
+            self.journal.write(encode_header(self.sop_class, self.uid, context[1]))
         except OSError as exc:
-            self.fd, self.error = -1, exc
+            self.error = exc
 
     def write(self, fragment: memoryview) -> None:
         if len(self.head) < _HEAD:
             self.head += fragment[: _HEAD - len(self.head)]
         if self.error is None:
             try:
-                while fragment:
-                    fragment = fragment[os.write(self.fd, fragment) :]
+                self.journal.write(fragment)
             except OSError as exc:
                 self.error = exc
 
+    def _keys(self) -> tuple[str | None, str | None]:
+        from dicommedia.station.scp import file_grouping_keys
+
+        keys = head_keys(bytes(self.head), self.transfer_syntax)
+        if keys is not None:
+            return keys
+        temp = self.assoc.node.spool.temp_path(self.uid)
+        try:
+            self.journal.copy_data(temp)
+            return file_grouping_keys(temp)
+        finally:
+            temp.unlink(missing_ok=True)
+
     def commit(self) -> int:
-        """fsync, group, rename into the spool; the DIMSE status to answer (PS3.4 B.2.3)."""
-        from dicommedia.station.scp import CANNOT_UNDERSTAND, OUT_OF_RESOURCES, file_grouping_keys
+        """Group, seal the journal record (one fdatasync); the DIMSE status to answer (PS3.4 B.2.3)."""
+        from dicommedia.station.scp import CANNOT_UNDERSTAND, OUT_OF_RESOURCES
 
         node = self.assoc.node
-        try:
-            if self.error is None:
-                os.fsync(self.fd)
-        except OSError as exc:
-            self.error = exc
-        finally:
-            if self.fd >= 0:
-                os.close(self.fd)
         if self.error is not None:
-            self.temp.unlink(missing_ok=True)
             node.log("refused", sop_instance_uid=self.uid, reason=f"spool: {self.error}")
             return OUT_OF_RESOURCES
-        try:
-            keys = head_keys(bytes(self.head), self.transfer_syntax)
-            study, patient = keys if keys is not None else file_grouping_keys(self.temp)
-        except Exception as exc:
-            self.temp.unlink(missing_ok=True)
-            node.log("refused", sop_instance_uid=self.uid, reason=f"cannot parse the data set: {exc}")
+        if not safe_name(self.uid):
+            node.log("refused", sop_instance_uid=self.uid, reason="Affected SOP Instance UID cannot name a file")
             return CANNOT_UNDERSTAND
         try:
-            node.adopt(self.assoc, self.uid, self.temp, study, patient)
+            study, patient = self._keys()
+        except Exception as exc:
+            node.log("refused", sop_instance_uid=self.uid, reason=f"cannot parse the data set: {exc}")
+            return CANNOT_UNDERSTAND
+        group = node.group_of(self.assoc, study, patient)
+        try:
+            self.journal.commit(group, self.uid)
         except OSError as exc:
             node.log("refused", sop_instance_uid=self.uid, reason=f"spool: {exc}")
             return OUT_OF_RESOURCES
+        node.journaled(self.assoc, group)
         return 0x0000
