@@ -22,8 +22,9 @@ class MediaError(Exception):
         return f"{text} ({self.hint})" if self.hint else text
 
 
-def one_line(exc: BaseException, fallback: str = "no reason given") -> str:
-    """An exception's message as one line (parsers and codecs list their plugins' reasons on several)."""
+def one_line(exc: BaseException, fallback: str | None = None) -> str:
+    """An exception's cause as one line: the lines of its message joined (parsers and codecs list their plugins'
+    reasons on several), never a pasted traceback; without a message, ``fallback`` or the exception's class."""
     lines = [line.strip().rstrip(":") for line in str(exc).splitlines() if line.strip()]
     text = "; ".join(line for line in lines if not line.startswith(("Traceback", 'File "')))
-    return text[:300] if text else fallback
+    return text[:300] if text else (fallback or type(exc).__name__)

@@ -10,8 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from dicommedia.errors import MediaError
-from dicommedia.media.findings import one_line
+from dicommedia.errors import MediaError, one_line
 
 
 class _LazyConsole:

@@ -17,7 +17,8 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.sequence import Sequence
 
-from dicommedia.media.findings import Finding, one_line
+from dicommedia.errors import one_line
+from dicommedia.media.findings import Finding
 from dicommedia.media.plain_dicomdir import active_in_tree_order
 from dicommedia.part10 import Part10Error
 from dicommedia.part10.structure import meta_end, walk_dataset

@@ -32,12 +32,3 @@ def warning(code: str, message: str, file_id: str | None = None) -> Finding:
 def show_file_id(components: tuple[str, ...] | list[str] | None) -> str | None:
     """A File ID as users read it: components joined by '/'."""
     return "/".join(components) if components else None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's cause as one line: its first line only, never a pasted traceback."""
-    text = str(exc).strip()
-    first = text.splitlines()[0].strip() if text else ""
-    if not first or first.startswith("Traceback"):
-        return type(exc).__name__
-    return first

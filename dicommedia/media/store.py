@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dicommedia.errors import MediaError
-from dicommedia.media.findings import Finding, one_line, show_file_id, warning
+from dicommedia.errors import MediaError, one_line
+from dicommedia.media.findings import Finding, show_file_id, warning
 
 _VERSION = re.compile(r";\d*$")
 _SEPARATORS = re.compile(r"[/\\:\x00]")

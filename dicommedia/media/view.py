@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Union
 
-from dicommedia.errors import MediaError
-from dicommedia.media.findings import Finding, one_line, show_file_id, warning
+from dicommedia.errors import MediaError, one_line
+from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.plain_dicomdir import PlainDirectory, PlainRecord, read_plain_dicomdir
 from dicommedia.media.store import FolderStore, LocateError, Store, StoredFile, is_iso_image, plain_name
 from dicommedia.media.udf import is_udf_image, open_image

@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dicommedia.errors import MediaError
+from dicommedia.errors import MediaError, one_line
 from dicommedia.media import MediaFile, MediaView
-from dicommedia.media.findings import one_line
 from dicommedia.media.store import unsafe_reason
 
 MANIFEST = "MANIFEST.json"

@@ -7,9 +7,10 @@ import math
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from dicommedia.errors import one_line
 from dicommedia.media import MediaFile
 from dicommedia.media.dicomdir import READ_ERRORS, read_checked
-from dicommedia.media.findings import Finding, one_line, show_file_id, warning
+from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.part10 import Part10Error, has_dicm
 from dicommedia.part10.structure import PixelInfo, meta_end, walk_dataset
 from dicommedia.profile import Action, Profile

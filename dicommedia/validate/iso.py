@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from dicommedia.media.findings import Finding, one_line, warning
+from dicommedia.errors import one_line
+from dicommedia.media.findings import Finding, warning
 from dicommedia.media.store import Entry, IsoStore
 
 # ECMA-119 7.5/7.6 with level 1 (10.1): d-characters, 8.3 file names with both separators, 8-char directories.
