@@ -293,18 +293,47 @@ _SUSP_ENTRY = struct.Struct("<2sBB")
 _S_IFMT, _S_IFLNK = 0o170000, 0o120000
 
 
-class _SpanReader(io.RawIOBase):
-    """A file's bytes within the image: ``os.pread`` on the image's descriptor (thread-safe, no shared offset)."""
+class RegionReader(io.RawIOBase):
+    """A raw, seekable reader of ``_size`` bytes at position ``_pos``: subclasses say how the bytes are read."""
 
-    def __init__(self, fd: int, start: int, size: int):
-        super().__init__()
-        self._fd, self._start, self._size, self._pos = fd, start, size, 0
+    _size: int
+    _pos: int = 0
 
     def readable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
         return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class NamedReader(io.BufferedReader):
+    """A buffered stream over a file of an image, with the ``name`` pydicom asks for."""
+
+    def __init__(self, raw: io.RawIOBase, name: str):
+        super().__init__(raw, buffer_size=64 * 1024)
+        self._name = name
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self._name
+
+
+class _SpanReader(RegionReader):
+    """A file's bytes within the image: ``os.pread`` on the image's descriptor (thread-safe, no shared offset)."""
+
+    def __init__(self, fd: int, start: int, size: int):
+        super().__init__()
+        self._fd, self._start, self._size, self._pos = fd, start, size, 0
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         want = min(len(buffer), self._size - self._pos)
@@ -319,28 +348,6 @@ class _SpanReader(io.RawIOBase):
         data = os.pread(self._fd, max(self._size - self._pos, 0), self._start + self._pos)
         self._pos += len(data)
         return data
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-class _IsoFile(io.BufferedReader):
-    """A buffered stream over a file of the image, with the ``name`` pydicom asks for."""
-
-    def __init__(self, raw: io.RawIOBase, name: str):
-        super().__init__(raw, buffer_size=64 * 1024)
-        self._name = name
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self._name
 
 
 @dataclass(frozen=True)
@@ -542,7 +549,7 @@ class IsoStore(Store):
     def open(self, stored: StoredFile) -> BinaryIO:
         """Stream a file out of the image; safe from several threads (positioned reads, no shared offset)."""
         self._check_span(stored)
-        return _IsoFile(_SpanReader(self._fd, stored.start, stored.size), f"{self.label}:{stored.media_path}")
+        return NamedReader(_SpanReader(self._fd, stored.start, stored.size), f"{self.label}:{stored.media_path}")
 
     def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
         """Fill ``slots`` with the file's bytes from ``offset`` on, straight from the image (thread-safe)."""

@@ -9,7 +9,6 @@ descriptors, ICB strategy 4096. Every position and length read from the image is
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import BinaryIO
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import warning
-from dicommedia.media.store import Entry, IsoStore, Store, StoredFile, pread_into
+from dicommedia.media.store import Entry, IsoStore, NamedReader, RegionReader, Store, StoredFile, pread_into
 
 _SECTOR = 2048  # the Volume Recognition Sequence's unit (ECMA-167 2/8.4)
 _ANCHOR_SECTOR = 256  # ECMA-167 3/8.4.2.1
@@ -294,18 +293,12 @@ def _trim(pieces: list[_Piece], size: int) -> tuple[_Piece, ...]:
     return tuple(out)
 
 
-class _PiecesReader(io.RawIOBase):
+class _PiecesReader(RegionReader):
     """A file's bytes gathered from its runs in the image (positioned reads; zeros for unrecorded runs)."""
 
     def __init__(self, volume: UdfVolume, node: _Node):
         super().__init__()
-        self._volume, self._node, self._pos = volume, node, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+        self._volume, self._node, self._size, self._pos = volume, node, node.size, 0
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
@@ -328,28 +321,6 @@ class _PiecesReader(io.RawIOBase):
                 at += piece.length
         self._pos += want
         return want
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._node.size}[whence]
-        if base + offset < 0:
-            raise OSError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
-class _UdfFile(io.BufferedReader):
-    """A buffered stream over a file of the UDF volume, with the ``name`` pydicom asks for."""
-
-    def __init__(self, raw: io.RawIOBase, name: str):
-        super().__init__(raw, buffer_size=64 * 1024)
-        self._name = name
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self._name
 
 
 class UdfStore(Store):
@@ -408,7 +379,7 @@ class UdfStore(Store):
 
     def open(self, stored: StoredFile) -> BinaryIO:
         """Stream a file out of the UDF volume (positioned reads, safe from several threads)."""
-        return _UdfFile(_PiecesReader(self.volume, self._node(stored)), f"{self.label}:{stored.media_path}")
+        return NamedReader(_PiecesReader(self.volume, self._node(stored)), f"{self.label}:{stored.media_path}")
 
     def read_into(self, stored: StoredFile, offset: int, slots: list[memoryview]) -> None:
         """Fill ``slots`` with the file's bytes from ``offset`` on."""
