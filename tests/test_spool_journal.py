@@ -70,6 +70,26 @@ def test_torn_last_record_is_dropped_never_served_half(tmp_path: Path, records, 
     assert not path.exists()
 
 
+def test_discarded_record_leaves_nothing_behind(tmp_path: Path, records) -> None:
+    spool = Spool(tmp_path)
+    journal = spool.open_journal("test")
+    group, uid, data = records[2]
+    journal.begin()
+    journal.write(data)
+    journal.commit(group, uid)
+    journal.begin()  # refused (cannot be parsed): its bytes, a record lookalike included, must go
+    journal.write(data + b"DMJRNL01" + bytes(24))
+    journal.discard()
+    for group, uid, data in records[:1]:
+        journal.begin()
+        journal.write(data)
+        journal.commit(group, uid)
+    journal.close()
+    assert journal.path.stat().st_size == journal.end
+    Spool(tmp_path)
+    assert incoming(tmp_path) == {f"{g}/{u}.dcm": d for g, u, d in (records[2], records[0])}
+
+
 def test_length_beyond_the_file_is_not_read(tmp_path: Path, records) -> None:
     path, ends = journal_of(Spool(tmp_path), records[:1])
     with open(path, "r+b") as fh:  # a header claiming 2**60 bytes: bounded by the file, not allocated

@@ -377,6 +377,15 @@ class _Store:
 
     def commit(self) -> int:
         """Group, seal the journal record (one fdatasync); the DIMSE status to answer (PS3.4 B.2.3)."""
+        status = self._seal()
+        if status and self.error is None:
+            try:
+                self.journal.discard()
+            except OSError as exc:
+                self.error = exc
+        return status
+
+    def _seal(self) -> int:
         from dicommedia.station.scp import CANNOT_UNDERSTAND, OUT_OF_RESOURCES
 
         node = self.assoc.node

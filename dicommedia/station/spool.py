@@ -93,6 +93,11 @@ class Journal:
         os.fdatasync(self.fd)
         self.end = self.pos
 
+    def discard(self) -> None:
+        """Drop the record being written (not acknowledged): none of its bytes stay to be read as a record."""
+        os.ftruncate(self.fd, self.end)
+        self.pos = self.end
+
     def copy_data(self, target: Path) -> None:
         """The data of the record being written, as a file (to parse what the first bytes did not tell)."""
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
