@@ -79,15 +79,19 @@ def parse_peer(text: str, option: str) -> Any:
         raise click.BadParameter(exc.message, param_hint=option) from None
 
 
-def check_request(send_to: str | None, options: dict[str, Any]) -> None:
-    """Usage errors of the import options, before the media is opened."""
+RECONCILE_OPTIONS = ("patient_map", "worklist", "set_values")
+
+
+def check_request(send_to: str | None, options: dict[str, Any], extract: bool = False) -> None:
+    """Usage errors of the import options, before the media is opened (reconciliation also serves --extract)."""
     stow_url = options.get("stow_url")
     if send_to and stow_url:
         raise click.UsageError("--send and --stow cannot be combined")
     target = send_to or stow_url
-    for name in ("patient_map", "worklist", "set_values", "dry_run", "skip_existing", "stow_token", "stow_user"):
-        if options.get(name) and not target:
-            raise click.UsageError(f"--{name.replace('_values', '').replace('_', '-')} needs --send or --stow")
+    for name in (*RECONCILE_OPTIONS, "dry_run", "skip_existing", "stow_token", "stow_user"):
+        if options.get(name) and not target and not (extract and name in RECONCILE_OPTIONS):
+            needs = "--send, --stow or --extract" if name in RECONCILE_OPTIONS else "--send or --stow"
+            raise click.UsageError(f"--{name.replace('_values', '').replace('_', '-')} needs {needs}")
     if (options.get("stow_token") or options.get("stow_user")) and not stow_url:
         raise click.UsageError("--stow-token and --stow-user need --stow")
     if options.get("stow_token") and options.get("stow_user"):
