@@ -29,6 +29,11 @@ _OPTIONS = [
         show_default=True,
         help="An instance whose patient the map or worklist does not know: send it as is, skip it, or fail it.",
     ),
+    click.option(
+        "--new-uids",
+        is_flag=True,
+        help="New Study/Series/SOP Instance UIDs, every reference in the set kept consistent (old ones recorded).",
+    ),
     click.option("--dry-run", is_flag=True, help="Say what would be sent, under which identity; send nothing."),
     click.option("--stow", "stow_url", metavar="URL", help="Import over DICOMweb STOW-RS into this base URL."),
     click.option("--stow-token", metavar="TOKEN", help="STOW-RS bearer token."),
@@ -57,6 +62,7 @@ class ImportRequest:
     worklist: str | None = None
     set_values: tuple[str, ...] = ()
     unmapped: str = "fail"
+    new_uids: bool = False
     dry_run: bool = False
     stow_token: str | None = None
     stow_user: str | None = None
@@ -79,7 +85,7 @@ def parse_peer(text: str, option: str) -> Any:
         raise click.BadParameter(exc.message, param_hint=option) from None
 
 
-RECONCILE_OPTIONS = ("patient_map", "worklist", "set_values")
+RECONCILE_OPTIONS = ("patient_map", "worklist", "set_values", "new_uids")
 
 
 def check_request(send_to: str | None, options: dict[str, Any], extract: bool = False) -> None:
@@ -131,6 +137,16 @@ def build_reconciler(request: ImportRequest) -> Any:
     if not sources and not settings:
         return None
     return Reconciler(sources, settings, request.unmapped)  # type: ignore[arg-type]
+
+
+def build_new_uids(request: ImportRequest, files: list[MediaFile], reconciler: Any) -> Any:
+    """The import's UID mapping when --new-uids asks for one (None otherwise)."""
+    if not request.new_uids:
+        return None
+    from dicommedia.read.new_uids import NewUids
+    from dicommedia.read.reconcile import now_dt
+
+    return NewUids.of(files, reconciler.modified_at if reconciler else now_dt())
 
 
 def _plural(n: int, word: str) -> str:

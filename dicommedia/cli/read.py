@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from dicommedia.cli.importing import ImportRequest, build_reconciler, check_request, import_options, run_import
+from dicommedia.cli.importing import (
+    ImportRequest,
+    build_new_uids,
+    build_reconciler,
+    check_request,
+    import_options,
+    run_import,
+)
 from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
 from dicommedia.media.verify import split_verified
@@ -157,7 +164,9 @@ def read(
             if not files:
                 _no_files(view, filtered)
             if extract_dir:
-                _extract(view, files, Path(extract_dir), as_json, build_reconciler(request))
+                reconciler = build_reconciler(request)
+                new_uids = build_new_uids(request, files, reconciler)
+                _extract(view, files, Path(extract_dir), as_json, reconciler, new_uids)
             else:
                 run_import(view, files, skipped, request, as_json)
             return
@@ -189,15 +198,17 @@ def _nothing_readable(view: MediaView) -> NoReturn:
     )
 
 
-def _extract(view: MediaView, files: list, dest: Path, as_json: bool, reconciler: Any) -> None:
-    """Extract ``files`` into ``dest`` (under their local identity when ``reconciler``); exit 1 if any failed."""
+def _extract(view: MediaView, files: list, dest: Path, as_json: bool, reconciler: Any, new_uids: Any) -> None:
+    """Extract ``files`` into ``dest`` (local identity, new UIDs when asked); exit 1 if any failed."""
     from rich.progress import Progress
 
     from dicommedia.read.extract import extract
 
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("extracting", total=len(files))
-        result = extract(view, files, dest, progress=lambda _f: progress.advance(task), reconciler=reconciler)
+        result = extract(
+            view, files, dest, progress=lambda _f: progress.advance(task), reconciler=reconciler, new_uids=new_uids
+        )
     if as_json:
         emit_json(
             {

@@ -16,6 +16,7 @@ from dicommedia.media.findings import one_line
 from dicommedia.media.store import unsafe_reason
 from dicommedia.read.coerce import CoercionError
 from dicommedia.read.jobs import Failure, describe, read_head, reconciled_head
+from dicommedia.read.new_uids import NewUids
 from dicommedia.read.reconcile import Identity, Reconciler, Refusal
 
 MANIFEST = "MANIFEST.json"
@@ -84,7 +85,22 @@ def _chunks(src: BinaryIO, splice: Splice | None) -> Iterator[bytes]:
         yield chunk
 
 
-def _copy(media_file: MediaFile, target: Path, made: list[Path], splice: Splice | None = None) -> tuple[str, int]:
+def _renumbered(media_file: MediaFile, splice: Splice | None, new_uids: NewUids) -> bytes:
+    """The whole file (with ``splice`` applied) under the import's new UIDs."""
+    with media_file.open() as src:
+        raw = b"".join(_chunks(src, splice))
+    consumed = len(raw) if splice is None else len(raw) - len(splice.head) + splice.replaced
+    if consumed != media_file.size:
+        raise OSError(f"read {consumed} bytes, the media says {media_file.size}")
+    try:
+        return new_uids.part10(raw)
+    except CoercionError as exc:
+        raise MediaError(str(exc), "\\".join(media_file.file_id)) from None
+
+
+def _copy(
+    media_file: MediaFile, target: Path, made: list[Path], rewrite: Splice | bytes | None = None
+) -> tuple[str, int]:
     """Stream one file to ``target`` (through a temporary name); its SHA-256 and size as written.
 
     OSError: the media could not be read (this file fails); WriteError: the destination could not be written.
@@ -93,6 +109,7 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path], splice: Splice 
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     size = 0
+    splice = rewrite if isinstance(rewrite, Splice) else None
     with media_file.open() as src:
         try:
             _make_parents(target.parent, made)
@@ -101,7 +118,7 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path], splice: Splice 
             raise WriteError(exc) from None
         made.append(partial)
         with out:
-            for chunk in _chunks(src, splice):
+            for chunk in [rewrite] if isinstance(rewrite, bytes) else _chunks(src, splice):
                 digest.update(chunk)
                 try:
                     out.write(chunk)
@@ -113,7 +130,7 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path], splice: Splice 
             except OSError as exc:
                 raise WriteError(exc) from None
     read = size if splice is None else size - len(splice.head) + splice.replaced
-    if read != media_file.size:
+    if not isinstance(rewrite, bytes) and read != media_file.size:
         raise OSError(f"read {read} bytes, the media says {media_file.size}")
     os.replace(partial, target)
     made[-1] = target
@@ -166,12 +183,13 @@ def extract(
     dest: Path,
     progress: Callable[[MediaFile], None] | None = None,
     reconciler: Reconciler | None = None,
+    new_uids: NewUids | None = None,
 ) -> Extraction:
     """Copy the files into ``dest`` and write the manifest; failures are listed, never silent.
 
     With a ``reconciler``, each file is written under its local identity (the outside values kept in the
     Original Attributes Sequence, as on import); an unmapped instance is skipped or failed, never written as is
-    unless ``--unmapped send`` says so.
+    unless ``--unmapped send`` says so. With ``new_uids``, each file gets the import's new UIDs.
 
     All or nothing against the destination: when it cannot be written (full, read-only) or the run is
     interrupted, everything written is removed (no ``.part`` file either) and MediaError / KeyboardInterrupt rise.
@@ -179,7 +197,7 @@ def extract(
     dest = Path(dest)
     made: list[Path] = [dest] if prepare_dest(dest) else []
     try:
-        return _extract_into(view, files, dest, made, progress, reconciler)
+        return _extract_into(view, files, dest, made, progress, reconciler, new_uids)
     except WriteError as exc:
         _remove(made)
         cause = exc.args[0]
@@ -202,9 +220,14 @@ def _extract_into(
     made: list[Path],
     progress: Callable | None,
     reconciler: Reconciler | None,
+    new_uids: NewUids | None,
 ) -> Extraction:
     result = Extraction(dest)
     taken: set[Path] = set()
+
+    def renamed(uid: str | None) -> str | None:
+        return new_uids.new(uid) if new_uids and uid else uid
+
     for media_file in files:
         file_id = "\\".join(media_file.file_id)
         identity: Identity | None = None
@@ -223,7 +246,8 @@ def _extract_into(
                     continue
                 splice, identity = local
             taken.add(target)
-            sha256, size = _copy(media_file, target, made, splice)
+            rewrite = _renumbered(media_file, splice, new_uids) if new_uids else splice
+            sha256, size = _copy(media_file, target, made, rewrite)
         except (MediaError, OSError) as exc:
             if made and made[-1].name.endswith(".part"):
                 _remove([made.pop()])
@@ -238,15 +262,16 @@ def _extract_into(
                     "media_path": media_file.media_path,
                     "size": size,
                     "sha256": sha256,
-                    "sop_instance_uid": media_file.sop_instance_uid,
+                    "sop_instance_uid": renamed(media_file.sop_instance_uid),
                     "sop_class_uid": media_file.sop_class_uid,
                     "transfer_syntax_uid": media_file.transfer_syntax_uid,
                     "patient_id": media_file.patient_id,
-                    "study_instance_uid": media_file.study_instance_uid,
-                    "series_instance_uid": media_file.series_instance_uid,
+                    "study_instance_uid": renamed(media_file.study_instance_uid),
+                    "series_instance_uid": renamed(media_file.series_instance_uid),
                     "unreferenced": media_file.unreferenced,
                 }
                 | ({} if identity is None else {"identity": _identity_json(identity)})
+                | ({"original_sop_instance_uid": media_file.sop_instance_uid} if new_uids else {})
             )
         if progress:
             progress(media_file)

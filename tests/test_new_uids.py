@@ -1,0 +1,102 @@
+"""``--new-uids``: every Study/Series/SOP Instance UID of the set replaced, the same way in every instance, so a
+presentation state still points at its images; the old UIDs recorded; a second run gives other UIDs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from tests.synthetic import write_series
+from tests.test_reconcile import dicommedia
+
+GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
+
+
+def presentation_state(images: list[Dataset]) -> Dataset:
+    """A Grayscale Softcopy Presentation State referencing ``images`` (one series) in a new series of their study."""
+    first = images[0]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = GSPS, generate_uid()
+    ds.Modality = "PR"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = first.StudyInstanceUID, generate_uid()
+    ds.PatientID, ds.PatientName = first.PatientID, first.PatientName
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber = first.StudyDate, first.StudyTime, first.AccessionNumber
+    ds.SeriesNumber, ds.InstanceNumber = 99, 1
+    ds.ContentLabel, ds.PresentationCreationDate, ds.PresentationCreationTime = "PS", "20240115", "101500"
+    series = Dataset()
+    series.SeriesInstanceUID = first.SeriesInstanceUID
+    series.ReferencedImageSequence = Sequence()
+    for image in images:
+        ref = Dataset()
+        ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = image.SOPClassUID, image.SOPInstanceUID
+        series.ReferencedImageSequence.append(ref)
+    ds.ReferencedSeriesSequence = Sequence([series])
+    ds.FrameOfReferenceUID = first.get("FrameOfReferenceUID", generate_uid())
+    return ds
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> dict[str, Dataset]:
+    """A CT series and a presentation state referencing every slice: SOP Instance UID -> data set."""
+    folder = tmp_path / "in"
+    images = [dcmread(p) for p in write_series(folder / "ct", 4, rows=16, cols=16)]
+    ps = presentation_state(images)
+    ps.save_as(folder / "ps.dcm", enforce_file_format=True)
+    return {ds.SOPInstanceUID: ds for ds in [*images, ps]}
+
+
+@pytest.fixture
+def disc(tmp_path: Path, outside: dict[str, Dataset]) -> Path:
+    """The outside set burnt by dicommedia create."""
+    iso = tmp_path / "disc.iso"
+    made = dicommedia("create", str(tmp_path / "in"), "-o", str(iso))
+    assert made.returncode == 0, made.stderr
+    return iso
+
+
+def extract_new(disc: Path, dest: Path) -> tuple[dict[str, Dataset], dict]:
+    result = dicommedia("read", str(disc), "--extract", str(dest), "--new-uids", "--json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((dest / "MANIFEST.json").read_text())
+    return {e["original_sop_instance_uid"]: dcmread(dest / e["path"]) for e in manifest["files"]}, manifest
+
+
+def test_extract_with_new_uids_keeps_references(tmp_path: Path, disc: Path, outside: dict[str, Dataset]):
+    old = {uid for ds in outside.values() for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)}
+    first, manifest = extract_new(disc, tmp_path / "one")
+    assert set(first) == set(outside)
+    for old_uid, ds in first.items():
+        was = outside[old_uid]
+        assert ds.SOPInstanceUID != old_uid and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert not {ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID} & old
+        assert ds.FrameOfReferenceUID == was.FrameOfReferenceUID  # not a study UID: unchanged
+        assert ds.get("PixelData") == was.get("PixelData")
+        original = ds.OriginalAttributesSequence[-1]
+        assert original.ReasonForTheAttributeModification == "COERCE"
+        recorded = original.ModifiedAttributesSequence[0]
+        assert (recorded.StudyInstanceUID, recorded.SeriesInstanceUID, recorded.SOPInstanceUID) == (
+            was.StudyInstanceUID,
+            was.SeriesInstanceUID,
+            old_uid,
+        )
+    entry = {e["original_sop_instance_uid"]: e for e in manifest["files"]}
+    assert all(entry[u]["sop_instance_uid"] == ds.SOPInstanceUID for u, ds in first.items())
+
+    ps = next(ds for ds in first.values() if ds.Modality == "PR")
+    images = {ds.SOPInstanceUID: ds for ds in first.values() if ds.Modality == "CT"}
+    assert len({ds.StudyInstanceUID for ds in first.values()}) == 1  # one study, one new Study UID
+    referenced = ps.ReferencedSeriesSequence[0]
+    assert {ds.SeriesInstanceUID for ds in images.values()} == {referenced.SeriesInstanceUID}
+    assert {r.ReferencedSOPInstanceUID for r in referenced.ReferencedImageSequence} == set(images)
+
+    second, _ = extract_new(disc, tmp_path / "two")
+    assert {ds.SOPInstanceUID for ds in second.values()}.isdisjoint(ds.SOPInstanceUID for ds in first.values())
+    assert {ds.StudyInstanceUID for ds in second.values()} != {ds.StudyInstanceUID for ds in first.values()}
