@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from tests.network_fixtures import storescp  # noqa: F401  (fixture)
 from tests.synthetic import write_series
 from tests.test_reconcile import dicommedia
 
@@ -69,11 +70,11 @@ def extract_new(disc: Path, dest: Path) -> tuple[dict[str, Dataset], dict]:
     return {e["original_sop_instance_uid"]: dcmread(dest / e["path"]) for e in manifest["files"]}, manifest
 
 
-def test_extract_with_new_uids_keeps_references(tmp_path: Path, disc: Path, outside: dict[str, Dataset]):
+def assert_renumbered(got: dict[str, Dataset], outside: dict[str, Dataset]) -> None:
+    """Every UID of the set new, old ones recorded, references resolving to the new UIDs, the rest unchanged."""
     old = {uid for ds in outside.values() for uid in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)}
-    first, manifest = extract_new(disc, tmp_path / "one")
-    assert set(first) == set(outside)
-    for old_uid, ds in first.items():
+    assert set(got) == set(outside)
+    for old_uid, ds in got.items():
         was = outside[old_uid]
         assert ds.SOPInstanceUID != old_uid and ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         assert not {ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID} & old
@@ -87,15 +88,40 @@ def test_extract_with_new_uids_keeps_references(tmp_path: Path, disc: Path, outs
             was.SeriesInstanceUID,
             old_uid,
         )
-    entry = {e["original_sop_instance_uid"]: e for e in manifest["files"]}
-    assert all(entry[u]["sop_instance_uid"] == ds.SOPInstanceUID for u, ds in first.items())
-
-    ps = next(ds for ds in first.values() if ds.Modality == "PR")
-    images = {ds.SOPInstanceUID: ds for ds in first.values() if ds.Modality == "CT"}
-    assert len({ds.StudyInstanceUID for ds in first.values()}) == 1  # one study, one new Study UID
+    ps = next(ds for ds in got.values() if ds.Modality == "PR")
+    images = {ds.SOPInstanceUID: ds for ds in got.values() if ds.Modality == "CT"}
+    assert len({ds.StudyInstanceUID for ds in got.values()}) == 1  # one study, one new Study UID
     referenced = ps.ReferencedSeriesSequence[0]
     assert {ds.SeriesInstanceUID for ds in images.values()} == {referenced.SeriesInstanceUID}
     assert {r.ReferencedSOPInstanceUID for r in referenced.ReferencedImageSequence} == set(images)
+
+
+def received(folder: Path) -> dict[str, Dataset]:
+    """Old SOP Instance UID -> data set, of what storescp wrote."""
+    got = [dcmread(p) for p in folder.iterdir() if p.is_file()]
+    return {ds.OriginalAttributesSequence[-1].ModifiedAttributesSequence[0].SOPInstanceUID: ds for ds in got}
+
+
+def test_send_with_new_uids_into_storescp(disc: Path, outside: dict[str, Dataset], storescp):
+    scp = storescp()
+    result = dicommedia("read", str(disc), "--send", scp.address, "--new-uids", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sent"] == 5
+    first = received(scp.folder)
+    assert_renumbered(first, outside)
+
+    again = storescp()
+    assert dicommedia("read", str(disc), "--send", again.address, "--new-uids").returncode == 0
+    second = received(again.folder)
+    assert {ds.SOPInstanceUID for ds in second.values()}.isdisjoint(ds.SOPInstanceUID for ds in first.values())
+
+
+def test_extract_with_new_uids_keeps_references(tmp_path: Path, disc: Path, outside: dict[str, Dataset]):
+    first, manifest = extract_new(disc, tmp_path / "one")
+    assert_renumbered(first, outside)
+    assert set(first) == set(outside)
+    entry = {e["original_sop_instance_uid"]: e for e in manifest["files"]}
+    assert all(entry[u]["sop_instance_uid"] == ds.SOPInstanceUID for u, ds in first.items())
 
     second, _ = extract_new(disc, tmp_path / "two")
     assert {ds.SOPInstanceUID for ds in second.values()}.isdisjoint(ds.SOPInstanceUID for ds in first.values())

@@ -104,6 +104,8 @@ def check_request(send_to: str | None, options: dict[str, Any], extract: bool = 
         raise click.UsageError("give --stow-token or --stow-user, not both")
     if options.get("stow_user") and ":" not in options["stow_user"]:
         raise click.BadParameter("not USER:PASSWORD", param_hint="--stow-user")
+    if options.get("new_uids") and options.get("skip_existing"):
+        raise click.UsageError("--new-uids and --skip-existing cannot be combined (new UIDs are never on the peer)")
     if options.get("identity_password") and not options.get("identity_user"):
         raise click.UsageError("--password needs --user")
     if stow_url and not stow_url.lower().startswith(("http://", "https://")):
@@ -225,6 +227,7 @@ def run_import(
     from dicommedia.read.jobs import Failure
 
     reconciler = build_reconciler(request)
+    new_uids = build_new_uids(request, files, reconciler)
     existing = _existing(request)
     if request.dry_run:
         from dicommedia.read.jobs import plan_import
@@ -240,7 +243,7 @@ def run_import(
         report = _with_progress(
             "STOW-RS to {}".format(request.stow_url.replace("[", "\\[")),
             files,
-            lambda progress: stow_media(files, target, reconciler, existing, progress),
+            lambda progress: stow_media(files, target, reconciler, existing, progress, new_uids),
         )
     else:
         from dicommedia.read.send import import_media
@@ -249,7 +252,7 @@ def run_import(
         report = _with_progress(
             f"C-STORE to {peer}",
             files,
-            lambda progress: import_media(files, peer, request.send_options, progress, reconciler, existing),
+            lambda progress: import_media(files, peer, request.send_options, progress, reconciler, existing, new_uids),
         )
     report.filtered = filtered_out
     # Instances the media references or holds that could not be taken never reached the import: they failed too.

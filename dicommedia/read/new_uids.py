@@ -72,7 +72,8 @@ class NewUids:
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
             if keyword in ds:
                 setattr(old, keyword, ds[keyword].value)
-                self.known.add(str(ds[keyword].value))  # a file the listing did not name is of the set too
+                with self._lock:  # a file the listing did not name is of the set too
+                    self.known.add(str(ds[keyword].value))
 
         def visit(_: Dataset, elem: DataElement) -> None:
             if elem.tag in _RENUMBERED and elem.VR == "UI" and elem.value:
