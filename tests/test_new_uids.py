@@ -4,6 +4,7 @@ presentation state still points at its images; the old UIDs recorded; a second r
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.network_fixtures import storescp  # noqa: F401  (fixture)
+from tests.network_fixtures import orthanc_web, storescp  # noqa: F401  (fixtures)
 from tests.synthetic import write_series
 from tests.test_reconcile import dicommedia
 
@@ -126,3 +127,20 @@ def test_extract_with_new_uids_keeps_references(tmp_path: Path, disc: Path, outs
     second, _ = extract_new(disc, tmp_path / "two")
     assert {ds.SOPInstanceUID for ds in second.values()}.isdisjoint(ds.SOPInstanceUID for ds in first.values())
     assert {ds.StudyInstanceUID for ds in second.values()} != {ds.StudyInstanceUID for ds in first.values()}
+
+
+def test_stow_with_new_uids_into_orthanc(disc: Path, outside: dict[str, Dataset], orthanc_web):
+    orthanc_web.clear()
+    result = dicommedia("read", str(disc), "--stow", orthanc_web.web_url, "--new-uids", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sent"] == 5 and report["failed"] == []  # Orthanc's response names the new UIDs
+    got = [dcmread(BytesIO(blob)) for blob in orthanc_web.instances().values()]
+    assert_renumbered(
+        {ds.OriginalAttributesSequence[-1].ModifiedAttributesSequence[0].SOPInstanceUID: ds for ds in got}, outside
+    )
+
+
+def test_new_uids_with_skip_existing_is_a_usage_error(disc: Path):
+    result = dicommedia("read", str(disc), "--send", "A@127.0.0.1:1", "--new-uids", "--skip-existing")
+    assert result.returncode == 2 and "cannot be combined" in result.stderr
