@@ -62,10 +62,10 @@ def test_empty_extraction_target_untouched_on_ctrl_c(tmp_path: Path):
         from dicommedia.cli import main
         copied = []
         real = extract._copy
-        def copy(media_file, target, made):
+        def copy(media_file, target, made, *rest):
             if copied:
                 raise KeyboardInterrupt
-            copied.append(real(media_file, target, made))
+            copied.append(real(media_file, target, made, *rest))
             return copied[-1]
         extract._copy = copy
         sys.argv = ["dicommedia", "read", {str(iso)!r}, "--extract", {str(out)!r}, "--json"]

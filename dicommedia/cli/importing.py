@@ -29,6 +29,11 @@ _OPTIONS = [
         show_default=True,
         help="An instance whose patient the map or worklist does not know: send it as is, skip it, or fail it.",
     ),
+    click.option(
+        "--new-uids",
+        is_flag=True,
+        help="New Study/Series/SOP Instance UIDs, every reference in the set kept consistent (old ones recorded).",
+    ),
     click.option("--dry-run", is_flag=True, help="Say what would be sent, under which identity; send nothing."),
     click.option("--stow", "stow_url", metavar="URL", help="Import over DICOMweb STOW-RS into this base URL."),
     click.option("--stow-token", metavar="TOKEN", help="STOW-RS bearer token."),
@@ -57,6 +62,7 @@ class ImportRequest:
     worklist: str | None = None
     set_values: tuple[str, ...] = ()
     unmapped: str = "fail"
+    new_uids: bool = False
     dry_run: bool = False
     stow_token: str | None = None
     stow_user: str | None = None
@@ -79,21 +85,27 @@ def parse_peer(text: str, option: str) -> Any:
         raise click.BadParameter(exc.message, param_hint=option) from None
 
 
-def check_request(send_to: str | None, options: dict[str, Any]) -> None:
-    """Usage errors of the import options, before the media is opened."""
+RECONCILE_OPTIONS = ("patient_map", "worklist", "set_values", "new_uids")
+
+
+def check_request(send_to: str | None, options: dict[str, Any], extract: bool = False) -> None:
+    """Usage errors of the import options, before the media is opened (reconciliation also serves --extract)."""
     stow_url = options.get("stow_url")
     if send_to and stow_url:
         raise click.UsageError("--send and --stow cannot be combined")
     target = send_to or stow_url
-    for name in ("patient_map", "worklist", "set_values", "dry_run", "skip_existing", "stow_token", "stow_user"):
-        if options.get(name) and not target:
-            raise click.UsageError(f"--{name.replace('_values', '').replace('_', '-')} needs --send or --stow")
+    for name in (*RECONCILE_OPTIONS, "dry_run", "skip_existing", "stow_token", "stow_user"):
+        if options.get(name) and not target and not (extract and name in RECONCILE_OPTIONS):
+            needs = "--send, --stow or --extract" if name in RECONCILE_OPTIONS else "--send or --stow"
+            raise click.UsageError(f"--{name.replace('_values', '').replace('_', '-')} needs {needs}")
     if (options.get("stow_token") or options.get("stow_user")) and not stow_url:
         raise click.UsageError("--stow-token and --stow-user need --stow")
     if options.get("stow_token") and options.get("stow_user"):
         raise click.UsageError("give --stow-token or --stow-user, not both")
     if options.get("stow_user") and ":" not in options["stow_user"]:
         raise click.BadParameter("not USER:PASSWORD", param_hint="--stow-user")
+    if options.get("new_uids") and options.get("skip_existing"):
+        raise click.UsageError("--new-uids and --skip-existing cannot be combined (new UIDs are never on the peer)")
     if options.get("identity_password") and not options.get("identity_user"):
         raise click.UsageError("--password needs --user")
     if stow_url and not stow_url.lower().startswith(("http://", "https://")):
@@ -127,6 +139,16 @@ def build_reconciler(request: ImportRequest) -> Any:
     if not sources and not settings:
         return None
     return Reconciler(sources, settings, request.unmapped)  # type: ignore[arg-type]
+
+
+def build_new_uids(request: ImportRequest, files: list[MediaFile], reconciler: Any) -> Any:
+    """The import's UID mapping when --new-uids asks for one (None otherwise)."""
+    if not request.new_uids:
+        return None
+    from dicommedia.read.new_uids import NewUids
+    from dicommedia.read.reconcile import now_dt
+
+    return NewUids.of(files, reconciler.modified_at if reconciler else now_dt())
 
 
 def _plural(n: int, word: str) -> str:
@@ -205,6 +227,7 @@ def run_import(
     from dicommedia.read.jobs import Failure
 
     reconciler = build_reconciler(request)
+    new_uids = build_new_uids(request, files, reconciler)
     existing = _existing(request)
     if request.dry_run:
         from dicommedia.read.jobs import plan_import
@@ -220,7 +243,7 @@ def run_import(
         report = _with_progress(
             "STOW-RS to {}".format(request.stow_url.replace("[", "\\[")),
             files,
-            lambda progress: stow_media(files, target, reconciler, existing, progress),
+            lambda progress: stow_media(files, target, reconciler, existing, progress, new_uids),
         )
     else:
         from dicommedia.read.send import import_media
@@ -229,7 +252,7 @@ def run_import(
         report = _with_progress(
             f"C-STORE to {peer}",
             files,
-            lambda progress: import_media(files, peer, request.send_options, progress, reconciler, existing),
+            lambda progress: import_media(files, peer, request.send_options, progress, reconciler, existing, new_uids),
         )
     report.filtered = filtered_out
     # Instances the media references or holds that could not be taken never reached the import: they failed too.

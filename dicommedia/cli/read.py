@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from dicommedia.cli.importing import ImportRequest, check_request, import_options, run_import
+from dicommedia.cli.importing import (
+    ImportRequest,
+    build_new_uids,
+    build_reconciler,
+    check_request,
+    import_options,
+    run_import,
+)
 from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
 from dicommedia.media.verify import split_verified
@@ -123,7 +130,7 @@ def read(
     """List a disc image, mounted disc, DICOMDIR or folder; extract it; or import it over C-STORE or STOW-RS."""
     if (send_to or import_kw["stow_url"]) and extract_dir:
         raise click.UsageError("--send/--stow and --extract cannot be combined")
-    check_request(send_to, import_kw)
+    check_request(send_to, import_kw, extract=bool(extract_dir))
     with (
         open_media(media, plain=True, dicomdir_only=dicomdir_only, file_system=file_system) as view,
         warnings.catch_warnings(),
@@ -138,7 +145,7 @@ def read(
             view.refused.extend(refused)
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
-        if importing:
+        if importing or extract_dir:
             from dicommedia.read.send import SendOptions, TlsOptions
 
             if (tls_ca or tls_cert or tls_key) and not (tls or import_kw["stow_url"]):
@@ -156,10 +163,12 @@ def read(
             request = ImportRequest(send_to, send_options=options, tls_ca=tls_ca, **import_kw)
             if not files:
                 _no_files(view, filtered)
-            run_import(view, files, skipped, request, as_json)
-            return
-        if extract_dir:
-            _extract(view, files, Path(extract_dir), as_json, filtered)
+            if extract_dir:
+                reconciler = build_reconciler(request)
+                new_uids = build_new_uids(request, files, reconciler)
+                _extract(view, files, Path(extract_dir), as_json, reconciler, new_uids)
+            else:
+                run_import(view, files, skipped, request, as_json)
             return
         if not files and not filtered and _errors(view):
             _nothing_readable(view)
@@ -189,16 +198,17 @@ def _nothing_readable(view: MediaView) -> NoReturn:
     )
 
 
-def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: bool) -> None:
+def _extract(view: MediaView, files: list, dest: Path, as_json: bool, reconciler: Any, new_uids: Any) -> None:
+    """Extract ``files`` into ``dest`` (local identity, new UIDs when asked); exit 1 if any failed."""
     from rich.progress import Progress
 
     from dicommedia.read.extract import extract
 
-    if not files:
-        _no_files(view, filtered)
     with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task("extracting", total=len(files))
-        result = extract(view, files, dest, progress=lambda _f: progress.advance(task))
+        result = extract(
+            view, files, dest, progress=lambda _f: progress.advance(task), reconciler=reconciler, new_uids=new_uids
+        )
     if as_json:
         emit_json(
             {
@@ -207,14 +217,18 @@ def _extract(view: MediaView, files: list, dest: Path, as_json: bool, filtered: 
                 "dir": str(dest),
                 "manifest": str(result.manifest),
                 "failed": result.failed + [{"file_id": p.file_id, "reason": p.message} for p in view.refused],
+                "skipped": result.skipped,
             }
         )
     for failure in result.failed:
         err_console.print(f"[red]not extracted[/] {escape(failure['file_id'])}: {escape(failure['reason'])}")
+    for skip in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {escape(skip['file_id'])}: {escape(skip['reason'])}")
     forgotten = sum(1 for entry in result.written if entry["unreferenced"])
     err_console.print(
         f"extracted {_plural(len(result.written), 'instance')} to {escape(str(dest))} (manifest {result.manifest.name})"
         + (f"; {forgotten} of them not in the DICOMDIR" if forgotten else "")
+        + (f"; {len(result.skipped)} skipped" if result.skipped else "")
         + (f"; {len(result.failed) + len(view.refused)} not extracted" if result.failed or view.refused else "")
     )
     if result.failed or view.refused:

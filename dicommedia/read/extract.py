@@ -5,13 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from dicommedia.errors import MediaError, one_line
 from dicommedia.media import MediaFile, MediaView
 from dicommedia.media.store import unsafe_reason
+from dicommedia.read.coerce import CoercionError
+from dicommedia.read.jobs import Failure, describe, read_head, reconciled_head
+from dicommedia.read.new_uids import NewUids
+from dicommedia.read.reconcile import Identity, Reconciler, Refusal
 
 MANIFEST = "MANIFEST.json"
 
@@ -23,6 +28,7 @@ class Extraction:
     dest: Path
     written: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # unmapped instances left out (--unmapped skip)
 
     @property
     def manifest(self) -> Path:
@@ -59,8 +65,42 @@ class WriteError(Exception):
     """The destination refused a write (full, read-only, ...): the extraction cannot go on."""
 
 
-def _copy(media_file: MediaFile, target: Path, made: list[Path]) -> str:
-    """Stream one file to ``target`` (through a temporary name) and return its SHA-256.
+@dataclass(frozen=True)
+class Splice:
+    """A rewritten data set head: at ``offset`` of the file, ``head`` replaces ``replaced`` stored bytes."""
+
+    offset: int
+    head: bytes
+    replaced: int
+
+
+def _chunks(src: BinaryIO, splice: Splice | None) -> Iterator[bytes]:
+    """The file's bytes as written: as stored, or with the head of its data set replaced by ``splice``."""
+    if splice is not None:
+        yield src.read(splice.offset)
+        yield splice.head
+        src.read(splice.replaced)
+    while chunk := src.read(1024 * 1024):
+        yield chunk
+
+
+def _renumbered(media_file: MediaFile, splice: Splice | None, new_uids: NewUids) -> bytes:
+    """The whole file (with ``splice`` applied) under the import's new UIDs."""
+    with media_file.open() as src:
+        raw = b"".join(_chunks(src, splice))
+    consumed = len(raw) if splice is None else len(raw) - len(splice.head) + splice.replaced
+    if consumed != media_file.size:
+        raise OSError(f"read {consumed} bytes, the media says {media_file.size}")
+    try:
+        return new_uids.part10(raw)
+    except CoercionError as exc:
+        raise MediaError(str(exc), "\\".join(media_file.file_id)) from None
+
+
+def _copy(
+    media_file: MediaFile, target: Path, made: list[Path], rewrite: Splice | bytes | None = None
+) -> tuple[str, int]:
+    """Stream one file to ``target`` (through a temporary name); its SHA-256 and size as written.
 
     OSError: the media could not be read (this file fails); WriteError: the destination could not be written.
     ``made`` collects every path created, for the clean-up of an extraction that cannot finish.
@@ -68,6 +108,7 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path]) -> str:
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     size = 0
+    splice = rewrite if isinstance(rewrite, Splice) else None
     with media_file.open() as src:
         try:
             _make_parents(target.parent, made)
@@ -76,7 +117,7 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path]) -> str:
             raise WriteError(exc) from None
         made.append(partial)
         with out:
-            while chunk := src.read(1024 * 1024):
+            for chunk in [rewrite] if isinstance(rewrite, bytes) else _chunks(src, splice):
                 digest.update(chunk)
                 try:
                     out.write(chunk)
@@ -87,11 +128,32 @@ def _copy(media_file: MediaFile, target: Path, made: list[Path]) -> str:
                 out.flush()
             except OSError as exc:
                 raise WriteError(exc) from None
-    if size != media_file.size:
-        raise OSError(f"read {size} bytes, the media says {media_file.size}")
+    read = size if splice is None else size - len(splice.head) + splice.replaced
+    if not isinstance(rewrite, bytes) and read != media_file.size:
+        raise OSError(f"read {read} bytes, the media says {media_file.size}")
     os.replace(partial, target)
     made[-1] = target
-    return digest.hexdigest()
+    return digest.hexdigest(), size
+
+
+def reconcile(media_file: MediaFile, reconciler: Reconciler) -> tuple[Splice | None, Identity] | Refusal:
+    """The local identity of an instance and the rewrite of its data set head (the send path's coercion).
+
+    MediaError when the instance cannot be read or rewritten.
+    """
+    file_id = "\\".join(media_file.file_id)
+    job = describe(media_file)
+    if isinstance(job, Failure):
+        raise MediaError(job.reason, file_id)
+    try:
+        _, offset = read_head(media_file)
+        rewrite = reconciled_head(job, offset, reconciler)
+    except (CoercionError, ValueError, OSError) as exc:
+        raise MediaError(f"cannot give the instance its local identity: {exc}", file_id) from None
+    if isinstance(rewrite, Refusal):
+        return rewrite
+    assert job.identity is not None
+    return (None if rewrite is None else Splice(offset, *rewrite)), job.identity
 
 
 def _make_parents(folder: Path, made: list[Path]) -> None:
@@ -115,9 +177,18 @@ def _remove(made: list[Path]) -> None:
 
 
 def extract(
-    view: MediaView, files: Iterable[MediaFile], dest: Path, progress: Callable[[MediaFile], None] | None = None
+    view: MediaView,
+    files: Iterable[MediaFile],
+    dest: Path,
+    progress: Callable[[MediaFile], None] | None = None,
+    reconciler: Reconciler | None = None,
+    new_uids: NewUids | None = None,
 ) -> Extraction:
     """Copy the files into ``dest`` and write the manifest; failures are listed, never silent.
+
+    With a ``reconciler``, each file is written under its local identity (the outside values kept in the
+    Original Attributes Sequence, as on import); an unmapped instance is skipped or failed, never written as is
+    unless ``--unmapped send`` says so. With ``new_uids``, each file gets the import's new UIDs.
 
     All or nothing against the destination: when it cannot be written (full, read-only) or the run is
     interrupted, everything written is removed (no ``.part`` file either) and MediaError / KeyboardInterrupt rise.
@@ -125,7 +196,7 @@ def extract(
     dest = Path(dest)
     made: list[Path] = [dest] if prepare_dest(dest) else []
     try:
-        return _extract_into(view, files, dest, made, progress)
+        return _extract_into(view, files, dest, made, progress, reconciler, new_uids)
     except WriteError as exc:
         _remove(made)
         cause = exc.args[0]
@@ -142,18 +213,40 @@ def extract(
 
 
 def _extract_into(
-    view: MediaView, files: Iterable[MediaFile], dest: Path, made: list[Path], progress: Callable | None
+    view: MediaView,
+    files: Iterable[MediaFile],
+    dest: Path,
+    made: list[Path],
+    progress: Callable | None,
+    reconciler: Reconciler | None,
+    new_uids: NewUids | None,
 ) -> Extraction:
     result = Extraction(dest)
     taken: set[Path] = set()
+
+    def renamed(uid: str | None) -> str | None:
+        return new_uids.new(uid) if new_uids and uid else uid
+
     for media_file in files:
         file_id = "\\".join(media_file.file_id)
+        identity: Identity | None = None
         try:
             target = target_path(dest, media_file)
             if target in taken or target.name == MANIFEST:
                 raise MediaError("two instances map to one extracted path", file_id)
+            splice = None
+            if reconciler is not None:
+                local = reconcile(media_file, reconciler)
+                if isinstance(local, Refusal):
+                    entry = {"file_id": file_id, "sop_instance_uid": media_file.sop_instance_uid}
+                    (result.skipped if local.skip else result.failed).append(entry | {"reason": local.reason})
+                    if progress:
+                        progress(media_file)
+                    continue
+                splice, identity = local
             taken.add(target)
-            sha256 = _copy(media_file, target, made)
+            rewrite = _renumbered(media_file, splice, new_uids) if new_uids else splice
+            sha256, size = _copy(media_file, target, made, rewrite)
         except (MediaError, OSError) as exc:
             if made and made[-1].name.endswith(".part"):
                 _remove([made.pop()])
@@ -166,16 +259,18 @@ def _extract_into(
                     "file_id": file_id,
                     "path": target.relative_to(dest).as_posix(),
                     "media_path": media_file.media_path,
-                    "size": media_file.size,
+                    "size": size,
                     "sha256": sha256,
-                    "sop_instance_uid": media_file.sop_instance_uid,
+                    "sop_instance_uid": renamed(media_file.sop_instance_uid),
                     "sop_class_uid": media_file.sop_class_uid,
                     "transfer_syntax_uid": media_file.transfer_syntax_uid,
                     "patient_id": media_file.patient_id,
-                    "study_instance_uid": media_file.study_instance_uid,
-                    "series_instance_uid": media_file.series_instance_uid,
+                    "study_instance_uid": renamed(media_file.study_instance_uid),
+                    "series_instance_uid": renamed(media_file.series_instance_uid),
                     "unreferenced": media_file.unreferenced,
                 }
+                | ({} if identity is None else {"identity": _identity_json(identity)})
+                | ({"original_sop_instance_uid": media_file.sop_instance_uid} if new_uids else {})
             )
         if progress:
             progress(media_file)
@@ -184,6 +279,7 @@ def _extract_into(
         "fileset_id": view.fileset_id,
         "files": result.written,
         "failed": result.failed,
+        "skipped": result.skipped,
         "problems": [p.as_json() | {"severity": p.severity} for p in view.problems],
     }
     partial = result.manifest.with_name(MANIFEST + ".part")
@@ -194,3 +290,8 @@ def _extract_into(
         raise WriteError(exc) from None
     os.replace(partial, result.manifest)
     return result
+
+
+def _identity_json(identity: Identity) -> dict:
+    """The local identity a file was written with, for the manifest."""
+    return {"source": identity.source, "values": identity.show()}

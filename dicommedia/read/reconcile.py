@@ -179,6 +179,11 @@ def parse_set(assignments: tuple[str, ...]) -> dict[int, tuple[str, str]]:
     return values
 
 
+def now_dt() -> str:
+    """Now, as a DT value with the local offset (an Attribute Modification DateTime)."""
+    return datetime.datetime.now().astimezone().strftime("%Y%m%d%H%M%S.%f%z")
+
+
 @dataclass
 class Reconciler:
     """The local identity of each instance from its outside values: the first source that knows it wins."""
@@ -186,7 +191,7 @@ class Reconciler:
     sources: list[Resolver]
     settings: dict[int, tuple[str, str]]
     unmapped: Unmapped = "fail"
-    modified_at: str = field(default_factory=lambda: datetime.datetime.now().astimezone().strftime("%Y%m%d%H%M%S.%f%z"))
+    modified_at: str = field(default_factory=now_dt)
     _cache: dict[Outside, Resolution] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

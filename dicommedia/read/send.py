@@ -42,7 +42,8 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.reconcile import Reconciler, Refusal
+from dicommedia.read.new_uids import NewUids
+from dicommedia.read.reconcile import Reconciler, Refusal, is_explicit
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -305,9 +306,11 @@ class _Importer:
         contexts: list[ProposedContext],
         progress: Progress | None,
         reconciler: Reconciler | None = None,
+        new_uids: NewUids | None = None,
     ):
         self.peer = peer
         self.reconciler = reconciler
+        self.new_uids = new_uids
         self.options = options
         self.contexts = contexts
         self.progress = progress
@@ -463,7 +466,7 @@ class _Importer:
         try:
             meta, offset = read_head(job.item)
             stored_ts = meta["TransferSyntaxUID"]
-            if stored_ts == send_ts:
+            if stored_ts == send_ts and self.new_uids is None:
                 rewrite = reconciled_head(job, offset, self.reconciler) if self.reconciler else None
                 if isinstance(rewrite, Refusal):
                     self._settle_refused(job, rewrite)
@@ -482,7 +485,7 @@ class _Importer:
             self._fail(job, None, f"cannot read the file: {exc}")
             return None
         try:
-            data = reencode(raw, stored_ts, send_ts)
+            data = raw[offset:] if stored_ts == send_ts else reencode(raw, stored_ts, send_ts)
         except Exception as exc:  # a codec that cannot decode this object
             self._fail(
                 job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}"
@@ -497,6 +500,13 @@ class _Importer:
             self._settle_refused(job, local)
             return None
         data = local
+        if self.new_uids is not None:
+            try:
+                data, job.sop_instance = self.new_uids.dataset(data, not is_explicit(send_ts))
+            except CoercionError as exc:
+                self._fail(job, None, str(exc))
+                return None
+            command = c_store_command(message_id, job.sop_class, job.sop_instance)
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
@@ -538,9 +548,10 @@ def import_media(
     progress: Progress | None = None,
     reconciler: Reconciler | None = None,
     existing: Existing | None = None,
+    new_uids: NewUids | None = None,
 ) -> ImportReport:
-    """C-ECHO, then C-STORE every item into ``peer``, coerced as ``reconciler`` says and leaving out what
-    ``existing`` finds on the peer; raise MediaError when the peer cannot be reached at all."""
+    """C-ECHO, then C-STORE every item into ``peer``, coerced as ``reconciler`` says (with ``new_uids``, under new
+    UIDs) and leaving out what ``existing`` finds on the peer; raise MediaError when the peer cannot be reached."""
     check_ae_title(options.calling_aet, "--calling-aet")
     started = time.perf_counter()
     # A worklist is asked before the first association; a patient map is applied as each instance goes.
@@ -569,7 +580,7 @@ def import_media(
         if not group_jobs:
             first.close()
             continue
-        importer = _Importer(peer, options, contexts, progress, reconciler)
+        importer = _Importer(peer, options, contexts, progress, reconciler, new_uids)
         importer.run(group_jobs, first)
         report.sent += importer.report.sent
         report.warnings += importer.report.warnings

@@ -30,6 +30,7 @@ from dicommedia.read.jobs import (
     reconciled_dataset,
     refused,
 )
+from dicommedia.read.new_uids import NewUids
 from dicommedia.read.reconcile import Reconciler, Refusal
 
 if TYPE_CHECKING:
@@ -120,15 +121,21 @@ def _transport_error(exc: Exception) -> str:
     return f"connection failed ({exc})"
 
 
-def part10_bytes(job: Job, reconciler: Reconciler | None) -> bytes | Refusal:
-    """The instance as a Part 10 file, its data set under its local identity; the Refusal when it has none."""
+def part10_bytes(job: Job, reconciler: Reconciler | None, new_uids: NewUids | None = None) -> bytes | Refusal:
+    """The instance as a Part 10 file, its data set under its local identity (and the import's new UIDs, the
+    job then naming its new SOP Instance UID); the Refusal when it has none."""
     with job.item.open() as fp:
         raw = fp.read()
-    if reconciler is None:
-        return raw
-    _, offset = read_file_meta(raw)
-    local = reconciled_dataset(job, raw[offset:], job.transfer_syntax, reconciler)
-    return local if isinstance(local, Refusal) else raw[:offset] + local
+    if reconciler is not None:
+        _, offset = read_file_meta(raw)
+        local = reconciled_dataset(job, raw[offset:], job.transfer_syntax, reconciler)
+        if isinstance(local, Refusal):
+            return local
+        raw = raw[:offset] + local
+    if new_uids is not None:
+        raw = new_uids.part10(raw)
+        job.sop_instance = new_uids.new(job.sop_instance)
+    return raw
 
 
 def batches(jobs: list[Job]) -> Iterator[list[Job]]:
@@ -161,9 +168,12 @@ def _value(item: dict, tag: str) -> Any:
 class _Stower:
     """Workers each POST one batch at a time; results gathered into one report."""
 
-    def __init__(self, target: StowTarget, progress: Progress | None, reconciler: Reconciler | None):
+    def __init__(
+        self, target: StowTarget, progress: Progress | None, reconciler: Reconciler | None, new_uids: NewUids | None
+    ):
         self.target = target
         self.reconciler = reconciler
+        self.new_uids = new_uids
         self.progress = progress
         self.report = ImportReport()
         self.lock = threading.Lock()
@@ -192,7 +202,7 @@ class _Stower:
         boundary = uuid.uuid4().hex
         for job in batch:
             try:
-                data = part10_bytes(job, self.reconciler)
+                data = part10_bytes(job, self.reconciler, self.new_uids)
             except CoercionError as exc:
                 self._settle(
                     job, Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity: {exc}"), 0
@@ -258,11 +268,13 @@ def stow_media(
     reconciler: Reconciler | None = None,
     existing: Existing | None = None,
     progress: Progress | None = None,
+    new_uids: NewUids | None = None,
 ) -> ImportReport:
-    """STOW-RS every item into ``target``; MediaError when the server refuses our credentials."""
+    """STOW-RS every item into ``target`` (with ``new_uids``, under new UIDs); MediaError when the server refuses
+    our credentials."""
     started = time.perf_counter()
     plan = plan_import(items, reconciler if reconciler and reconciler.remote else None, existing, progress)
-    stower = _Stower(target, progress, reconciler)
+    stower = _Stower(target, progress, reconciler, new_uids)
     with target.client() as client, ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(lambda batch: stower.post(client, batch), batches(plan.jobs)))
     report = plan.report
