@@ -14,7 +14,7 @@ def content_digest(header: InstanceHeader) -> str:
     """Digest of what the object shows: decoded pixels when it has them, else its attributes."""
     from pydicom import dcmread
 
-    from dicommedia.transforms.encoding import encode_body
+    from dicommedia.part10.dataset import encode_body
 
     ds = dcmread(io.BytesIO(header.source.read_bytes()), force=True)
     h = hashlib.sha256()

@@ -14,9 +14,9 @@ from pydicom.hooks import hooks
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicommedia.errors import MediaError, one_line
+from dicommedia.part10.dataset import encode_body
 from dicommedia.transforms.encoding import (
     apply_coercions,
-    encode_body,
     private_vr_hook,
     remap_references,
     to_explicit_vr_little_endian,
