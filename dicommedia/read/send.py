@@ -42,13 +42,14 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.new_uids import NewUids
 from dicommedia.read.reconcile import Reconciler, Refusal, is_explicit
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
 if TYPE_CHECKING:
     import ssl
+
+    from dicommedia.read.new_uids import NewUids  # pydicom: loaded only when --new-uids asks
 
 VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
