@@ -86,6 +86,19 @@ def write_ct(folder: Path, slices: int) -> int:
     return total
 
 
+def make_disc(folder: Path, iso: Path, slices: int) -> int:
+    """CT slices in ``folder`` and a disc of them at ``iso`` made by dicommedia; the bytes of the slices."""
+    nbytes = write_ct(folder, slices)
+    made = subprocess.run(
+        [sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode:
+        sys.exit(f"dicommedia create failed: {made.stderr.strip()}")
+    return nbytes
+
+
 def wait_for(port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -260,16 +273,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         work = Path(tmp)
-        folder = work / "ct"
-        nbytes = write_ct(folder, args.slices)
-        iso = work / "disc.iso"
-        made = subprocess.run(
-            [sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
-            capture_output=True,
-            text=True,
-        )
-        if made.returncode:
-            sys.exit(f"dicommedia create failed: {made.stderr.strip()}")
+        folder, iso = work / "ct", work / "disc.iso"
+        nbytes = make_disc(folder, iso, args.slices)
         print(
             f"{args.slices} CT slices 512x512x16 bit, {nbytes / 1e6:.0f} MB; ISO {iso.stat().st_size / 1e6:.0f} MB; "
             f"best of {args.repeat}; storescp {'writing files' if args.store else '--ignore'}"

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import free_port, native, python_env, timed, wait_for, write_ct  # noqa: E402
+from bench_import import free_port, make_disc, native, python_env, timed, wait_for  # noqa: E402
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
@@ -68,16 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_stow_") as tmp:
         work = Path(tmp)
-        folder = work / "ct"
-        nbytes = write_ct(folder, args.slices)
-        iso = work / "disc.iso"
-        made = subprocess.run(
-            [sys.executable, "-m", "dicommedia", "create", str(folder), "-o", str(iso), "--media", "usb"],
-            capture_output=True,
-            text=True,
-        )
-        if made.returncode:
-            sys.exit(f"dicommedia create failed: {made.stderr.strip()}")
+        folder, iso = work / "ct", work / "disc.iso"
+        nbytes = make_disc(folder, iso, args.slices)
         patient_map = work / "map.csv"
         patient_map.write_text("source_patient_id,patient_id,patient_name\nBENCH,LOCAL-1,LOCAL^PATIENT\n")
         server, dicom_port, http_port = start_orthanc(work)
