@@ -34,8 +34,8 @@ def run_timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def classic_pipeline(inputs: list[Path], work: Path) -> float:
-    """cp into PS3.10 File IDs, dcmmkdir +I, genisoimage: the classic DCMTK + genisoimage disc."""
+def classic_pipeline(inputs: list[Path], work: Path, iso_options: tuple[str, ...] = ()) -> float:
+    """cp into PS3.10 File IDs, dcmmkdir +I, genisoimage (plus ``iso_options``, e.g. -udf): the classic disc."""
     stage = work / "stage"
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "DICOM").mkdir(parents=True)
@@ -48,7 +48,7 @@ def classic_pipeline(inputs: list[Path], work: Path) -> float:
         shutil.copyfile(path, stage / name)  # cp
         names.append(name)
     run_timed(["dcmmkdir", "+I", "+id", str(stage), "+D", str(stage / "DICOMDIR"), "+F", "CLASSIC", "-q", *names])
-    run_timed(["genisoimage", "-quiet", "-V", "CLASSIC", "-o", str(iso), str(stage)])
+    run_timed(["genisoimage", "-quiet", *iso_options, "-V", "CLASSIC", "-o", str(iso), str(stage)])
     elapsed = time.perf_counter() - start
     if not (stage / "DICOMDIR").is_file():
         raise SystemExit("dcmmkdir wrote no DICOMDIR: the classic disc would be incomplete")

@@ -20,25 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_create import run_timed  # noqa: E402
+from bench.bench_create import classic_pipeline, run_timed  # noqa: E402
 from tests.synthetic import write_series  # noqa: E402
-
-
-def classic_udf(inputs: list[Path], work: Path) -> float:
-    """cp into PS3.10 File IDs, dcmmkdir +I, genisoimage -udf (an ISO 9660 + UDF 1.02 bridge)."""
-    stage = work / "stage"
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "DICOM").mkdir(parents=True)
-    iso = work / "classic.iso"
-    iso.unlink(missing_ok=True)
-    start = time.perf_counter()
-    names = []
-    for n, path in enumerate(inputs, 1):
-        names.append(f"DICOM/IM{n:06d}")
-        shutil.copyfile(path, stage / names[-1])
-    run_timed(["dcmmkdir", "+I", "+id", str(stage), "+D", str(stage / "DICOMDIR"), "+F", "CLASSIC", "-q", *names])
-    run_timed(["genisoimage", "-quiet", "-udf", "-V", "CLASSIC", "-o", str(iso), str(stage)])
-    return time.perf_counter() - start
 
 
 def ours_create(inputs_dir: Path, work: Path, udf: bool) -> float:
@@ -82,10 +65,10 @@ def main() -> None:
         inputs = write_series(work / "in", args.slices, rows=512, cols=512)
         size = sum(p.stat().st_size for p in inputs)
         print(f"{args.slices} CT slices, 512x512x16 bit, {size / 1e6:.0f} MB; best of {args.repeat}")
-        classic_udf(inputs, work), ours_create(work / "in", work, True)  # warm the page cache for both
+        classic_pipeline(inputs, work, ("-udf",)), ours_create(work / "in", work, True)  # warm the page cache for both
         peer, mine, plain = [], [], []
         for _ in range(args.repeat):  # interleaved: machine load falls on every side alike
-            peer.append(classic_udf(inputs, work))
+            peer.append(classic_pipeline(inputs, work, ("-udf",)))
             mine.append(ours_create(work / "in", work, True))
             plain.append(ours_create(work / "in", work, False))
         print(f"cp + dcmmkdir +I + genisoimage -udf: {min(peer):.2f} s")

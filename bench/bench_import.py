@@ -213,11 +213,13 @@ def reconcile_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, fl
     return best
 
 
-def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
-    """The same two senders into Orthanc (a real PACS, DCMTK inside), emptied before every run."""
+def start_orthanc(work: Path, plugin: Path | None = None) -> tuple[subprocess.Popen, int, int]:
+    """Orthanc (with ``plugin``, e.g. DICOMweb) on free loopback ports: the server, its DICOM and HTTP ports."""
     import json
-    import urllib.request
 
+    binary = shutil.which("Orthanc") or sys.exit("Orthanc not found (apt-get install orthanc)")
+    if plugin is not None and not plugin.exists():
+        sys.exit(f"{plugin} not found (apt-get install orthanc-dicomweb)")
     dicom_port, http_port = free_port(), free_port()
     config = {
         "Name": "bench",
@@ -230,13 +232,28 @@ def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, floa
         "DicomCheckCalledAet": False,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
-        "Plugins": [],
+        "Plugins": [str(plugin)] if plugin else [],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
     (work / "orthanc.json").write_text(json.dumps(config))
-    binary = shutil.which("Orthanc") or sys.exit("Orthanc not found (apt-get install orthanc)")
     server = subprocess.Popen(
         [binary, str(work / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    try:
+        wait_for(http_port)
+        wait_for(dicom_port)
+    except BaseException:
+        server.kill()
+        raise
+    return server, dicom_port, http_port
+
+
+def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, float]:
+    """The same two senders into Orthanc (a real PACS, DCMTK inside), emptied before every run."""
+    import json
+    import urllib.request
+
+    server, dicom_port, http_port = start_orthanc(work)
     rest = f"http://127.0.0.1:{http_port}"
 
     def empty() -> None:
@@ -245,8 +262,6 @@ def orthanc_setting(folder: Path, iso: Path, args, work: Path) -> dict[str, floa
                 urllib.request.urlopen(urllib.request.Request(f"{rest}/patients/{pid}", method="DELETE")).read()
 
     try:
-        wait_for(http_port)
-        wait_for(dicom_port)
         storescu = [native("storescu"), "-aec", "ORTHANC", "+sd", "+r", "127.0.0.1", str(dicom_port), str(folder)]
         ours = [sys.executable, "-m", "dicommedia", "read", str(iso), "--send", f"ORTHANC@127.0.0.1:{dicom_port}"]
         times: dict[str, list[float]] = {"storescu": [], "dicommedia": []}

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,38 +25,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_import import free_port, make_disc, native, python_env, timed, wait_for  # noqa: E402
+from bench_import import make_disc, native, python_env, start_orthanc, timed  # noqa: E402
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-
-
-def start_orthanc(work: Path) -> tuple[subprocess.Popen, int, int]:
-    """Orthanc with the DICOMweb plugin on free loopback ports."""
-    binary = shutil.which("Orthanc") or sys.exit("Orthanc not found (apt-get install orthanc)")
-    if not PLUGIN.exists():
-        sys.exit(f"{PLUGIN} not found (apt-get install orthanc-dicomweb)")
-    dicom_port, http_port = free_port(), free_port()
-    config = {
-        "Name": "bench",
-        "DicomAet": "ORTHANC",
-        "DicomPort": dicom_port,
-        "HttpPort": http_port,
-        "StorageDirectory": str(work / "orthanc"),
-        "IndexDirectory": str(work / "orthanc"),
-        "DicomModalities": {},
-        "DicomCheckCalledAet": False,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "Plugins": [str(PLUGIN)],
-        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-    }
-    (work / "orthanc.json").write_text(json.dumps(config))
-    server = subprocess.Popen(
-        [binary, str(work / "orthanc.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_for(http_port)
-    wait_for(dicom_port)
-    return server, dicom_port, http_port
 
 
 def main() -> None:
@@ -72,7 +41,7 @@ def main() -> None:
         nbytes = make_disc(folder, iso, args.slices)
         patient_map = work / "map.csv"
         patient_map.write_text("source_patient_id,patient_id,patient_name\nBENCH,LOCAL-1,LOCAL^PATIENT\n")
-        server, dicom_port, http_port = start_orthanc(work)
+        server, dicom_port, http_port = start_orthanc(work, PLUGIN)
         rest = f"http://127.0.0.1:{http_port}"
 
         def empty() -> None:
