@@ -19,13 +19,12 @@ from pydicom.sequence import Sequence
 
 from dicommedia.errors import one_line
 from dicommedia.media.findings import Finding
-from dicommedia.media.plain_dicomdir import active_in_tree_order
+from dicommedia.media.plain_dicomdir import LEVELS, active_in_tree_order
 from dicommedia.part10 import Part10Error
 from dicommedia.part10.structure import meta_end, walk_dataset
 from dicommedia.profile import EXPLICIT_VR_LE
 from dicommedia.standard.file_id import split_file_id
 
-LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
 # What pydicom raises on damaged input (struct.error escapes it on a truncated element header; RecursionError on
 # sequences nested thousands deep; MemoryError on a length it tries to allocate under a memory limit).
 READ_ERRORS = (
@@ -82,6 +81,19 @@ class Record:
             return None
         return str(value).strip() or None
 
+    def has(self, keyword: str) -> bool:
+        """True when the record holds the element, empty or not."""
+        return keyword in self.ds
+
+    def is_empty(self, keyword: str) -> bool:
+        """True when the element is absent or has no value (an empty string, no values, a sequence with no item)."""
+        value = self.ds.get(keyword)
+        if value is None:
+            return True
+        if hasattr(value, "__len__"):
+            return len(value) == 0 or not str(value).strip()
+        return False
+
     def describe(self) -> str:
         """How messages name this record."""
         where = f" at offset {self.offset}" if self.offset is not None else ""
@@ -109,6 +121,21 @@ class Directory:
         """Transfer syntax the DICOMDIR was written in."""
         meta = getattr(self.dataset, "file_meta", None)
         return str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None
+
+    @property
+    def sop_class(self) -> str | None:
+        """Media Storage SOP Class UID of the File Meta Information."""
+        meta = getattr(self.dataset, "file_meta", None)
+        return meta.get("MediaStorageSOPClassUID") if meta is not None else None
+
+    @property
+    def consistency_flag(self) -> int | None:
+        """File-set Consistency Flag (0004,1212): 0 when absent, None when empty."""
+        return self.dataset.get("FileSetConsistencyFlag", 0)
+
+    def has_header(self, keyword: str) -> bool:
+        """True when the DICOMDIR's data set (not a record) holds the element."""
+        return keyword in self.dataset
 
     def active_records(self) -> list[Record]:
         """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped."""

@@ -1,8 +1,10 @@
 """A well-formed DICOMDIR read without pydicom (PS3.10 8.6, PS3.3 F.3): the fast path of the media view.
 
-Taken only when the DICOMDIR is Explicit VR Little Endian to its last byte, its text plain ASCII single values,
-and its record offsets link every record in use exactly once: the case where the tolerant pydicom reader
-(``media/dicomdir.py``) finds nothing to report. Anything else returns None and goes to that reader.
+Taken only when the DICOMDIR is Explicit VR Little Endian to its last byte, its text single values in ASCII,
+ISO_IR 100 or ISO_IR 192 (no code extensions), and its record offsets link every record in use exactly once: the
+case where the tolerant pydicom reader (``media/dicomdir.py``) finds nothing to report. Anything else returns
+None and goes to that reader. Each record keeps few raw values and, shared between records of one shape, which
+elements it holds and which of them are empty: what the validator's Type 1 checks need (flat memory at scale).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from dicommedia.media.findings import Finding
 from dicommedia.part10 import Part10Error, read_file_meta
 from dicommedia.part10.vr import ITEM, ITEM_END, LONG_VRS_BYTES, MAX_DEPTH, SEQ_END, UNDEFINED
+from dicommedia.standard.dictionary import tag_of
 from dicommedia.standard.file_id import split_file_id
 from dicommedia.standard.uids import EXPLICIT_VR_LE
 
@@ -22,6 +25,8 @@ _ELEMENT = struct.Struct("<HH2sH")  # Explicit VR element header: group, element
 # DICOMDIR elements the plain reader keeps (PS3.3 F.3.2.1/F.3.2.2, and the MediaFile keys): keyword -> tag.
 _TAGS = {
     "FileSetID": 0x00041130,
+    "FileSetConsistencyFlag": 0x00041212,
+    "SpecificCharacterSet": 0x00080005,
     "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity": 0x00041200,
     "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity": 0x00041202,
     "OffsetOfTheNextDirectoryRecord": 0x00041400,
@@ -43,8 +48,19 @@ _TAGS = {
     "SeriesDescription": 0x0008103E,
 }
 _KEPT = set(_TAGS.values())
-_BINARY = {_TAGS[k] for k in _TAGS if k.startswith("Offset") or k == "RecordInUseFlag"}
+_BINARY = {_TAGS[k] for k in _TAGS if k.startswith("Offset") or k in ("RecordInUseFlag", "FileSetConsistencyFlag")}
 _RECORD_SEQUENCE = 0x00041220
+# Levels of the records that build the tree (PS3.3 F.4).
+LEVELS = {"PATIENT": 0, "STUDY": 1, "SERIES": 2}
+# VRs whose value is not text: empty only when of length zero (PS3.5 6.2).
+_BINARY_VRS = frozenset(
+    vr.encode()
+    for vr in ("AT", "FD", "FL", "OB", "OD", "OF", "OL", "OV", "OW", "SL", "SS", "SV", "UL", "UN", "US", "UV")
+)
+# Specific Character Set (0008,0005) values read here, as Python codecs (PS3.3 C.12.1.1.2); no code extensions.
+_CODECS = {"": "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin_1", "ISO_IR 192": "utf_8"}
+# The kept text that may hold characters beyond ASCII (PN, LO); the others are CS and UI values.
+_NATIONAL = {_TAGS[k] for k in ("PatientName", "PatientID", "StudyDescription", "SeriesDescription")}
 
 
 def active_in_tree_order(roots: list) -> list:
@@ -70,13 +86,20 @@ def _number(raw: bytes) -> int:
     return int.from_bytes(raw[:4], "little") if raw else 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PlainRecord:
-    """A directory record as the plain reader keeps it: the elements of _TAGS, raw; the same API as ``Record``."""
+    """A directory record as the plain reader keeps it: the elements of _TAGS, raw; the same API as ``Record``.
+
+    ``present`` and ``empty`` are the tags of the record's elements and of those without a value, in file order
+    (one tuple shared by all records of that shape).
+    """
 
     index: int
     offset: int
     values: dict[int, bytes]
+    present: tuple[int, ...] = ()
+    empty: tuple[int, ...] = ()
+    codec: str = "ascii"
     parent: PlainRecord | None = None
     children: list[PlainRecord] = field(default_factory=list)
 
@@ -100,7 +123,16 @@ class PlainRecord:
     def key(self, keyword: str) -> str | None:
         """A text element's value (None when absent or empty)."""
         raw = self.values.get(_TAGS[keyword])
-        return (raw.decode("ascii").strip(" \0").strip() or None) if raw else None
+        return (raw.decode(self.codec).strip(" \0").strip() or None) if raw else None
+
+    def has(self, keyword: str) -> bool:
+        """True when the record holds the element, empty or not."""
+        return tag_of(keyword) in self.present
+
+    def is_empty(self, keyword: str) -> bool:
+        """True when the element is absent or has no value."""
+        tag = tag_of(keyword)
+        return tag not in self.present or tag in self.empty
 
     def offset_of(self, keyword: str) -> int:
         """An offset element's value (0 when absent)."""
@@ -118,6 +150,10 @@ class PlainDirectory:
     fileset_id: str | None
     records: list[PlainRecord]
     roots: list[PlainRecord]
+    sop_class: str | None = None
+    header_present: tuple[int, ...] = ()
+    consistency_flag: int | None = 0
+    transfer_syntax: str = EXPLICIT_VR_LE
     findings: list[Finding] = field(default_factory=list)
     followed_offsets: bool = True
 
@@ -125,13 +161,28 @@ class PlainDirectory:
         """Records in tree order (depth first) whose In-use Flag is not cleared; children of inactive ones skipped."""
         return active_in_tree_order(self.roots)
 
+    def has_header(self, keyword: str) -> bool:
+        """True when the DICOMDIR's data set (not a record) holds the element."""
+        return tag_of(keyword) in self.header_present
+
+
+class _Item:
+    """What the walk keeps of one data set: the _KEPT values, the tags present, the tags without a value."""
+
+    __slots__ = ("empty", "present", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[int, bytes] = {}
+        self.present: list[int] = []
+        self.empty: list[int] = []
+
 
 class _PlainWalk:
     """Explicit VR Little Endian elements of a DICOMDIR (PS3.10 8.6 mandates that encoding), bounds checked."""
 
     def __init__(self, data: bytes):
         self.data = data
-        self.records: list[tuple[int, dict[int, bytes]]] = []  # (item offset, kept values) of (0004,1220)
+        self.records: list[tuple[int, _Item]] = []  # (item offset, what is kept) of (0004,1220)
         self.depth = 0  # sequences open around the current element (bounded: no deep recursion)
 
     def header(self, pos: int) -> tuple[int, bytes, int, int]:
@@ -148,8 +199,8 @@ class _PlainWalk:
             raise NotPlain(f"no explicit VR at byte {pos}")
         return group << 16 | element, vr, pos + 8, short
 
-    def elements(self, pos: int, end: int | None, values: dict[int, bytes] | None, top: bool = False) -> int:
-        """Walk elements from ``pos`` to ``end`` (or to an item delimiter when None); keep _KEPT ones in ``values``.
+    def elements(self, pos: int, end: int | None, item: _Item | None, top: bool = False) -> int:
+        """Walk elements from ``pos`` to ``end`` (or to an item delimiter when None); note them in ``item``.
 
         ``top``: the data set itself, whose Directory Record Sequence items go to ``records``.
         """
@@ -173,30 +224,32 @@ class _PlainWalk:
             if vr == b"SQ":
                 keep = top and tag == _RECORD_SEQUENCE and not self.records
                 pos = self.sequence(start, length, self.records if keep else None)
+                if item is not None:
+                    item.present.append(tag)
+                    if pos == start + (8 if length == UNDEFINED else 0):  # no item (PS3.5 7.5.1)
+                        item.empty.append(tag)
                 continue
             if length == UNDEFINED:
                 raise NotPlain(f"undefined length outside a sequence at byte {pos}")
             pos = start + length
             if pos > limit:
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
-            if values is not None and tag in _KEPT:
-                value = data[start:pos]
-                if tag not in _BINARY and (
-                    not value.isascii()
-                    or b"\x1b" in value
-                    or b"\x7f" in value
-                    or (b"\\" in value and tag != _TAGS["ReferencedFileID"])
+            if item is not None:
+                item.present.append(tag)
+                if not length or (
+                    vr not in _BINARY_VRS and data[start] in b" \0" and not data[start:pos].strip(b" \0")
                 ):
-                    raise NotPlain("text that is not plain ASCII, or multi-valued")
-                values[tag] = value
+                    item.empty.append(tag)
+                if tag in _KEPT:
+                    item.values[tag] = data[start:pos]
         if end is None:
             raise NotPlain("an item of undefined length has no delimiter")
         if pos != end:
             raise NotPlain("an element runs past its item")
         return pos
 
-    def sequence(self, start: int, length: int, items: list[tuple[int, dict[int, bytes]]] | None) -> int:
-        """Walk a sequence's items; with ``items``, keep (item offset, kept values) of each."""
+    def sequence(self, start: int, length: int, items: list[tuple[int, _Item]] | None) -> int:
+        """Walk a sequence's items; with ``items``, keep (item offset, what is kept) of each."""
         if self.depth >= MAX_DEPTH:
             raise NotPlain(f"sequences nested deeper than {MAX_DEPTH} levels")
         self.depth += 1
@@ -205,7 +258,7 @@ class _PlainWalk:
         finally:
             self.depth -= 1
 
-    def _items(self, start: int, length: int, items: list[tuple[int, dict[int, bytes]]] | None) -> int:
+    def _items(self, start: int, length: int, items: list[tuple[int, _Item]] | None) -> int:
         end = None if length == UNDEFINED else start + length
         pos = start
         while end is None or pos < end:
@@ -214,47 +267,97 @@ class _PlainWalk:
                 return body
             if tag != ITEM:
                 raise NotPlain(f"no item tag at byte {pos}")
-            values: dict[int, bytes] | None = {} if items is not None else None
+            item = _Item() if items is not None else None
             item_end = None if item_length == UNDEFINED else body + item_length
-            after = self.elements(body, item_end, values)
-            if items is not None:
-                items.append((pos, values))  # type: ignore[arg-type]
+            after = self.elements(body, item_end, item)
+            if item is not None:
+                items.append((pos, item))  # type: ignore[union-attr]
             pos = after
         if pos != end:
             raise NotPlain("an item runs past its sequence")
         return pos
 
 
+def _codec(values: dict[int, bytes], inherited: str) -> str:
+    """The codec of a data set's text: its Specific Character Set, else the one around it (PS3.5 6.1.2.5)."""
+    raw = values.get(_TAGS["SpecificCharacterSet"])
+    if raw is None:
+        return inherited
+    codec = _CODECS.get(raw.decode("ascii").strip(" \0"))
+    if codec is None:
+        raise NotPlain("a character set other than ASCII, ISO_IR 100 or ISO_IR 192, or code extensions")
+    return codec
+
+
+def _check_text(values: dict[int, bytes], codec: str) -> None:
+    """Text values must decode in ``codec``, with no code extension escapes and a single value."""
+    for tag, value in values.items():
+        if tag in _BINARY:
+            continue
+        if b"\x1b" in value or b"\x7f" in value or (b"\\" in value and tag != _TAGS["ReferencedFileID"]):
+            raise NotPlain("text with code extensions, or multi-valued")
+        if not value.isascii():
+            if tag not in _NATIONAL:
+                raise NotPlain("a code string or UID that is not ASCII")
+            value.decode(codec)  # UnicodeDecodeError: not in that character set
+
+
 def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
     """A well-formed DICOMDIR read without pydicom, or None when it needs the tolerant reader.
 
-    Taken only when it is Explicit VR Little Endian to its last byte, its text plain ASCII single values, and its
-    record offsets (PS3.3 F.3.2.1) link every record in use exactly once: the case where the tolerant reader
-    finds nothing to report. Anything else (damage, other encodings, character sets) goes to pydicom.
+    Taken only when it is Explicit VR Little Endian to its last byte, its text single values in a character set
+    of _CODECS, and its record offsets (PS3.3 F.3.2.1) link every record in use exactly once: the case where the
+    tolerant reader finds nothing to report. Anything else (damage, other encodings, character sets) goes to
+    pydicom.
     """
     try:
         meta, pos = read_file_meta(data)
         if meta.get("TransferSyntaxUID") != EXPLICIT_VR_LE:
             return None
         walk = _PlainWalk(data)
-        header: dict[int, bytes] = {}
+        header = _Item()
         walk.elements(pos, len(data), header, top=True)
-        items = walk.records
-        if not items:
+        if not walk.records:
             return None
+        codec = _codec(header.values, "ascii")
+        _check_text(header.values, codec)
+        shapes: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple per record shape (flat memory)
+        records = []
+        for index, (offset, item) in enumerate(walk.records):
+            own = _codec(item.values, codec)
+            _check_text(item.values, own)
+            present, empty = tuple(item.present), tuple(item.empty)
+            records.append(
+                PlainRecord(
+                    index,
+                    offset,
+                    item.values,
+                    shapes.setdefault(present, present),
+                    shapes.setdefault(empty, empty),
+                    own,
+                )
+            )
     except (NotPlain, Part10Error, struct.error, UnicodeDecodeError):
         return None
-    records = [PlainRecord(index, offset, values) for index, (offset, values) in enumerate(items)]
+    values = header.values
     roots = _link_plain(
-        records, _number(header.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
+        records, _number(values.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
     )
     if roots is None:
         return None
-    last = _number(header.get(_TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"], b""))
+    last = _number(values.get(_TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"], b""))
     if last and roots and last != roots[-1].offset:
         return None
-    fileset = header.get(_TAGS["FileSetID"], b"").decode("ascii").strip(" \0") or None
-    return PlainDirectory(fileset, records, roots)
+    fileset = values.get(_TAGS["FileSetID"], b"").decode("ascii").strip(" \0") or None
+    flag = values.get(_TAGS["FileSetConsistencyFlag"])
+    return PlainDirectory(
+        fileset,
+        records,
+        roots,
+        sop_class=meta.get("MediaStorageSOPClassUID"),
+        header_present=tuple(header.present),
+        consistency_flag=0 if flag is None else int.from_bytes(flag[:2], "little") if flag else None,
+    )
 
 
 def _link_plain(records: list[PlainRecord], first: int) -> list[PlainRecord] | None:

@@ -84,7 +84,7 @@ def validate_media(
     """
     report = Report(str(path), profile.name if profile else "auto")
     try:
-        view = open_media(path, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
+        view = open_media(path, plain=True, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
         code = "iso-structure" if is_iso_image(Path(path)) else "dicomdir-corrupt"
         report.add(Finding(code, exc.message, str(path)))

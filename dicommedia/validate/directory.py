@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING, Union
 
-from dicommedia.media.dicomdir import LEVELS, Directory, Record
 from dicommedia.media.findings import Finding, show_file_id, warning
+from dicommedia.media.plain_dicomdir import LEVELS, PlainDirectory, PlainRecord
 from dicommedia.profile import EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.records import RECORD_KEYS, type1_keys
+
+if TYPE_CHECKING:
+    from dicommedia.media.dicomdir import Directory, Record
+
+# Both readers' directories answer the same questions (the pydicom one only for a DICOMDIR the plain one refuses).
+AnyDirectory = Union["Directory", PlainDirectory]
+AnyRecord = Union["Record", PlainRecord]
 
 # PS3.3 Table F.4-1: record types that may sit in the root entity or under a PATIENT / STUDY record.
 ROOT_TYPES = {
@@ -60,7 +68,7 @@ HEADER_TYPE1 = (
 )
 
 
-def check_header(directory: Directory, label: str) -> list[Finding]:
+def check_header(directory: AnyDirectory, label: str) -> list[Finding]:
     """Encoding, SOP class and Type 1 header elements of the DICOMDIR."""
     findings = []
     ts = directory.transfer_syntax
@@ -72,20 +80,19 @@ def check_header(directory: Directory, label: str) -> list[Finding]:
                 label,
             )
         )
-    meta = directory.dataset.file_meta
-    sop_class = meta.get("MediaStorageSOPClassUID") if meta is not None else None
+    sop_class = directory.sop_class
     if sop_class != MEDIA_STORAGE_DIRECTORY:
         findings.append(
             Finding("dicomdir-corrupt", f"Media Storage SOP Class is {sop_class}, not Media Storage Directory", label)
         )
-    if "FileSetID" not in directory.dataset:
+    if not directory.has_header("FileSetID"):
         findings.append(Finding("dicomdir-corrupt", "lacks File-set ID (0004,1130)", label))
     elif directory.fileset_id is None:
         findings.append(warning("no-fileset-id", "File-set ID is empty", label))
     for keyword in HEADER_TYPE1:
-        if keyword not in directory.dataset:
+        if not directory.has_header(keyword):
             findings.append(Finding("dicomdir-corrupt", f"lacks {keyword}", label))
-    if directory.dataset.get("FileSetConsistencyFlag", 0) != 0:
+    if directory.consistency_flag != 0:
         findings.append(
             warning(
                 "fileset-consistency", "File-set Consistency Flag is set: readers must assume inconsistencies", label
@@ -100,7 +107,7 @@ def _is_leaf(record_type: str) -> bool:
     return record_type not in LEVELS and record_type not in ROOT_TYPES - {"PRIVATE"}
 
 
-def hierarchy_problem(parent: Record | None, child: Record) -> str | None:
+def hierarchy_problem(parent: AnyRecord | None, child: AnyRecord) -> str | None:
     """Why ``child`` may not sit under ``parent`` (None: root), or None when it may."""
     kind = child.record_type
     if parent is None:
@@ -115,7 +122,7 @@ def hierarchy_problem(parent: Record | None, child: Record) -> str | None:
     return None
 
 
-def check_records(directory: Directory, label: str) -> list[Finding]:
+def check_records(directory: AnyDirectory, label: str) -> list[Finding]:
     """Hierarchy, record types and keys of every active record."""
     findings = []
     active = directory.active_records()
@@ -134,13 +141,13 @@ def check_records(directory: Directory, label: str) -> list[Finding]:
             findings.append(Finding("bad-hierarchy", f"{rec.describe()}: {problem}", where))
         if rec.record_type not in KNOWN_TYPES:
             findings.append(warning("unknown-record-type", f"{rec.describe()}: unknown Directory Record Type", where))
-        missing = [k for k in RECORD_TYPE1 if k not in rec.ds]
-        missing += [k for k in type1_keys(rec.record_type) if _empty(rec, k)]
+        missing = [k for k in RECORD_TYPE1 if not rec.has(k)]
+        missing += [k for k in type1_keys(rec.record_type) if rec.is_empty(k)]
         if rec.file_id is not None:
-            missing += [k for k in REFERENCE_KEYS if _empty(rec, k)]
+            missing += [k for k in REFERENCE_KEYS if rec.is_empty(k)]
         # F.5.2: Study Instance UID is 1C, required whenever the files below carry one, i.e. always for
         # composite instances; a STUDY record without it makes importers drop the study.
-        if rec.record_type == "STUDY" and _empty(rec, "StudyInstanceUID"):
+        if rec.record_type == "STUDY" and rec.is_empty("StudyInstanceUID"):
             missing.append("StudyInstanceUID")
         if missing:
             findings.append(
@@ -153,13 +160,3 @@ def check_records(directory: Directory, label: str) -> list[Finding]:
                 warning("duplicate-patient-id", f"{count} PATIENT records share Patient ID {patient_id!r}", label)
             )
     return findings
-
-
-def _empty(rec: Record, keyword: str) -> bool:
-    """True when a key is absent or has no value (an empty string, no values, or a sequence with no item)."""
-    value = rec.ds.get(keyword)
-    if value is None:
-        return True
-    if hasattr(value, "__len__"):
-        return len(value) == 0 or not str(value).strip()
-    return False
