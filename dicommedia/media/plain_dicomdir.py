@@ -10,7 +10,9 @@ elements it holds and which of them are empty: what the validator's Type 1 check
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dicommedia.media.findings import Finding
 from dicommedia.part10 import Part10Error, read_file_meta
@@ -86,32 +88,43 @@ def _number(raw: bytes) -> int:
     return int.from_bytes(raw[:4], "little") if raw else 0
 
 
+class Shape(NamedTuple):
+    """Which elements a record holds: kept ones (whose values it stores, in this order), all, and the empty ones.
+
+    One object for all the records of one shape: thousands of IMAGE records share a few.
+    """
+
+    kept: tuple[int, ...]
+    present: tuple[int, ...]
+    empty: tuple[int, ...]
+
+
 @dataclass(eq=False, slots=True)
 class PlainRecord:
-    """A directory record as the plain reader keeps it: the elements of _TAGS, raw; the same API as ``Record``.
-
-    ``present`` and ``empty`` are the tags of the record's elements and of those without a value, in file order
-    (one tuple shared by all records of that shape).
-    """
+    """A directory record as the plain reader keeps it: the _TAGS values it holds, raw; the same API as ``Record``."""
 
     index: int
     offset: int
-    values: dict[int, bytes]
-    present: tuple[int, ...] = ()
-    empty: tuple[int, ...] = ()
+    shape: Shape
+    values: tuple[bytes, ...]  # of shape.kept, in that order
     codec: str = "ascii"
     parent: PlainRecord | None = None
     children: list[PlainRecord] = field(default_factory=list)
 
+    def raw(self, tag: int) -> bytes | None:
+        """The raw value of a kept element (None when the record does not hold it)."""
+        kept = self.shape.kept
+        return self.values[kept.index(tag)] if tag in kept else None
+
     @property
     def record_type(self) -> str:
         """Directory Record Type (0004,1430), upper case ("" when absent)."""
-        return self.values.get(_TAGS["DirectoryRecordType"], b"").decode("ascii").strip(" \0").upper()
+        return (self.raw(_TAGS["DirectoryRecordType"]) or b"").decode("ascii").strip(" \0").upper()
 
     @property
     def in_use(self) -> bool:
         """False when Record In-use Flag (0004,1410) is 0x0000 (PS3.3 F.3.2.2)."""
-        flag = self.values.get(_TAGS["RecordInUseFlag"])
+        flag = self.raw(_TAGS["RecordInUseFlag"])
         return flag is None or int.from_bytes(flag[:2], "little") != 0
 
     @property
@@ -122,21 +135,17 @@ class PlainRecord:
 
     def key(self, keyword: str) -> str | None:
         """A text element's value (None when absent or empty)."""
-        raw = self.values.get(_TAGS[keyword])
+        raw = self.raw(_TAGS[keyword])
         return (raw.decode(self.codec).strip(" \0").strip() or None) if raw else None
 
     def has(self, keyword: str) -> bool:
         """True when the record holds the element, empty or not."""
-        return tag_of(keyword) in self.present
+        return tag_of(keyword) in self.shape.present
 
     def is_empty(self, keyword: str) -> bool:
         """True when the element is absent or has no value."""
         tag = tag_of(keyword)
-        return tag not in self.present or tag in self.empty
-
-    def offset_of(self, keyword: str) -> int:
-        """An offset element's value (0 when absent)."""
-        return _number(self.values.get(_TAGS[keyword], b""))
+        return tag not in self.shape.present or tag in self.shape.empty
 
     def describe(self) -> str:
         """How messages name this record (as ``Record.describe``)."""
@@ -177,13 +186,23 @@ class _Item:
         self.empty: list[int] = []
 
 
+# Kept values unique to a record; every other kept value is stored once for all the records that carry it.
+_UNIQUE = {_TAGS["ReferencedFileID"], _TAGS["ReferencedSOPInstanceUIDInFile"]}
+_NEXT, _LOWER = _TAGS["OffsetOfTheNextDirectoryRecord"], _TAGS["OffsetOfReferencedLowerLevelDirectoryEntity"]
+
+
 class _PlainWalk:
-    """Explicit VR Little Endian elements of a DICOMDIR (PS3.10 8.6 mandates that encoding), bounds checked."""
+    """Explicit VR Little Endian elements of a DICOMDIR (PS3.10 8.6 mandates that encoding), bounds checked.
+
+    Each item of the Directory Record Sequence becomes a compact PlainRecord as soon as it is walked.
+    """
 
     def __init__(self, data: bytes):
         self.data = data
-        self.records: list[tuple[int, _Item]] = []  # (item offset, what is kept) of (0004,1220)
+        self.records: list[PlainRecord] = []  # the items of (0004,1220), codec "" when they name no character set
+        self.links: list[tuple[int, int]] = []  # (next, lower-level) offsets of each record: for linking only
         self.depth = 0  # sequences open around the current element (bounded: no deep recursion)
+        self._shared: dict = {}  # one object per distinct shape or shared value
 
     def header(self, pos: int) -> tuple[int, bytes, int, int]:
         """(tag, VR, value start, value length) of the element at ``pos``."""
@@ -202,7 +221,7 @@ class _PlainWalk:
     def elements(self, pos: int, end: int | None, item: _Item | None, top: bool = False) -> int:
         """Walk elements from ``pos`` to ``end`` (or to an item delimiter when None); note them in ``item``.
 
-        ``top``: the data set itself, whose Directory Record Sequence items go to ``records``.
+        ``top``: the data set itself, whose Directory Record Sequence items become ``records``.
         """
         data = self.data
         limit = len(data) if end is None else end
@@ -222,8 +241,7 @@ class _PlainWalk:
             if tag >> 16 == 0xFFFE:
                 raise NotPlain(f"unexpected delimiter at byte {pos}")
             if vr == b"SQ":
-                keep = top and tag == _RECORD_SEQUENCE and not self.records
-                pos = self.sequence(start, length, self.records if keep else None)
+                pos = self.sequence(start, length, top and tag == _RECORD_SEQUENCE and not self.records)
                 if item is not None:
                     item.present.append(tag)
                     if pos == start + (8 if length == UNDEFINED else 0):  # no item (PS3.5 7.5.1)
@@ -248,17 +266,17 @@ class _PlainWalk:
             raise NotPlain("an element runs past its item")
         return pos
 
-    def sequence(self, start: int, length: int, items: list[tuple[int, _Item]] | None) -> int:
-        """Walk a sequence's items; with ``items``, keep (item offset, what is kept) of each."""
+    def sequence(self, start: int, length: int, records: bool) -> int:
+        """Walk a sequence's items; with ``records``, each item becomes a record."""
         if self.depth >= MAX_DEPTH:
             raise NotPlain(f"sequences nested deeper than {MAX_DEPTH} levels")
         self.depth += 1
         try:
-            return self._items(start, length, items)
+            return self._items(start, length, records)
         finally:
             self.depth -= 1
 
-    def _items(self, start: int, length: int, items: list[tuple[int, _Item]] | None) -> int:
+    def _items(self, start: int, length: int, records: bool) -> int:
         end = None if length == UNDEFINED else start + length
         pos = start
         while end is None or pos < end:
@@ -267,15 +285,26 @@ class _PlainWalk:
                 return body
             if tag != ITEM:
                 raise NotPlain(f"no item tag at byte {pos}")
-            item = _Item() if items is not None else None
+            item = _Item() if records else None
             item_end = None if item_length == UNDEFINED else body + item_length
             after = self.elements(body, item_end, item)
             if item is not None:
-                items.append((pos, item))  # type: ignore[union-attr]
+                self._add_record(pos, item)
             pos = after
         if pos != end:
             raise NotPlain("an item runs past its sequence")
         return pos
+
+    def _add_record(self, offset: int, item: _Item) -> None:
+        """The record of one item: offsets apart for linking, values shared where records repeat them."""
+        values = item.values
+        self.links.append((_number(values.pop(_NEXT, b"")), _number(values.pop(_LOWER, b""))))
+        share = self._shared.setdefault
+        kept = tuple(values)
+        shape = Shape(share(kept, kept), *(share(t, t) for t in (tuple(item.present), tuple(item.empty))))
+        stored = tuple(value if tag in _UNIQUE else share(value, value) for tag, value in values.items())
+        codec = _codec(values, "")
+        self.records.append(PlainRecord(len(self.records), offset, share(shape, shape), stored, codec))
 
 
 def _codec(values: dict[int, bytes], inherited: str) -> str:
@@ -289,9 +318,9 @@ def _codec(values: dict[int, bytes], inherited: str) -> str:
     return codec
 
 
-def _check_text(values: dict[int, bytes], codec: str) -> None:
+def _check_text(values: Iterable[tuple[int, bytes]], codec: str) -> None:
     """Text values must decode in ``codec``, with no code extension escapes and a single value."""
-    for tag, value in values.items():
+    for tag, value in values:
         if tag in _BINARY:
             continue
         if b"\x1b" in value or b"\x7f" in value or (b"\\" in value and tag != _TAGS["ReferencedFileID"]):
@@ -317,32 +346,19 @@ def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
         walk = _PlainWalk(data)
         header = _Item()
         walk.elements(pos, len(data), header, top=True)
-        if not walk.records:
+        records = walk.records
+        if not records:
             return None
-        codec = _codec(header.values, "ascii")
-        _check_text(header.values, codec)
-        shapes: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple per record shape (flat memory)
-        records = []
-        for index, (offset, item) in enumerate(walk.records):
-            own = _codec(item.values, codec)
-            _check_text(item.values, own)
-            present, empty = tuple(item.present), tuple(item.empty)
-            records.append(
-                PlainRecord(
-                    index,
-                    offset,
-                    item.values,
-                    shapes.setdefault(present, present),
-                    shapes.setdefault(empty, empty),
-                    own,
-                )
-            )
+        values = header.values
+        codec = _codec(values, "ascii")
+        _check_text(values.items(), codec)
+        for rec in records:
+            rec.codec = rec.codec or codec
+            _check_text(zip(rec.shape.kept, rec.values), rec.codec)
     except (NotPlain, Part10Error, struct.error, UnicodeDecodeError):
         return None
-    values = header.values
-    roots = _link_plain(
-        records, _number(values.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
-    )
+    first = _number(values.get(_TAGS["OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"], b""))
+    roots = _link_plain(records, walk.links, first)
     if roots is None:
         return None
     last = _number(values.get(_TAGS["OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"], b""))
@@ -360,10 +376,11 @@ def read_plain_dicomdir(data: bytes) -> PlainDirectory | None:
     )
 
 
-def _link_plain(records: list[PlainRecord], first: int) -> list[PlainRecord] | None:
+def _link_plain(records: list[PlainRecord], links: list[tuple[int, int]], first: int) -> list[PlainRecord] | None:
     """The record tree by offsets; None when an offset misses, loops, or leaves a record in use unreachable.
 
-    Iterative (a work list of entities), in the order PS3.3 F.3 reads them: no recursion to exhaust.
+    ``links``: the (next, lower-level) offsets of each record. Iterative (a work list of entities), in the order
+    PS3.3 F.3 reads them: no recursion to exhaust.
     """
     by_offset = {rec.offset: rec for rec in records}
     seen: set[int] = set()
@@ -379,10 +396,9 @@ def _link_plain(records: list[PlainRecord], first: int) -> list[PlainRecord] | N
             seen.add(rec.index)
             rec.parent = parent
             out.append(rec)
-            lower = rec.offset_of("OffsetOfReferencedLowerLevelDirectoryEntity")
+            offset, lower = links[rec.index]
             if lower:
                 lowers.append((lower, rec, rec.children))
-            offset = rec.offset_of("OffsetOfTheNextDirectoryRecord")
         pending.extend(reversed(lowers))
     if any(rec.index not in seen and rec.in_use for rec in records):
         return None

@@ -40,6 +40,8 @@ _KEYS = {
     "transfer_syntax_uid": (None, "ReferencedTransferSyntaxUIDInFile", None),
 }
 HEADER_TAGS = [file_kw for _, _, file_kw in _KEYS.values() if file_kw]
+# Leaf keys that many instances repeat: kept once per view.
+_REPEATED = ("sop_class_uid", "transfer_syntax_uid")
 # Keys without which an instance cannot be placed in the listing or sent: read from the file when absent.
 _ESSENTIAL = ("study_instance_uid", "series_instance_uid", "sop_instance_uid", "sop_class_uid", "transfer_syntax_uid")
 
@@ -56,9 +58,12 @@ MAX_DICOMDIR_BYTES = 512 << 20
 AnyRecord = Union["Record", PlainRecord]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class MediaFile:
-    """An instance on the media: where it is, how big, and its DICOMDIR keys (None when unknown)."""
+    """An instance on the media: where it is, how big, and its DICOMDIR keys (None when unknown).
+
+    Slots, and values shared with the other files of the view where they repeat: a disc holds 100,000 of them.
+    """
 
     file_id: tuple[str, ...]
     size: int
@@ -109,11 +114,12 @@ class MediaFile:
 
 
 def _keys_from_records(
-    leaf: AnyRecord, inherited: dict[int, dict[str, str | None]] | None = None
+    leaf: AnyRecord, inherited: dict[int, dict[str, str | None]] | None = None, shared: dict[str, str] | None = None
 ) -> dict[str, str | None]:
     """Keys of an instance gathered from its leaf record and its PATIENT/STUDY/SERIES ancestors.
 
     ``inherited``: a cache of the ancestors' keys by parent record, for the many leaves of one series.
+    ``shared``: one string for equal values of many leaves (the SOP class, the transfer syntax).
     """
     parent = leaf.parent
     cached = inherited.get(id(parent)) if inherited is not None else None
@@ -133,7 +139,10 @@ def _keys_from_records(
     keys = dict(cached)
     for name, (record_type, keyword, _) in _KEYS.items():
         if record_type is None:
-            keys[name] = leaf.key(keyword)
+            value = leaf.key(keyword)
+            if shared is not None and value is not None and name in _REPEATED:
+                value = shared.setdefault(value, value)
+            keys[name] = value
     return keys
 
 
@@ -216,8 +225,11 @@ class MediaView:
         assert self.directory is not None
         seen: dict[tuple[str, ...], AnyRecord] = {}
         inherited: dict[int, dict[str, str | None]] = {}  # records live as long as the directory: ids stay valid
+        shared: dict[str, str] = {}  # one string for the values many files repeat (File ID components...)
         for rec in self.directory.active_records():
             components = rec.file_id
+            if components is not None:
+                components = tuple(shared.setdefault(c, c) for c in components)
             if components is None:
                 if rec.record_type not in ("PATIENT", "STUDY", "SERIES") and not rec.children:
                     self.problems.append(warning("record-without-file", f"{rec.describe()} references no file"))
@@ -239,7 +251,7 @@ class MediaView:
                 continue
             seen[stored.names] = rec
             media_file = MediaFile(
-                components, stored.size, stored, self.store, rec, **_keys_from_records(rec, inherited)
+                components, stored.size, stored, self.store, rec, **_keys_from_records(rec, inherited, shared)
             )
             if any(getattr(media_file, name) is None for name in _ESSENTIAL):
                 self._complete(media_file)

@@ -20,10 +20,9 @@ from dicommedia.validate.files import check_file, check_profile, encoding_of
 from dicommedia.validate.iso import check_iso
 from dicommedia.validate.profile_fit import best_fit, misfits
 from dicommedia.validate.references import (
-    FileKeys,
-    check_duplicates,
+    Duplicates,
     check_file_ids,
-    check_record_matches,
+    check_record_match,
     check_unreferenced,
     file_keys,
 )
@@ -34,10 +33,10 @@ __all__ = ["Report", "validate_media"]
 
 
 def _profile_for(
-    report: Report, asked: Profile | None, encodings: dict[MediaFile, tuple[str, str]], total: int
+    report: Report, asked: Profile | None, encodings: list[tuple[MediaFile, tuple[str, str]]], total: int
 ) -> Profile:
     """Check every file against the profile asked for (or the best fit); say when another one fits better."""
-    instances = list(encodings.values())
+    instances = [encoding for _, encoding in encodings]
     best = best_fit(instances, total)
     profile = asked or best
     report.profile = profile.name
@@ -50,7 +49,7 @@ def _profile_for(
                 f"the disc's content fits {best.name} better than {asked.name} (validate with --profile {best.name})",
             )
         )
-    for media_file, encoding in encodings.items():
+    for media_file, encoding in encodings:
         report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
     return profile
 
@@ -92,13 +91,18 @@ def validate_media(
         return report
     with view, py_warnings.catch_warnings():
         py_warnings.simplefilter("ignore")  # pydicom's value warnings: our findings say what matters
+        # The volume first, while little else is held: pycdlib's parse of it is dropped before the files are read.
+        volume = check_iso(view.store, view.fileset_id) if isinstance(view.store, IsoStore) else None
+        walked = view.store.findings[:]  # what that walk met is reported where it was before: after the files'
+        view.store.findings.clear()
         files = list(view.files())
+        view.store.findings.extend(walked)
         report.instances = len(files)
         report.add(view.problems)
-        if isinstance(view.store, IsoStore):
-            report.add(check_iso(view.store, view.fileset_id))
-        else:
+        if volume is None:
             report.skipped.add("iso9660")
+        else:
+            report.add(volume)
         if view.kind in ("iso", "udf"):
             report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
@@ -107,26 +111,27 @@ def validate_media(
             label = show_file_id(view.dicomdir_file.file_id)
             report.add(check_header(view.directory, label))
             report.add(check_records(view.directory, label))
-        headers: dict[MediaFile, FileKeys] = {}
-        encodings: dict[MediaFile, tuple[str, str]] = {}
-        shared: dict[str, str] = {}  # equal strings of many files kept once (flat memory at scale)
+        # Per file only what the checks across files need: its encoding (shared pairs) and its SOP Instance UID.
+        mismatches: list[Finding] = []
+        duplicates = Duplicates()
+        encodings: list[tuple[MediaFile, tuple[str, str]]] = []
+        pairs: dict[tuple[str, str], tuple[str, str]] = {}
         for media_file in files:
             findings, ds = check_file(media_file)
             report.add(findings)
             if ds is not None:
-                headers[media_file] = file_keys(ds, shared)
+                keys = file_keys(ds)
+                mismatches += check_record_match(media_file, keys)
+                duplicates.add(media_file, keys)
                 encoding = encoding_of(ds)
                 if encoding is not None:
-                    encodings[media_file] = (
-                        shared.setdefault(encoding[0], encoding[0]),
-                        shared.setdefault(encoding[1], encoding[1]),
-                    )
+                    encodings.append((media_file, pairs.setdefault(encoding, encoding)))
             if progress:
                 progress(media_file)
         profile = _profile_for(report, profile, encodings, view.store.total_bytes())
         report.add(check_file_ids(view))
-        report.add(check_record_matches(headers))
-        report.add(check_duplicates(headers))
+        report.add(mismatches)
+        report.add(duplicates.findings())
         report.add(check_unreferenced(view))
         report.add(check_media(view, profile))
     return report

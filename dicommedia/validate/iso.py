@@ -71,10 +71,17 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
 
 
 def check_extensions(store: IsoStore) -> list[Finding]:
-    """What pycdlib finds wrong with the volume as a whole, and the extensions it carries (Joliet, Rock Ridge)."""
+    """What pycdlib finds wrong with the volume as a whole, and the extensions it carries (Joliet, Rock Ridge).
+
+    pycdlib holds the whole directory tree (~1 KB a file): it is closed here, not kept with the store.
+    """
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
     try:
-        iso = store.iso
+        iso.open(str(store.path))
         present = (("Joliet", iso.has_joliet()), ("Rock Ridge", iso.has_rock_ridge()))
+        iso.close()
     except Exception as exc:  # pycdlib raises many kinds (its own, struct.error, IndexError...) on a damaged image
         return [Finding("iso-structure", f"not a well-formed ISO 9660 volume: {one_line(exc)}", store.label)]
     # A UDF bridge is allowed on DVD/BD (SPEC 4); Joliet and Rock Ridge are not part of the profiles.

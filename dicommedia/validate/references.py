@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from pydicom.dataset import Dataset
 
 from dicommedia.media import MediaFile, MediaView
-from dicommedia.media.dicomdir import READ_ERRORS, Record, read_checked
+from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import plain_name, unsafe_reason
 from dicommedia.part10 import has_dicm
 from dicommedia.profile import MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.file_id import file_id_problems
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
+from dicommedia.validate.directory import AnyRecord
 
 # (record type, key in the record, attribute in the file); None record type means the leaf record itself.
 MATCHED_KEYS = (
@@ -46,7 +45,7 @@ def check_file_ids(view: MediaView) -> list[Finding]:
     return findings
 
 
-# The file values the reference checks compare: kept per file instead of its whole header (flat memory).
+# The file values the reference checks compare: read per file, checked, and dropped (flat memory).
 FILE_KEYWORDS = tuple(dict.fromkeys(file_kw for _, _, file_kw in MATCHED_KEYS))
 
 
@@ -66,68 +65,79 @@ class FileKeys(tuple):
         return self[FILE_KEYWORDS.index(keyword)]
 
 
-def file_keys(ds: Dataset, shared: dict[str, str]) -> FileKeys:
-    """The FILE_KEYWORDS values a file has; equal strings of earlier files are reused (``shared``)."""
-    values = (_file_value(ds, keyword) for keyword in FILE_KEYWORDS)
-    return FileKeys(None if v is None else shared.setdefault(v, v) for v in values)
+def file_keys(ds: Dataset) -> FileKeys:
+    """The FILE_KEYWORDS values a file has."""
+    return FileKeys(_file_value(ds, keyword) for keyword in FILE_KEYWORDS)
 
 
-def _ancestor(rec: Record, record_type: str | None) -> Record | None:
-    node: Record | None = rec
+def _ancestor(rec: AnyRecord, record_type: str | None) -> AnyRecord | None:
+    node: AnyRecord | None = rec
     while node is not None and record_type is not None and node.record_type != record_type:
         node = node.parent
     return node
 
 
-def check_record_matches(files: dict[MediaFile, FileKeys]) -> list[Finding]:
-    """The keys and referenced UIDs of each leaf record and its ancestors equal the file's (PS3.3 F.3.2.2)."""
+def check_record_match(media_file: MediaFile, keys: FileKeys) -> list[Finding]:
+    """The keys and referenced UIDs of a file's leaf record and its ancestors equal the file's (PS3.3 F.3.2.2)."""
+    rec = media_file.record
+    if rec is None:
+        return []
     findings = []
-    for media_file, keys in files.items():
-        rec = media_file.record
-        if rec is None:
-            continue
-        where = show_file_id(media_file.file_id)
-        for record_type, record_kw, file_kw in MATCHED_KEYS:
-            holder = _ancestor(rec, record_type)
-            in_record = holder.key(record_kw) if holder is not None else None
-            in_file = keys.get(file_kw)
-            if in_record and in_file and in_record != in_file:
-                level = f"{record_type} record" if record_type else f"{rec.record_type} record"
-                findings.append(
-                    Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where)
-                )
-        sop_class = keys.get("SOPClassUID")
-        if sop_class and rec.record_type in RECORD_KEYS:
-            expected = leaf_record_type(sop_class, keys.get("Modality"))
-            if expected != rec.record_type:
-                findings.append(
-                    warning(
-                        "leaf-record-type",
-                        f"{rec.record_type} record for a SOP class PS3.3 F.4 files under {expected}",
-                        where,
-                    )
-                )
-    return findings
-
-
-def check_duplicates(files: dict[MediaFile, FileKeys]) -> list[Finding]:
-    """One SOP Instance UID per file."""
-    by_uid: dict[str, list[MediaFile]] = defaultdict(list)
-    for media_file, keys in files.items():
-        uid = keys.get("SOPInstanceUID")
-        if uid:
-            by_uid[uid].append(media_file)
-    findings = []
-    for uid, holders in by_uid.items():
-        for other in holders[1:]:
+    where = show_file_id(media_file.file_id)
+    for record_type, record_kw, file_kw in MATCHED_KEYS:
+        holder = _ancestor(rec, record_type)
+        in_record = holder.key(record_kw) if holder is not None else None
+        in_file = keys.get(file_kw)
+        if in_record and in_file and in_record != in_file:
+            level = f"{record_type} record" if record_type else f"{rec.record_type} record"
             findings.append(
-                Finding(
-                    "duplicate-instance",
-                    f"SOP Instance UID {uid} also in {show_file_id(holders[0].file_id)}",
-                    show_file_id(other.file_id),
+                Finding("record-mismatch", f"{level} {record_kw} {in_record} but the file has {in_file}", where)
+            )
+    sop_class = keys.get("SOPClassUID")
+    if sop_class and rec.record_type in RECORD_KEYS:
+        expected = leaf_record_type(sop_class, keys.get("Modality"))
+        if expected != rec.record_type:
+            findings.append(
+                warning(
+                    "leaf-record-type",
+                    f"{rec.record_type} record for a SOP class PS3.3 F.4 files under {expected}",
+                    where,
                 )
             )
     return findings
+
+
+class Duplicates:
+    """One SOP Instance UID per file: the first file of each UID, and the later ones of the UIDs seen twice."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, MediaFile] = {}
+        self.later: dict[str, list[MediaFile]] = {}
+
+    def add(self, media_file: MediaFile, keys: FileKeys) -> None:
+        """Note a file's SOP Instance UID (the record's string when equal: one copy of each UID)."""
+        uid = keys.get("SOPInstanceUID")
+        if not uid:
+            return
+        if uid == media_file.sop_instance_uid:
+            uid = media_file.sop_instance_uid
+        first = self.first.setdefault(uid, media_file)
+        if first is not media_file:
+            self.later.setdefault(uid, []).append(media_file)
+
+    def findings(self) -> list[Finding]:
+        """A finding for each later file, by UID in the order the UIDs were first met."""
+        findings = []
+        for uid, first in self.first.items():
+            for other in self.later.get(uid, ()):
+                findings.append(
+                    Finding(
+                        "duplicate-instance",
+                        f"SOP Instance UID {uid} also in {show_file_id(first.file_id)}",
+                        show_file_id(other.file_id),
+                    )
+                )
+        return findings
 
 
 def check_unreferenced(view: MediaView) -> list[Finding]:
