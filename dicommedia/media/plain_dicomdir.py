@@ -109,7 +109,7 @@ class PlainRecord:
     values: tuple[bytes, ...]  # of shape.kept, in that order
     codec: str = "ascii"
     parent: PlainRecord | None = None
-    children: list[PlainRecord] = field(default_factory=list)
+    children: list[PlainRecord] | tuple[()] = ()  # a list only under records that have a lower level
 
     def raw(self, tag: int) -> bytes | None:
         """The raw value of a kept element (None when the record does not hold it)."""
@@ -398,6 +398,7 @@ def _link_plain(records: list[PlainRecord], links: list[tuple[int, int]], first:
             out.append(rec)
             offset, lower = links[rec.index]
             if lower:
+                rec.children = []
                 lowers.append((lower, rec, rec.children))
         pending.extend(reversed(lowers))
     if any(rec.index not in seen and rec.in_use for rec in records):

@@ -17,7 +17,7 @@ from dicommedia.media.store import IsoStore, is_iso_image
 from dicommedia.profile import Profile
 from dicommedia.validate.directory import check_header, check_records
 from dicommedia.validate.files import check_file, check_profile, encoding_of
-from dicommedia.validate.iso import check_iso
+from dicommedia.validate.iso import check_extensions, check_iso
 from dicommedia.validate.profile_fit import best_fit, misfits
 from dicommedia.validate.references import (
     Duplicates,
@@ -33,10 +33,17 @@ __all__ = ["Report", "validate_media"]
 
 
 def _profile_for(
-    report: Report, asked: Profile | None, encodings: list[tuple[MediaFile, tuple[str, str]]], total: int
+    report: Report,
+    asked: Profile | None,
+    files: list[MediaFile],
+    encodings: list[tuple[str, str] | None],
+    total: int,
 ) -> Profile:
-    """Check every file against the profile asked for (or the best fit); say when another one fits better."""
-    instances = [encoding for _, encoding in encodings]
+    """Check every file against the profile asked for (or the best fit); say when another one fits better.
+
+    ``encodings``: (SOP class, transfer syntax) of each of ``files``, None when its File Meta lacks them.
+    """
+    instances = [encoding for encoding in encodings if encoding is not None]
     best = best_fit(instances, total)
     profile = asked or best
     report.profile = profile.name
@@ -49,8 +56,9 @@ def _profile_for(
                 f"the disc's content fits {best.name} better than {asked.name} (validate with --profile {best.name})",
             )
         )
-    for media_file, encoding in encodings:
-        report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
+    for media_file, encoding in zip(files, encodings):
+        if encoding is not None:
+            report.add(check_profile(profile, *encoding, show_file_id(media_file.file_id)))
     return profile
 
 
@@ -82,6 +90,9 @@ def validate_media(
     ``profile`` None: the profile the disc's content fits best (``--profile auto``).
     """
     report = Report(str(path), profile.name if profile else "auto")
+    # pycdlib's parse of the whole volume before anything else is held: its peak is not added to the files'.
+    image = Path(path)
+    extensions = check_extensions(image) if image.is_file() and is_iso_image(image) else []
     try:
         view = open_media(path, plain=True, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
@@ -91,18 +102,13 @@ def validate_media(
         return report
     with view, py_warnings.catch_warnings():
         py_warnings.simplefilter("ignore")  # pydicom's value warnings: our findings say what matters
-        # The volume first, while little else is held: pycdlib's parse of it is dropped before the files are read.
-        volume = check_iso(view.store, view.fileset_id) if isinstance(view.store, IsoStore) else None
-        walked = view.store.findings[:]  # what that walk met is reported where it was before: after the files'
-        view.store.findings.clear()
         files = list(view.files())
-        view.store.findings.extend(walked)
         report.instances = len(files)
         report.add(view.problems)
-        if volume is None:
-            report.skipped.add("iso9660")
+        if isinstance(view.store, IsoStore):
+            report.add(check_iso(view.store, view.fileset_id) + extensions)
         else:
-            report.add(volume)
+            report.skipped.add("iso9660")
         if view.kind in ("iso", "udf"):
             report.add(check_udf(Path(path), view.store, view.fileset_id))
         if view.dicomdir_file is None:
@@ -114,21 +120,22 @@ def validate_media(
         # Per file only what the checks across files need: its encoding (shared pairs) and its SOP Instance UID.
         mismatches: list[Finding] = []
         duplicates = Duplicates()
-        encodings: list[tuple[MediaFile, tuple[str, str]]] = []
+        encodings: list[tuple[str, str] | None] = []  # of each file, one tuple per distinct pair
         pairs: dict[tuple[str, str], tuple[str, str]] = {}
         for media_file in files:
             findings, ds = check_file(media_file)
             report.add(findings)
+            encodings.append(None)
             if ds is not None:
                 keys = file_keys(ds)
                 mismatches += check_record_match(media_file, keys)
                 duplicates.add(media_file, keys)
                 encoding = encoding_of(ds)
                 if encoding is not None:
-                    encodings.append((media_file, pairs.setdefault(encoding, encoding)))
+                    encodings[-1] = pairs.setdefault(encoding, encoding)
             if progress:
                 progress(media_file)
-        profile = _profile_for(report, profile, encodings, view.store.total_bytes())
+        profile = _profile_for(report, profile, files, encodings, view.store.total_bytes())
         report.add(check_file_ids(view))
         report.add(mismatches)
         report.add(duplicates.findings())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from pathlib import Path
 
 from dicommedia.errors import one_line
 from dicommedia.media.findings import Finding, warning
@@ -40,7 +42,7 @@ def extent_problem(store: IsoStore, entry: Entry) -> str | None:
 
 
 def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
-    """Level 1 names and depth of every entry, the Volume Identifier, and the extensions present."""
+    """Level 1 names and depth of every entry, and the Volume Identifier (see also check_extensions)."""
     findings: list[Finding] = []
     for names, entries in store.directories():
         for entry in entries:
@@ -67,23 +69,27 @@ def check_iso(store: IsoStore, fileset_id: str | None) -> list[Finding]:
                 store.label,
             )
         )
-    return findings + check_extensions(store)
+    return findings
 
 
-def check_extensions(store: IsoStore) -> list[Finding]:
+def check_extensions(image: Path) -> list[Finding]:
     """What pycdlib finds wrong with the volume as a whole, and the extensions it carries (Joliet, Rock Ridge).
 
-    pycdlib holds the whole directory tree (~1 KB a file): it is closed here, not kept with the store.
+    pycdlib holds the whole directory tree (~1 KB a file): it is closed here, and its records (linked both ways:
+    reference cycles) are collected at once.
     """
     import pycdlib
 
     iso = pycdlib.PyCdlib()
     try:
-        iso.open(str(store.path))
+        iso.open(str(image))
         present = (("Joliet", iso.has_joliet()), ("Rock Ridge", iso.has_rock_ridge()))
         iso.close()
     except Exception as exc:  # pycdlib raises many kinds (its own, struct.error, IndexError...) on a damaged image
-        return [Finding("iso-structure", f"not a well-formed ISO 9660 volume: {one_line(exc)}", store.label)]
+        return [Finding("iso-structure", f"not a well-formed ISO 9660 volume: {one_line(exc)}", str(image))]
+    finally:
+        del iso
+        gc.collect()
     # A UDF bridge is allowed on DVD/BD (SPEC 4); Joliet and Rock Ridge are not part of the profiles.
     extensions = [name for name, found in present if found]
     if not extensions:
@@ -92,6 +98,6 @@ def check_extensions(store: IsoStore) -> list[Finding]:
         warning(
             "iso-extension",
             f"carries {', '.join(extensions)}: readers must use the plain ISO 9660 names",
-            store.label,
+            str(image),
         )
     ]

@@ -148,13 +148,19 @@ def check_unreferenced(view: MediaView) -> list[Finding]:
     if view.dicomdir_file is not None:
         referenced.add(view.dicomdir_file.names)
     dicom_tops = {f.stored.names[0] for f in view.files() if len(f.stored.names) > 1}
-    stored_files = list(view.store.walk())
-    nested = {s.names[:-1] for s in stored_files if len(s.names) > 1 and plain_name(s.names[-1]).upper() == "DICOMDIR"}
+    # Two passes over the media, no list of its files (flat memory); the first reports nothing the second does not.
+    met = len(view.store.findings)
+    nested = {
+        names
+        for names, entries in view.store.directories()
+        if names and any(not e.is_dir and not e.is_link and plain_name(e.name).upper() == "DICOMDIR" for e in entries)
+    }
+    del view.store.findings[met:]
     findings = [
         warning("nested-fileset", "another file-set (its own DICOMDIR): not checked", "/".join(n))
         for n in sorted(nested)
     ]
-    for stored in stored_files:
+    for stored in view.store.walk():
         folder = stored.names[:-1]
         if stored.names in referenced or any(folder[: len(n)] == n for n in nested):
             continue
