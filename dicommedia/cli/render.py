@@ -46,9 +46,10 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-# Human text goes to stderr so that --json output on stdout stays machine-readable (SPEC 2).
-err_console: Any = _LazyConsole(stderr=True, highlight=False)
-out_console: Any = _LazyConsole(highlight=False)
+# Human text goes to stderr so that --json output on stdout stays machine-readable (SPEC 2). Text read from media
+# (names, descriptions) is shown as written: no ":code:" emoji replacement (nor the loading of its table).
+err_console: Any = _LazyConsole(stderr=True, highlight=False, emoji=False)
+out_console: Any = _LazyConsole(highlight=False, emoji=False)
 
 
 class _Session:
