@@ -96,7 +96,7 @@ def validate_media(
     try:
         view = open_media(path, plain=True, dicomdir_only=True)  # the files it forgot are unreferenced-file errors
     except MediaError as exc:
-        code = "iso-structure" if is_iso_image(Path(path)) else "dicomdir-corrupt"
+        code = "iso-structure" if is_iso_image(image) else "dicomdir-corrupt"
         report.add(Finding(code, exc.message, str(path)))
         report.skipped = {"dicomdir", "references", "files", "media"}
         return report
