@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from dicommedia.media import open_media
+from dicommedia.media.dicomdir import read_dicomdir
+from dicommedia.media.plain_dicomdir import read_plain_dicomdir
 from tests.conftest import run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,3 +63,24 @@ def test_plain_reader_reads_national_names_as_pydicom_does(small_iso: Path):
     listed = [[tuple(getattr(f, k) for k in keys) for f in view.files()] for view in (quick, full)]
     assert listed[0] == listed[1]
     assert {f.patient_name for f in quick.files()} == {"MÜLLER^JÜRGEN", "山田^太郎"}
+
+
+@pytest.mark.parametrize(
+    "old, new, plain",
+    [
+        (b"", b"", True),
+        (b"ISO_IR 192", b"ISO_IR 193", False),  # a character set the plain reader does not know: pydicom's turn
+        (b"ISO_IR 100", b"ISO_IR 6  ", False),  # Latin-1 bytes under the default repertoire: not plain text
+        (b"ISO_IR 192", b"ISO_IR 100", True),  # UTF-8 bytes read as Latin-1: what pydicom reads too
+    ],
+)
+def test_plain_reader_character_sets(small_iso: Path, old: bytes, new: bytes, plain: bool):
+    with open_media(small_iso) as view, view.store.open(view.dicomdir_file) as fp:
+        data = fp.read().replace(old, new) if old else fp.read()
+    directory = read_plain_dicomdir(data)
+    assert (directory is not None) == plain
+    tolerant = read_dicomdir(io.BytesIO(data), "DICOMDIR")  # pydicom's reading of the same bytes
+    if directory is not None:
+        names = [rec.key("PatientName") for rec in directory.records if rec.record_type == "PATIENT"]
+        assert names == [rec.key("PatientName") for rec in tolerant.records if rec.record_type == "PATIENT"]
+        assert ("山田^太郎" in names) == (not old)
