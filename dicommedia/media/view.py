@@ -55,7 +55,9 @@ def _text(value: object) -> str | None:
 
 # A DICOMDIR is read whole into memory: 1.6 million records of 300 bytes fit; a larger one is refused, not loaded.
 MAX_DICOMDIR_BYTES = 512 << 20
+# Both readers' records and directories answer the same questions (pydicom's only for a DICOMDIR the plain refuses).
 AnyRecord = Union["Record", PlainRecord]
+AnyDirectory = Union["Directory", PlainDirectory]
 
 
 @dataclass(eq=False, slots=True)
@@ -164,7 +166,7 @@ class MediaView:
         self.dicomdir_file = dicomdir
         self.plain = plain
         self.dicomdir_only = dicomdir_only
-        self.directory: Directory | PlainDirectory | None = None
+        self.directory: AnyDirectory | None = None
         self.fileset_id: str | None = None
         self.problems: list[Finding] = []
         self.refused: list[Finding] = []  # instances the media references or holds that cannot be taken (errors)
@@ -228,12 +230,11 @@ class MediaView:
         shared: dict[str, str] = {}  # one string for the values many files repeat (File ID components...)
         for rec in self.directory.active_records():
             components = rec.file_id
-            if components is not None:
-                components = tuple(shared.setdefault(c, c) for c in components)
             if components is None:
                 if rec.record_type not in ("PATIENT", "STUDY", "SERIES") and not rec.children:
                     self.problems.append(warning("record-without-file", f"{rec.describe()} references no file"))
                 continue
+            components = tuple(shared.setdefault(c, c) for c in components)
             label = show_file_id(components)
             try:
                 stored = self.store.locate(components)

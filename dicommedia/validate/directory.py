@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Union
 
 from dicommedia.media.findings import Finding, show_file_id, warning
-from dicommedia.media.plain_dicomdir import LEVELS, PlainDirectory, PlainRecord
+from dicommedia.media.plain_dicomdir import LEVELS
+from dicommedia.media.view import AnyDirectory, AnyRecord
 from dicommedia.profile import EXPLICIT_VR_LE, MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.records import RECORD_KEYS, type1_keys
-
-if TYPE_CHECKING:
-    from dicommedia.media.dicomdir import Directory, Record
-
-# Both readers' directories answer the same questions (the pydicom one only for a DICOMDIR the plain one refuses).
-AnyDirectory = Union["Directory", PlainDirectory]
-AnyRecord = Union["Record", PlainRecord]
 
 # PS3.3 Table F.4-1: record types that may sit in the root entity or under a PATIENT / STUDY record.
 ROOT_TYPES = {

@@ -8,11 +8,11 @@ from dicommedia.media import MediaFile, MediaView
 from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.store import plain_name, unsafe_reason
+from dicommedia.media.view import AnyRecord
 from dicommedia.part10 import has_dicm
 from dicommedia.profile import MEDIA_STORAGE_DIRECTORY
 from dicommedia.standard.file_id import file_id_problems
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
-from dicommedia.validate.directory import AnyRecord
 
 # (record type, key in the record, attribute in the file); None record type means the leaf record itself.
 MATCHED_KEYS = (
