@@ -250,7 +250,7 @@ class _PlainWalk:
             if length == UNDEFINED:
                 raise NotPlain(f"undefined length outside a sequence at byte {pos}")
             pos = start + length
-            if pos > limit:
+            if pos > limit or pos > len(data):  # an item's declared end may itself lie past the file's end
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
             if item is not None:
                 item.present.append(tag)
