@@ -194,18 +194,16 @@ def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
 
 def fill_spliced(head: bytes, slots: list[memoryview], item: SendItem, offset: int) -> None:
     """Fill ``slots`` with ``head`` and then the item's bytes from ``offset`` on (read straight into them)."""
-    if not head:
-        item.read_into(offset, slots)
-        return
-    rest = []
-    pos = 0
-    for slot in slots:
-        n = min(len(slot), len(head) - pos)
-        if n > 0:
-            slot[:n] = head[pos : pos + n]
-            pos += n
-        if n < len(slot):
-            rest.append(slot[max(n, 0) :])
+    pos, index = 0, 0
+    while index < len(slots) and len(head) - pos >= len(slots[index]):  # slots that ``head`` fills whole
+        slot = slots[index]
+        slot[:] = head[pos : pos + len(slot)]
+        pos, index = pos + len(slot), index + 1
+    rest = slots[index:]
+    if rest and pos < len(head):  # the slot where ``head`` ends and the media's bytes begin
+        n = len(head) - pos
+        rest[0][:n] = head[pos:]
+        rest[0] = rest[0][n:]
     if rest:
         item.read_into(offset, rest)
 
