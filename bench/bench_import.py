@@ -2,6 +2,7 @@
 DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
 
     python bench/bench_import.py [--slices 400] [--repeat 5] [--naive] [--store] [--orthanc] [--reconcile]
+                                 [--compare-tree DIR]
 
 Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
 ``dicommedia create``, then times, per peer setting:
@@ -16,6 +17,8 @@ for storescp and storescu alike: DCMTK at its fastest, the harder comparison. ``
 associations in parallel, which our import uses (storescu sends over one association).
 ``--reconcile`` times, instead, the plain import against the same import with a patient map that changes
 every instance's Patient ID and name (the coercion's cost on the C-STORE path).
+``--compare-tree DIR`` also times, interleaved, the same command run from another source tree (e.g. an older
+commit checked out with ``git worktree add``), so that a regression shows as two ratios from one run.
 Times are the best of ``--repeat`` runs; the figure that matters is the ratio ours / storescu. Below our whole
 command, "C-STORE phase" is the time our own summary reports: C-ECHO, associations and stores, without Python
 start-up and reading the ISO's directories and DICOMDIR.
@@ -113,9 +116,9 @@ def wait_for(port: int) -> None:
 PHASES: dict[str, list[float]] = {}  # "sent N instances ... in X s" from our own summary: the C-STORE phase alone
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     elapsed = time.perf_counter() - start
     if result.returncode:
         sys.exit(f"{cmd[0]} failed ({result.returncode}): {result.stderr.strip()[-400:]}")
@@ -166,11 +169,20 @@ def run_setting(
         storescu = [native("storescu"), "-aec", "STORESCP", "+sd", "+r", "127.0.0.1", str(port), str(folder)]
         ours = [sys.executable, "-m", "dicommedia", "read", str(iso), "--send", f"STORESCP@127.0.0.1:{port}", "--json"]
         times: dict[str, list[float]] = {"storescu": [], "dicommedia": []}
+        tree = args.compare_tree
+        other_env = {**python_env(work), "PYTHONPYCACHEPREFIX": str(work / "pycache-tree")}
         timed(ours, python_env(work))  # untimed: writes the byte code
+        if tree:
+            times["--compare-tree"] = []
+            timed(ours, other_env, tree)
         PHASES.pop("current", None)
         for _ in range(args.repeat):  # interleaved, so that a busy moment of the machine hits both
             times["storescu"].append(timed(storescu, env))
             times["dicommedia"].append(timed(ours, python_env(work)))
+            if tree:
+                phases = PHASES.pop("current")
+                times["--compare-tree"].append(timed(ours, other_env, tree))
+                PHASES["current"] = phases  # the C-STORE phase line is ours only
         best = {k: min(v) for k, v in times.items()}
         if args.naive:
             best["naive pynetdicom"] = timed([sys.executable, "-c", NAIVE, str(port), str(folder)], python_env(work))
@@ -282,6 +294,9 @@ def main() -> None:
     parser.add_argument("--naive", action="store_true", help="also time a naive pynetdicom send_c_store loop")
     parser.add_argument("--store", action="store_true", help="let storescp write the files (default: --ignore)")
     parser.add_argument("--orthanc", action="store_true", help="also compare both senders into Orthanc")
+    parser.add_argument(
+        "--compare-tree", type=Path, metavar="DIR", help="also time the command from this source tree (interleaved)"
+    )
     parser.add_argument(
         "--reconcile", action="store_true", help="only: plain send against send with --patient-map (ratio printed)"
     )

@@ -34,6 +34,11 @@ _OPTIONS = [
         is_flag=True,
         help="New Study/Series/SOP Instance UIDs, every reference in the set kept consistent (old ones recorded).",
     ),
+    click.option(
+        "--uid-seed",
+        metavar="TEXT",
+        help="Derive the --new-uids from this seed: the import then writes the very UIDs a dry run showed with it.",
+    ),
     click.option("--dry-run", is_flag=True, help="Say what would be sent, under which identity; send nothing."),
     click.option("--stow", "stow_url", metavar="URL", help="Import over DICOMweb STOW-RS into this base URL."),
     click.option("--stow-token", metavar="TOKEN", help="STOW-RS bearer token."),
@@ -63,6 +68,7 @@ class ImportRequest:
     set_values: tuple[str, ...] = ()
     unmapped: str = "fail"
     new_uids: bool = False
+    uid_seed: str | None = None
     dry_run: bool = False
     stow_token: str | None = None
     stow_user: str | None = None
@@ -104,6 +110,8 @@ def check_request(send_to: str | None, options: dict[str, Any], extract: bool = 
         raise click.UsageError("give --stow-token or --stow-user, not both")
     if options.get("stow_user") and ":" not in options["stow_user"]:
         raise click.BadParameter("not USER:PASSWORD", param_hint="--stow-user")
+    if options.get("uid_seed") is not None and not options.get("new_uids"):
+        raise click.UsageError("--uid-seed needs --new-uids")
     if options.get("new_uids") and options.get("skip_existing"):
         raise click.UsageError("--new-uids and --skip-existing cannot be combined (new UIDs are never on the peer)")
     if options.get("identity_password") and not options.get("identity_user"):
@@ -125,6 +133,8 @@ def check_request(send_to: str | None, options: dict[str, Any], extract: bool = 
 
 def build_reconciler(request: ImportRequest) -> Any:
     """The reconciler the options ask for (None: instances go as they are)."""
+    if not (request.patient_map or request.worklist or request.set_values):
+        return None  # and the reconciliation modules are not loaded
     from dicommedia.read.reconcile import PatientMap, Reconciler, parse_set
 
     settings = parse_set(request.set_values)
@@ -148,7 +158,7 @@ def build_new_uids(request: ImportRequest, files: list[MediaFile], reconciler: A
     from dicommedia.read.new_uids import NewUids
     from dicommedia.read.reconcile import now_dt
 
-    return NewUids.of(files, reconciler.modified_at if reconciler else now_dt())
+    return NewUids.of(files, reconciler.modified_at if reconciler else now_dt(), request.uid_seed)
 
 
 def _plural(n: int, word: str) -> str:
@@ -234,7 +244,7 @@ def run_import(
 
         plan = plan_import(files, reconciler, existing)
         plan.report.filtered = filtered_out
-        _dry_run(files, plan, request, as_json)
+        _dry_run(files, plan, request, as_json, view.refused, new_uids)
         return
     if request.stow_url:
         from dicommedia.read.stow import stow_media
@@ -278,8 +288,11 @@ def run_import(
         raise SystemExit(1)
 
 
-def _dry_run(files: list[MediaFile], plan: Any, request: ImportRequest, as_json: bool) -> None:
-    """Per patient and study: what would be sent, under which local identity, what is skipped or fails and why."""
+def _dry_run(
+    files: list[MediaFile], plan: Any, request: ImportRequest, as_json: bool, refused: list, new_uids: Any
+) -> None:
+    """Per patient and study: what would be sent, under which local identity (and with ``new_uids``, under which new
+    Study Instance UID), what is skipped or fails and why; ``refused``: files that are not their record's instance."""
     action: dict[str, tuple[str, str, Any]] = {}
     for job in plan.jobs:
         action[job.file_id] = ("send", "", job.identity)
@@ -296,10 +309,18 @@ def _dry_run(files: list[MediaFile], plan: Any, request: ImportRequest, as_json:
         )
         study = patient["studies"].setdefault(
             f.study_instance_uid,
-            {"study_instance_uid": f.study_instance_uid, "send": 0, "local": {}, "skipped": {}, "failed": {}},
+            {
+                "study_instance_uid": f.study_instance_uid,
+                "send": 0,
+                "local": {},
+                "skipped": {},
+                "failed": {},
+                "series": set(),
+            },
         )
         if what == "send":
             study["send"] += 1
+            study["series"].add(f.series_instance_uid)
             if identity is not None:
                 local = identity.show() if identity.values else {}
                 study["local"].setdefault(identity.source, local)
@@ -307,20 +328,31 @@ def _dry_run(files: list[MediaFile], plan: Any, request: ImportRequest, as_json:
             study["skipped"][reason] = study["skipped"].get(reason, 0) + 1
         else:
             study["failed"][reason] = study["failed"].get(reason, 0) + 1
+
+    def renamed(study: dict) -> dict:
+        """The study's new UID and how many of its series and instances the import renames (none are sent: {})."""
+        if new_uids is None or not study["send"] or not study["study_instance_uid"]:
+            return {}
+        new = new_uids.new(study["study_instance_uid"])
+        counts = {"series": len(study["series"] - {None}), "instances": study["send"]}
+        return {"new_uids": {"study_instance_uid": new, **counts}}
+
     out = {
         "dry_run": True,
         "target": request.target,
-        "found": plan.report.found + len(plan.jobs),
+        "found": plan.report.found + len(plan.jobs) + len(refused),
         "send": len(plan.jobs),
-        "failed": len(plan.report.failed),
+        "failed": len(plan.report.failed) + len(refused),
         "skipped": plan.report.skipped,
         "duplicates": plan.report.duplicates,
+        **({"uid_seed": new_uids.seed} if new_uids is not None else {}),
         "patients": [
             {
                 **{k: v for k, v in p.items() if k != "studies"},
                 "studies": [
                     {
-                        **{k: v for k, v in s.items() if k not in ("local", "skipped", "failed")},
+                        **{k: v for k, v in s.items() if k not in ("local", "skipped", "failed", "series")},
+                        **renamed(s),
                         "local_identity": [{"source": src, "values": vals} for src, vals in s["local"].items()],
                         "skipped": [{"reason": r, "instances": n} for r, n in s["skipped"].items()],
                         "failed": [{"reason": r, "instances": n} for r, n in s["failed"].items()],
@@ -330,6 +362,7 @@ def _dry_run(files: list[MediaFile], plan: Any, request: ImportRequest, as_json:
             }
             for p in patients.values()
         ],
+        "refused": [{"file_id": r.file_id, "reason": r.message} for r in refused],
     }
     if as_json:
         emit_json(out)
@@ -341,13 +374,23 @@ def _dry_run(files: list[MediaFile], plan: Any, request: ImportRequest, as_json:
                 for i in s["local_identity"]
             )
             _say(f"  study {s['study_instance_uid']}: {_plural(s['send'], 'instance')} to send {identities}".rstrip())
+            if "new_uids" in s:
+                new = s["new_uids"]
+                _say(
+                    f"    under new UIDs: study {new['study_instance_uid']}, {new['series']} series and "
+                    f"{_plural(new['instances'], 'instance')} renamed"
+                )
             for row in s["skipped"]:
                 _say(f"    {_plural(row['instances'], 'instance')} skipped: {row['reason']}")
             for row in s["failed"]:
                 _say(f"    {_plural(row['instances'], 'instance')} would fail: {row['reason']}")
+    for row in out["refused"]:
+        _say(f"{row['file_id']}: {row['reason']}", "would fail", "red")
     _say(
         f"would send {_plural(out['send'], 'instance')} to {request.target}; {out['failed']} would fail, "
         f"{out['skipped']} skipped, {out['duplicates']} duplicates of {out['found']} found"
     )
+    if new_uids is not None:
+        _say(f"new UIDs from --uid-seed {new_uids.seed}: the import given the same seed writes these very UIDs")
     if out["failed"]:
         raise SystemExit(1)

@@ -139,7 +139,10 @@ def read(
         files = select(view.files(), patient_id, study_uid, series_uid)
         skipped = sum(1 for _ in view.files()) - len(files)  # left out by the filters
         importing = bool(send_to or import_kw["stow_url"])
-        if importing or extract_dir:  # what leaves the media must be the instance its record names
+        # What leaves the media must be the instance its record names. The C-STORE sender checks each file on its
+        # own first read of it (dicommedia.read.send); the other ways out are checked here, before they start.
+        sender_checks = bool(send_to) and not import_kw["dry_run"]
+        if (importing or extract_dir) and not sender_checks:
             files, refused = split_verified(files)
             view.problems.extend(refused)
             view.refused.extend(refused)

@@ -7,7 +7,7 @@ media must be a Part 10 data set (PS3.10 7.1) whose SOP Instance UID is the one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from dicommedia.media.findings import Finding, show_file_id
 from dicommedia.media.view import MediaFile
@@ -17,24 +17,33 @@ _HEAD = 4096  # a File Meta Information fits in this as a rule; a longer one is 
 _MAX_META = 1 << 20  # a File Meta Information longer than 1 MiB is not one (PS3.10 7.1: a few UIDs and names)
 
 
+def not_part10(exc: Part10Error) -> str:
+    """Why a file whose File Meta Information cannot be read may not leave the media."""
+    return f"not a Part 10 file ({exc}): not taken"
+
+
+def record_mismatch(expected: str | None, meta: Mapping[str, str]) -> str | None:
+    """Why a file with File Meta ``meta`` is not the instance ``expected`` that its record references (None: it is).
+
+    A sender that reads the File Meta anyway calls this on its own read rather than :func:`check_instance`.
+    """
+    in_file = meta.get("MediaStorageSOPInstanceUID")
+    if expected and in_file and expected != in_file:
+        return f"its record references SOP Instance UID {expected}, the file holds {in_file}: not taken"
+    return None
+
+
 def check_instance(media_file: MediaFile) -> Finding | None:
     """Why this file may not leave the media as its record's instance, or None when it may."""
     where = show_file_id(media_file.file_id)
     try:
         meta = _file_meta(media_file)
     except Part10Error as exc:
-        return Finding("not-part10", f"not a Part 10 file ({exc}): not taken", where)
+        return Finding("not-part10", not_part10(exc), where)
     except OSError as exc:
         return Finding("corrupt-file", f"cannot be read from the media ({exc.strerror or exc}): not taken", where)
-    in_file = meta.get("MediaStorageSOPInstanceUID")
-    expected = media_file.sop_instance_uid
-    if expected and in_file and expected != in_file:
-        return Finding(
-            "record-mismatch",
-            f"its record references SOP Instance UID {expected}, the file holds {in_file}: not taken",
-            where,
-        )
-    return None
+    mismatch = record_mismatch(media_file.sop_instance_uid, meta)
+    return None if mismatch is None else Finding("record-mismatch", mismatch, where)
 
 
 def _file_meta(media_file: MediaFile) -> dict[str, str]:

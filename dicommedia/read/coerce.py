@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dicommedia.part10.errors import Part10Error
 from dicommedia.part10.positions import Element, encode_element, value_of, walk
@@ -30,6 +30,9 @@ _UL = struct.Struct("<I")
 _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 
 
+_MAX_ENCODED = 1024  # distinct stored values remembered per coercion
+
+
 class CoercionError(ValueError):
     """The data set cannot be rewritten: why, in words."""
 
@@ -46,6 +49,8 @@ class Coercion:
     modified_at: str  # DT of the modification (the import's start)
     modifying_system: str
     source: str = ""  # Source of Previous Values (0400,0564): who issued the outside values, when known
+    # The encoded new elements by (encoding, the stored elements they replace): a series shares one entry
+    _encoded: dict[tuple, dict[int, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def last_tag(self) -> int:
@@ -90,29 +95,14 @@ def coerce_head(
         raise CoercionError(str(exc)) from None
     wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
     elements = {el[0]: el for el in listed if el[0] in wanted}
-    charset = _charset(elements, head)
-    new: dict[int, bytes] = {}
-    originals: dict[int, bytes] = {}
-    for tag, (vr, text) in sorted(coercion.values.items()):
-        value, new_charset = _encode_text(text, charset)
-        old = elements.get(tag)
-        if old is not None and value_of(old, head).rstrip(b" \0") == value:
-            continue
-        if new_charset and SPECIFIC_CHARACTER_SET not in new:
-            new[SPECIFIC_CHARACTER_SET] = encode_element(SPECIFIC_CHARACTER_SET, "CS", new_charset.encode(), explicit)
-            originals[SPECIFIC_CHARACTER_SET] = _original(elements, SPECIFIC_CHARACTER_SET, "CS", head, explicit)
-        new[tag] = encode_element(tag, vr, value, explicit)
-        originals[tag] = _original(elements, tag, vr, head, explicit)
+    key = (explicit, *(bytes(head[el[2] : el[4]]) for _, el in sorted(elements.items())))
+    new = coercion._encoded.get(key)
+    if new is None:
+        new = _encode_changes(head, explicit, coercion, elements)
+        if len(coercion._encoded) < _MAX_ENCODED:
+            coercion._encoded[key] = new
     if not new:
         return None
-    record = _item(
-        encode_element(MODIFIED_ATTRIBUTES, "SQ", _item(b"".join(originals[t] for t in sorted(originals))), explicit)
-        + encode_element(MODIFICATION_DATETIME, "DT", coercion.modified_at.encode(), explicit)
-        + encode_element(MODIFYING_SYSTEM, "LO", coercion.modifying_system.encode("ascii", "replace"), explicit)
-        + encode_element(SOURCE_OF_PREVIOUS_VALUES, "LO", coercion.source.encode("ascii", "replace"), explicit)
-        + encode_element(MODIFICATION_REASON, "CS", b"COERCE", explicit)
-    )
-    new[ORIGINAL_ATTRIBUTES] = _extend_sequence(elements.get(ORIGINAL_ATTRIBUTES), head, record, explicit)
     # Edits as (start, end, bytes): a replaced element, an inserted one (before the first larger tag), or a retired
     # Group Length (PS3.5 7.2) of a group we change, which would now be wrong and is dropped.
     tags = [el[0] for el in listed]
@@ -134,6 +124,36 @@ def coerce_head(
         pos = end
     parts.append(head[pos:cut])
     return b"".join(parts), cut
+
+
+def _encode_changes(
+    head: bytes | memoryview, explicit: bool, coercion: Coercion, elements: dict[int, Element]
+) -> dict[int, bytes]:
+    """The changed and added elements, encoded, with the Original Attributes Sequence that records them."""
+    charset = _charset(elements, head)
+    new: dict[int, bytes] = {}
+    originals: dict[int, bytes] = {}
+    for tag, (vr, text) in sorted(coercion.values.items()):
+        value, new_charset = _encode_text(text, charset)
+        old = elements.get(tag)
+        if old is not None and value_of(old, head).rstrip(b" \0") == value:
+            continue
+        if new_charset and SPECIFIC_CHARACTER_SET not in new:
+            new[SPECIFIC_CHARACTER_SET] = encode_element(SPECIFIC_CHARACTER_SET, "CS", new_charset.encode(), explicit)
+            originals[SPECIFIC_CHARACTER_SET] = _original(elements, SPECIFIC_CHARACTER_SET, "CS", head, explicit)
+        new[tag] = encode_element(tag, vr, value, explicit)
+        originals[tag] = _original(elements, tag, vr, head, explicit)
+    if not new:
+        return new
+    record = _item(
+        encode_element(MODIFIED_ATTRIBUTES, "SQ", _item(b"".join(originals[t] for t in sorted(originals))), explicit)
+        + encode_element(MODIFICATION_DATETIME, "DT", coercion.modified_at.encode(), explicit)
+        + encode_element(MODIFYING_SYSTEM, "LO", coercion.modifying_system.encode("ascii", "replace"), explicit)
+        + encode_element(SOURCE_OF_PREVIOUS_VALUES, "LO", coercion.source.encode("ascii", "replace"), explicit)
+        + encode_element(MODIFICATION_REASON, "CS", b"COERCE", explicit)
+    )
+    new[ORIGINAL_ATTRIBUTES] = _extend_sequence(elements.get(ORIGINAL_ATTRIBUTES), head, record, explicit)
+    return new
 
 
 def _original(elements: dict[int, Element], tag: int, vr: str, head: bytes | memoryview, explicit: bool) -> bytes:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from dicommedia.part10 import Part10Error, read_file_meta
-from dicommedia.part10.positions import NeedMore, walk
-from dicommedia.read.coerce import CoercionError, coerce_head
-from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal, is_explicit, outside_values
+from dicommedia.part10 import read_file_meta
 
-Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
+if TYPE_CHECKING:  # reconciliation is loaded only when an import asks for it (start-up of a plain send)
+    from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal
+
+    Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
 
 
 class SendItem(Protocol):
@@ -135,6 +135,9 @@ def read_head(item: SendItem) -> tuple[dict[str, str], int]:
 
 def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], object]) -> object:
     """``parse`` of the shortest start of the item's data set it needs (4 KiB, then 4x more each time)."""
+    from dicommedia.part10.positions import NeedMore
+    from dicommedia.read.coerce import CoercionError
+
     size, n = item.size - offset, 4096
     while True:
         head = bytearray(min(n, size))
@@ -153,6 +156,11 @@ def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, rec
     One walk serves both. Returns the new head and how many bytes of the stored one it replaces, None when
     nothing changes, or the :class:`Refusal`; :class:`NeedMore` when ``head`` is too short.
     """
+    from dicommedia.part10 import Part10Error
+    from dicommedia.part10.positions import walk
+    from dicommedia.read.coerce import CoercionError, coerce_head
+    from dicommedia.read.reconcile import Refusal, is_explicit, outside_values
+
     explicit = is_explicit(transfer_syntax)
     try:
         walked = walk(head, explicit, reconciler.last_tag)
@@ -177,6 +185,10 @@ def reconciled_head(job: Job, offset: int, reconciler: Reconciler) -> Rewrite:
 
 def reconciled_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Refusal:
     """A whole data set held in memory (in ``transfer_syntax``) under its local identity, or the Refusal."""
+    from dicommedia.part10.positions import NeedMore
+    from dicommedia.read.coerce import CoercionError
+    from dicommedia.read.reconcile import Refusal
+
     try:
         rewrite = reconcile_data(job, data, transfer_syntax, reconciler)
     except NeedMore:
@@ -191,6 +203,34 @@ def refused(job: Job, refusal: Refusal) -> Failure | Skip:
     if refusal.skip:
         return Skip(job.sop_instance, job.file_id, refusal.reason)
     return Failure(job.sop_instance, job.file_id, None, f"not sent: {refusal.reason}")
+
+
+def local_head(job: Job, offset: int, reconciler: Reconciler) -> tuple[bytes, int] | None | Failure | Skip:
+    """:func:`reconciled_head` for a sender: the rewrite (None: nothing changes), or what the instance counts as
+    when it has no local identity or cannot take it; OSError when the media cannot be read."""
+    from dicommedia.read.coerce import CoercionError
+    from dicommedia.read.reconcile import Refusal
+
+    try:
+        rewrite = reconciled_head(job, offset, reconciler)
+    except CoercionError as exc:
+        reason = f"cannot write the local identity into the data set: {exc}"
+        return Failure(job.sop_instance, job.file_id, None, reason)
+    return refused(job, rewrite) if isinstance(rewrite, Refusal) else rewrite
+
+
+def local_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Failure | Skip:
+    """:func:`reconciled_dataset` for a sender: the data set under its local identity, or what the instance counts
+    as when it has no local identity or cannot take it."""
+    from dicommedia.read.coerce import CoercionError
+    from dicommedia.read.reconcile import Refusal
+
+    try:
+        local = reconciled_dataset(job, data, transfer_syntax, reconciler)
+    except CoercionError as exc:
+        reason = f"cannot write the local identity into the data set: {exc}"
+        return Failure(job.sop_instance, job.file_id, None, reason)
+    return refused(job, local) if isinstance(local, Refusal) else local
 
 
 def describe(item: SendItem) -> Job | Failure:
@@ -215,6 +255,9 @@ def describe(item: SendItem) -> Job | Failure:
 
 def _reconcile(job: Job, reconciler: Reconciler) -> Failure | Skip | None:
     """Give the job its local identity now; a Failure or Skip when it has none."""
+    from dicommedia.read.coerce import CoercionError
+    from dicommedia.read.reconcile import Refusal
+
     try:
         _, offset = read_head(job.item)
         rewrite = reconciled_head(job, offset, reconciler)

@@ -5,11 +5,16 @@ it: in its own attributes and in any reference (Referenced SOP Instance UID in a
 Referenced Series, SR / KOS / presentation state evidence). Only UIDs of instances in the set are replaced; a
 reference to an object outside the set, and the Frame of Reference UID, stay as they are. The old UIDs of the
 instance go into an Original Attributes Sequence item (PS3.3 C.12.1.1.9), Reason COERCE.
+
+A new UID is derived from the old one and the import's seed (a name-based UUID in the 2.25 form, PS3.5 B.2): one
+seed, one mapping. The seed is random unless ``--uid-seed`` gives it, which is how a dry run shows the very UIDs
+that the import run with the same seed will write.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -22,7 +27,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, generate_uid
+from pydicom.uid import UID
 
 from dicommedia.read.coerce import CoercionError
 from dicommedia.standard.identity import SOURCE_AE_TITLE
@@ -40,22 +45,28 @@ class Instance(Protocol):
     sop_instance_uid: str | None
 
 
+def derive_uid(seed: str, old: str) -> str:
+    """The new UID for ``old`` under ``seed``: a name-based (SHA-1) UUID as a 2.25 UID (PS3.5 B.2)."""
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, f'{seed}/{old}').int}"
+
+
 @dataclass
 class NewUids:
     """Old UID -> new UID for the UIDs of the import set; thread-safe (senders renumber from several threads)."""
 
     known: set[str]
     modified_at: str
+    seed: str = field(default_factory=lambda: uuid.uuid4().hex)
     _new: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def of(cls, instances: Iterable[Instance], modified_at: str) -> NewUids:
-        """The mapping for these instances (their Study, Series and SOP Instance UIDs)."""
+    def of(cls, instances: Iterable[Instance], modified_at: str, seed: str | None = None) -> NewUids:
+        """The mapping for these instances (their Study, Series and SOP Instance UIDs), from ``seed`` if given."""
         known = {
             uid for i in instances for uid in (i.study_instance_uid, i.series_instance_uid, i.sop_instance_uid) if uid
         }
-        return cls(known, modified_at)
+        return cls(known, modified_at) if seed is None else cls(known, modified_at, seed)
 
     def new(self, uid: str) -> str:
         """The new UID for ``uid`` (made on first use), or ``uid`` itself when it is not of the set."""
@@ -63,7 +74,7 @@ class NewUids:
             if uid not in self.known:
                 return uid
             if uid not in self._new:
-                self._new[uid] = generate_uid()
+                self._new[uid] = derive_uid(self.seed, uid)
             return self._new[uid]
 
     def renumber(self, ds: Dataset) -> None:

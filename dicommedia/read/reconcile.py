@@ -193,6 +193,7 @@ class Reconciler:
     unmapped: Unmapped = "fail"
     modified_at: str = field(default_factory=now_dt)
     _cache: dict[Outside, Resolution] = field(default_factory=dict)
+    _coercions: dict[int, tuple[Identity, Coercion]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -231,8 +232,13 @@ class Reconciler:
         return Refusal(reason + (" (--unmapped skip)" if self.unmapped == "skip" else ""), self.unmapped == "skip")
 
     def coercion(self, identity: Identity) -> Coercion:
-        """How to write ``identity`` into a data set."""
-        return Coercion(identity.values, self.modified_at, SOURCE_AE_TITLE, identity.issuer_of_outside_values)
+        """How to write ``identity`` into a data set: one per identity, so its encoded elements are reused."""
+        with self._lock:
+            held = self._coercions.get(id(identity))  # the identity is kept too: its id is not reused meanwhile
+            if held is None or held[0] is not identity:
+                made = Coercion(identity.values, self.modified_at, SOURCE_AE_TITLE, identity.issuer_of_outside_values)
+                held = self._coercions[id(identity)] = (identity, made)
+            return held[1]
 
 
 def is_explicit(transfer_syntax: str) -> bool:

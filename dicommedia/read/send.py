@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dicommedia.errors import MediaError
-from dicommedia.read.coerce import CoercionError
+from dicommedia.media.verify import not_part10, record_mismatch
+from dicommedia.part10 import Part10Error
 from dicommedia.read.jobs import (
     Existing,
     Failure,
     ImportReport,
     Job,
     SendItem,
+    Skip,
+    local_dataset,
+    local_head,
     plan_import,
     read_head,
-    reconciled_dataset,
-    reconciled_head,
-    refused,
 )
 from dicommedia.read.network import (
     Association,
@@ -42,7 +43,6 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.reconcile import Reconciler, Refusal, is_explicit
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import ssl
 
     from dicommedia.read.new_uids import NewUids  # pydicom: loaded only when --new-uids asks
+    from dicommedia.read.reconcile import Reconciler  # loaded only when an import reconciles
 
 VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
@@ -193,15 +194,16 @@ def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
 
 def fill_spliced(head: bytes, slots: list[memoryview], item: SendItem, offset: int) -> None:
     """Fill ``slots`` with ``head`` and then the item's bytes from ``offset`` on (read straight into them)."""
-    rest = []
-    pos = 0
-    for slot in slots:
-        n = min(len(slot), len(head) - pos)
-        if n > 0:
-            slot[:n] = head[pos : pos + n]
-            pos += n
-        if n < len(slot):
-            rest.append(slot[max(n, 0) :])
+    pos, index = 0, 0
+    while index < len(slots) and len(head) - pos >= len(slots[index]):  # slots that ``head`` fills whole
+        slot = slots[index]
+        slot[:] = head[pos : pos + len(slot)]
+        pos, index = pos + len(slot), index + 1
+    rest = slots[index:]
+    if rest and pos < len(head):  # the slot where ``head`` ends and the media's bytes begin
+        n = len(head) - pos
+        rest[0][:n] = head[pos:]
+        rest[0] = rest[0][n:]
     if rest:
         item.read_into(offset, rest)
 
@@ -449,7 +451,11 @@ class _Importer:
 
     def _prepare(self, link: _Link, job: Job) -> _Ready | None:
         """Frame the job's C-STORE-RQ for ``link``, the data set read from the media straight into the PDUs
-        (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done."""
+        (decoded and re-encoded only when the peer refused the stored encoding); None when that cannot be done.
+
+        The File Meta Information read here is also the check that the file is the instance its record names
+        (see :mod:`dicommedia.media.verify`): one that is not is refused by name, never sent.
+        """
         chosen = choose_context(link.accepted, job.sop_class, job.transfer_syntax)
         if chosen is None:
             why = link.assoc.rejected.get(job.sop_class) if link.assoc else None
@@ -462,26 +468,48 @@ class _Importer:
             return None
         context_id, send_ts = chosen
         assert link.assoc is not None
+        try:
+            meta, offset = read_head(job.item)
+        except Part10Error as exc:
+            self._fail(job, None, not_part10(exc))
+            return None
+        except Exception as exc:  # unreadable media file: report it, never crash the import
+            self._fail(job, None, f"cannot read the file: {exc}")
+            return None
+        mismatch = record_mismatch(job.item.sop_instance_uid, meta)
+        if mismatch is not None:
+            self._fail(job, None, mismatch)
+            return None
+        stored_ts = meta["TransferSyntaxUID"]
+        if stored_ts != send_ts or self.new_uids is not None:
+            return self._prepare_whole(link, job, context_id, offset, stored_ts, send_ts)
         message_id = link.assoc.next_message_id()
         command = c_store_command(message_id, job.sop_class, job.sop_instance)
         try:
-            meta, offset = read_head(job.item)
-            stored_ts = meta["TransferSyntaxUID"]
-            if stored_ts == send_ts and self.new_uids is None:
-                rewrite = reconciled_head(job, offset, self.reconciler) if self.reconciler else None
-                if isinstance(rewrite, Refusal):
-                    self._settle_refused(job, rewrite)
-                    return None
-                head, cut = rewrite if rewrite else (b"", 0)
-                length = len(head) + job.item.size - offset - cut
-                message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
-                fill_spliced(head, slots, job.item, offset + cut)
-                return _Ready(job, message_id, message, length)
+            rewrite = local_head(job, offset, self.reconciler) if self.reconciler else None
+            if isinstance(rewrite, (Failure, Skip)):
+                self._settle_outcome(job, rewrite)
+                return None
+            head, cut = rewrite if rewrite else (b"", 0)
+            length = len(head) + job.item.size - offset - cut
+            message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
+            fill_spliced(head, slots, job.item, offset + cut)
+        except Exception as exc:  # unreadable media file: report it, never crash the import
+            self._fail(job, None, f"cannot read the file: {exc}")
+            return None
+        return _Ready(job, message_id, message, length)
+
+    def _prepare_whole(
+        self, link: _Link, job: Job, context_id: int, offset: int, stored_ts: str, send_ts: str
+    ) -> _Ready | None:
+        """:meth:`_prepare` with the data set held in memory: to re-encode it, or to give it new UIDs."""
+        from dicommedia.read.coerce import CoercionError
+        from dicommedia.read.reconcile import is_explicit
+
+        assert link.assoc is not None
+        try:
             with job.item.open() as fp:
                 raw = fp.read()
-        except CoercionError as exc:
-            self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
-            return None
         except Exception as exc:  # unreadable media file: report it, never crash the import
             self._fail(job, None, f"cannot read the file: {exc}")
             return None
@@ -492,13 +520,9 @@ class _Importer:
                 job, None, f"cannot decode {show_uid(job.transfer_syntax)} to send it as {uid_name(send_ts)}: {exc}"
             )
             return None
-        try:
-            local = reconciled_dataset(job, data, send_ts, self.reconciler) if self.reconciler else data
-        except CoercionError as exc:
-            self._fail(job, None, f"cannot write the local identity into the data set: {exc}")
-            return None
-        if isinstance(local, Refusal):
-            self._settle_refused(job, local)
+        local = local_dataset(job, data, send_ts, self.reconciler) if self.reconciler else data
+        if isinstance(local, (Failure, Skip)):
+            self._settle_outcome(job, local)
             return None
         data = local
         if self.new_uids is not None:
@@ -507,7 +531,8 @@ class _Importer:
             except CoercionError as exc:
                 self._fail(job, None, str(exc))
                 return None
-            command = c_store_command(message_id, job.sop_class, job.sop_instance)
+        message_id = link.assoc.next_message_id()
+        command = c_store_command(message_id, job.sop_class, job.sop_instance)
         message, slots = link.framer.frame(context_id, command, len(data), link.assoc.max_pdu)
         fill_from(data, slots)
         return _Ready(job, message_id, message, len(data))
@@ -525,9 +550,8 @@ class _Importer:
         reason = status_text(rsp.status) + (f": {rsp.error_comment}" if rsp.error_comment else "")
         self._retry_or_fail(ready.job, rsp.status, reason)
 
-    def _settle_refused(self, job: Job, refusal: Refusal) -> None:
-        """An instance with no local identity: skipped or failed, never sent."""
-        outcome = refused(job, refusal)
+    def _settle_outcome(self, job: Job, outcome: Failure | Skip) -> None:
+        """An instance with no local identity, or one that cannot take it: skipped or failed, never sent."""
         with self.lock:
             if isinstance(outcome, Failure):
                 self.report.failed.append(outcome)
