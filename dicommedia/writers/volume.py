@@ -9,7 +9,7 @@ from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.dicomdir import encode_dicomdir
-from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
+from dicommedia.writers.output import VolumeFile, build_iso, write_folder, write_iso
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -98,16 +98,16 @@ def write_volume(
     udf: bool = False,
 ) -> int:
     """Check the exact size against the media, then write the image (or folder); return its size."""
-    iso, to_splice = build_iso(files, vol_id, udf)
-    size = iso_size(iso)
+    image = build_iso(files, vol_id, udf)
+    size = image.size
     if capacity is not None and size > capacity:
-        iso.close()
+        image.close()
         raise MediaError(
             f"the file-set needs {size:,} bytes ({size / 1e6:,.1f} MB); {media} holds {capacity:,}",
             hint="use --span for several volumes, larger --media, or --compress",
         )
     if output_format == "dir":
-        iso.close()
+        image.close()
         progress.stage("writing folder", None)
         write_folder(files, path, overwrite)
         return sum(f.size for f in files)
@@ -118,5 +118,5 @@ def write_volume(
         progress.advance(done - last[0])
         last[0] = done
 
-    write_iso(iso, to_splice, path, report)
+    write_iso(image, path, report)
     return size
