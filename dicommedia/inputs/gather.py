@@ -91,7 +91,7 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
                 converted = _convert(item.kind, item.path, sc_context, spool, out.converted)
                 header = read_header(file_source(converted, item.origin))
                 header.source = Source(
-                    label=str(item.path), size=header.source.size, path=converted, origin=item.origin
+                    label=str(item.path), size=header.source.size, path=str(converted), origin=item.origin
                 )
                 out.headers.append(header)
         except MediaError as exc:

@@ -132,7 +132,7 @@ class _Directory:
     extent: int = 0
     size: int = 0
     subdirs: dict[str, _Directory] = field(default_factory=dict)
-    files: list[tuple[bytes, int]] = field(default_factory=list)  # identifier, index in the file list
+    files: array = field(default_factory=lambda: array("I"))  # indices in the file list
 
 
 class IsoImage:
@@ -162,7 +162,7 @@ class IsoImage:
         self._l_table, self._m_table = _FIRST_FREE, _FIRST_FREE + table_sectors
         next_free = self._m_table + table_sectors
         for d in dirs:  # sizes first: a directory record holds its children's extents and sizes
-            d.size = _directory_size(d)
+            d.size = _directory_size(d, self._files)
             d.extent = next_free
             next_free += d.size // SECTOR
         for index, f in enumerate(self._files):
@@ -175,7 +175,8 @@ class IsoImage:
         parent = d.parent or d
         entries = [(b"\0", d.extent, d.size, True), (b"\1", parent.extent, parent.size, True)]
         named = [(_identifier(name, True), sub.extent, sub.size, True) for name, sub in d.subdirs.items()]
-        named += [(ident, self._extents[i], self._files[i].size, False) for ident, i in d.files]
+        files = self._files
+        named += [(_identifier(files[i].parts[-1], False), self._extents[i], files[i].size, False) for i in d.files]
         entries += sorted(named, key=lambda e: _sort_key(e[0]))
         offsets, size = _placed([_record_length(e[0]) for e in entries])
         out = bytearray(size)
@@ -262,7 +263,7 @@ def _tree(files: Sequence[SourceFile], root: _Directory) -> list[_Directory]:
                 sub = node.subdirs[part] = _Directory(f.parts[:depth], node)
             node = sub
         check_name(f.parts[-1], False)
-        node.files.append((_identifier(f.parts[-1], False), index))
+        node.files.append(index)
     ordered, level = [root], [root]
     while level:
         level = [sub for d in level for _, sub in sorted(d.subdirs.items(), key=lambda kv: _sort_key(kv[0].encode()))]
@@ -270,9 +271,10 @@ def _tree(files: Sequence[SourceFile], root: _Directory) -> list[_Directory]:
     return ordered
 
 
-def _directory_size(d: _Directory) -> int:
+def _directory_size(d: _Directory, files: Sequence[SourceFile]) -> int:
     """Bytes of a directory: its records placed in whole sectors."""
-    lengths = [34, 34] + [_record_length(n) for n in d.subdirs] + [_record_length(i) for i, _ in d.files]
+    lengths = [34, 34] + [_record_length(n) for n in d.subdirs]
+    lengths += [_record_length(_identifier(files[i].parts[-1], False)) for i in d.files]
     return _placed(lengths)[1]
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
-from dicommedia.writers.dicomdir import encode_dicomdir
-from dicommedia.writers.output import VolumeFile, build_iso, write_folder, write_iso
+from dicommedia.writers.dicomdir import write_dicomdir
+from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_folder, write_iso
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -59,10 +58,15 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
     return volumes
 
 
-def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf: bool = False) -> list[VolumeFile]:
-    """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
-    dicomdir = encode_dicomdir(plan, fileset_id)
-    out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
+def volume_files(
+    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, spool: Path, udf: bool = False
+) -> list[VolumeFile]:
+    """What a volume holds of DICOM: the DICOMDIR (written to the spool: ~350 bytes a record) and the instances
+    under their File IDs."""
+    path = str(spool / f"DICOMDIR.{fileset_id}")
+    with open(path, "wb") as out:
+        size = write_dicomdir(plan, fileset_id, out)
+    out = [VolumeFile(("DICOMDIR",), size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))]
     for inst in plan.instances():
         f = files[id(inst)]
         if f.size > _MAX_FILE and not udf:
@@ -73,10 +77,6 @@ def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf:
             )
         out.append(VolumeFile(inst.file_id, f.size, f.open))
     return out
-
-
-def _bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)
 
 
 def volume_path(output: Path, index: int, count: int) -> Path:
