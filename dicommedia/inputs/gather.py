@@ -70,7 +70,10 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
     out = Gathered(notes=list(found.notes))
     progress.stage("reading inputs", len(found.files))
     sc_context = None
-    for item in found.files:
+    pending = found.files[::-1]  # consumed as read: the paths of many thousand files are not all kept
+    found.files.clear()
+    while pending:
+        item = pending.pop()
         progress.advance()
         try:
             if item.kind is InputKind.UNUSABLE:

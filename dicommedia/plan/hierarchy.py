@@ -32,7 +32,8 @@ class PlannedInstance:
 
     def coerce(self, values: Mapping[str, object]) -> None:
         """Values this instance is written with instead of its own."""
-        self.coercions = {**self.coercions, **values}
+        if values:
+            self.coercions = {**self.coercions, **values}
 
     @property
     def sop_instance_uid(self) -> str:

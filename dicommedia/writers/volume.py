@@ -75,7 +75,8 @@ def volume_files(
                 inst.header.source.label,
                 "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
             )
-        out.append(VolumeFile(inst.file_id, f.size, f.open))
+        f.parts = inst.file_id  # the rendered file takes its place on this volume (each instance is on one)
+        out.append(f)
     return out
 
 
