@@ -190,7 +190,7 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
         volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
-            files = volume_files(vol, rendered.files, vol_id, udf)
+            files = volume_files(vol, rendered.files, vol_id, spool, udf)
             label, has_web = None, False
             if options.ihe_pdi:
                 pdi = fitting_pdi(

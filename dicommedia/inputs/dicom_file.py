@@ -6,6 +6,8 @@ every other encoding goes through pydicom. Either way the keys come out as raw E
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,14 +129,14 @@ class Source:
 
     label: str
     size: int
-    path: Path | None = None
+    path: str | None = None  # a str, not a Path: many thousand are kept
     opener: Callable[[], BinaryIO] | None = None
     origin: str = ""  # the input argument it came from (references are fixed within one origin)
 
     def open(self) -> BinaryIO:
         """Open the bytes for reading."""
         if self.path is not None:
-            return self.path.open("rb")
+            return open(self.path, "rb")
         assert self.opener is not None
         return self.opener()
 
@@ -268,7 +270,7 @@ def _detected_syntax(ds) -> str:
 
 
 def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, has_pixels: bool) -> InstanceHeader:
-    sop_class = str(keys.get("SOPClassUID") or "")
+    sop_class = sys.intern(str(keys.get("SOPClassUID") or ""))  # one string for the thousands of a class
     sop_instance = str(keys.get("SOPInstanceUID") or "")
     if not sop_class:
         raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
@@ -307,4 +309,5 @@ def read_header(source: Source) -> InstanceHeader:
 
 def file_source(path: Path, origin: str = "") -> Source:
     """A source for a file on disk."""
-    return Source(label=str(path), size=path.stat().st_size, path=path, origin=origin)
+    name = str(path)
+    return Source(label=name, size=os.stat(name).st_size, path=name, origin=origin)

@@ -140,7 +140,7 @@ def _walk(root: Path, found: Discovery) -> Iterator[Path]:
 def discover(inputs: list[str | Path]) -> Discovery:
     """Walk the inputs (folders recursively, in name order) and classify every file."""
     found = Discovery()
-    seen: set[Path] = set()
+    seen: set[str] = set()  # real paths: a file given twice (or through a link) is read once
     for given in inputs:
         root = Path(given)
         if root.is_dir() and not is_dicomdir_name(root):
@@ -152,13 +152,14 @@ def discover(inputs: list[str | Path]) -> Discovery:
                 if item is None:
                     found.notes.append(f"{path}: a DICOMDIR inside an input folder is not an instance; left out")
                     continue
-                if path.resolve() not in seen:
-                    seen.add(path.resolve())
+                real = os.path.realpath(path)
+                if real not in seen:
+                    seen.add(real)
                     found.files.append(item)
         elif root.exists():
             item = _classify(root, given=True, origin=str(root))
-            if item is not None and root.resolve() not in seen:
-                seen.add(root.resolve())
+            if item is not None and os.path.realpath(root) not in seen:
+                seen.add(os.path.realpath(root))
                 found.files.append(item)
         else:
             found.files.append(InputFile(root, InputKind.UNUSABLE, "does not exist", str(root)))

@@ -70,7 +70,10 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
     out = Gathered(notes=list(found.notes))
     progress.stage("reading inputs", len(found.files))
     sc_context = None
-    for item in found.files:
+    pending = found.files[::-1]  # consumed as read: the paths of many thousand files are not all kept
+    found.files.clear()
+    while pending:
+        item = pending.pop()
         progress.advance()
         try:
             if item.kind is InputKind.UNUSABLE:
@@ -91,7 +94,7 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
                 converted = _convert(item.kind, item.path, sc_context, spool, out.converted)
                 header = read_header(file_source(converted, item.origin))
                 header.source = Source(
-                    label=str(item.path), size=header.source.size, path=converted, origin=item.origin
+                    label=str(item.path), size=header.source.size, path=str(converted), origin=item.origin
                 )
                 out.headers.append(header)
         except MediaError as exc:

@@ -72,7 +72,7 @@ def drop_duplicates(
             )
             continue
         fresh = new_uid()
-        inst.coercions["SOPInstanceUID"] = fresh
+        inst.coerce({"SOPInstanceUID": fresh})
         origin_remap.setdefault(inst.header.source.origin, {})[uid] = fresh
         warnings.append(
             f"{inst.header.source.label}: SOP Instance UID {uid} conflicts with "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from dicommedia.inputs.dicom_file import InstanceHeader, Keys
 from dicommedia.part10.header import RawValue
@@ -14,6 +16,8 @@ from dicommedia.standard.records import leaf_record_type
 UNKNOWN_DATE = "19000101"  # the conventional "date not known"; used only when no date of any kind exists
 UNKNOWN_TIME = "000000"
 
+_NONE: Mapping[str, object] = MappingProxyType({})
+
 
 @dataclass(slots=True)
 class PlannedInstance:
@@ -21,10 +25,15 @@ class PlannedInstance:
 
     header: InstanceHeader
     record_type: str
-    coercions: dict[str, object] = field(default_factory=dict)
+    coercions: Mapping[str, object] = field(default_factory=lambda: _NONE)  # shared until the first coercion
     target_syntax: str = ""
     codec: str | None = None
     file_id: tuple[str, ...] = ()
+
+    def coerce(self, values: Mapping[str, object]) -> None:
+        """Values this instance is written with instead of its own."""
+        if values:
+            self.coercions = {**self.coercions, **values}
 
     @property
     def sop_instance_uid(self) -> str:
@@ -147,14 +156,14 @@ def build_plan(instances: list[PlannedInstance]) -> Plan:
         study_uid = _text(keys.get("StudyInstanceUID"))
         if not study_uid:
             study_uid = invented_study_uids.setdefault(pkey, new_uid())
-            inst.coercions["StudyInstanceUID"] = study_uid
+            inst.coerce({"StudyInstanceUID": study_uid})
             plan.warnings.append(f"{inst.header.source.label}: StudyInstanceUID missing; {study_uid} written")
         study = patient.studies.setdefault(study_uid, PlannedStudy(uid=study_uid))
         series_uid = _text(keys.get("SeriesInstanceUID"))
         if not series_uid:
             modality = _text(keys.get("Modality")) or modality_for(inst.header.sop_class_uid)
             series_uid = invented_series_uids.setdefault((study_uid, modality), new_uid())
-            inst.coercions["SeriesInstanceUID"] = series_uid
+            inst.coerce({"SeriesInstanceUID": series_uid})
             plan.warnings.append(f"{inst.header.source.label}: SeriesInstanceUID missing; {series_uid} written")
         study.series.setdefault(series_uid, PlannedSeries(uid=series_uid)).instances.append(inst)
     _check_patient_names(plan)
@@ -278,7 +287,7 @@ def _repair_instances(plan: Plan, study: PlannedStudy, series: PlannedSeries) ->
                 )
             )
             continue
-        inst.coercions.update(repair.values)
+        inst.coerce(repair.values)
         plan.warnings.extend(repair.warnings)
         kept.append(inst)
     series.instances = kept

@@ -119,7 +119,7 @@ def render_all(
                     job = RenderJob(
                         label=source.label,
                         spool_path=str(spool_path),
-                        path=str(source.path) if source.path else None,
+                        path=source.path,
                         data=None if source.path else source.read_bytes(),
                         coercions=coercions,
                         remap=inst_remap,
@@ -159,7 +159,7 @@ def render_all(
         assert isinstance(result, RenderResult)
         inst.target_syntax = result.transfer_syntax
         if result.sop_instance_uid != inst.sop_instance_uid:
-            inst.coercions["SOPInstanceUID"] = result.sop_instance_uid
+            inst.coerce({"SOPInstanceUID": result.sop_instance_uid})
         warnings.extend(n for n in result.notes if "kept uncompressed" in n or "left out" in n)
         out.transcoded += int(result.transcoded)
         _take_web(out, inst, result.web, warnings)
@@ -207,9 +207,7 @@ def _web_job(inst: PlannedInstance, spec: object) -> object:
     from dicommedia.transforms.web import WebJob
 
     source = inst.header.source
-    return WebJob(
-        source.label, spec, str(source.path) if source.path else None, None if source.path else source.read_bytes()
-    )
+    return WebJob(source.label, spec, source.path, None if source.path else source.read_bytes())
 
 
 def _take_web(out: Rendered, inst: PlannedInstance, result: object, warnings: list[str]) -> None:
@@ -241,8 +239,7 @@ class _Passthrough:
         header = self.header
         meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
         source = header.source
-        path = str(source.path) if source.path else None
-        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, path)
+        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, source.path)
 
 
 def _passthrough(inst: PlannedInstance) -> VolumeFile:

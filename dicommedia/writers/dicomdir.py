@@ -6,7 +6,9 @@ included); invented keys are the values written into the files.
 
 from __future__ import annotations
 
+import os
 import struct
+from typing import BinaryIO
 
 from dicommedia.part10.encode import element, encode_raw, raw_of
 from dicommedia.part10.header import RawValue
@@ -67,29 +69,52 @@ def _leaf(inst: PlannedInstance) -> dict[int, RawValue]:
 
 
 class _Items:
-    """The DICOMDIR file in one buffer: the records are encoded in tree order as they are made (nothing else is
-    kept per record); each link is patched in place once the record it points to exists."""
+    """The DICOMDIR file, written as its records are encoded in tree order (nothing else is kept per record);
+    each link is patched in place once the record it points to exists. The tail is buffered; a link into what
+    was already written out is patched in the file."""
 
-    def __init__(self, head: bytes):
-        self.data = bytearray(head)  # the file up to the first item: offsets are positions in this buffer
+    _FLUSH_AT = 1 << 20
+
+    def __init__(self, out: BinaryIO, head: bytes):
+        self.out = out
+        self.written = 0  # bytes already in the file: offsets are positions in the file
+        self.tail = bytearray(head)
         self.last: list[int | None] = [None] * 4  # the latest record of each level (PATIENT, STUDY, SERIES, leaf)
 
     def add(self, level: int, elements: dict[int, RawValue]) -> int:
         """Append a record at ``level``, linked from its previous sibling or else its parent; return its offset."""
-        at = len(self.data)
+        at = self.written + len(self.tail)
         blob = b"".join(encode_raw(tag, elements[tag]) for tag in sorted(elements))
-        self.data += _ITEM + struct.pack("<I", len(blob)) + blob
+        self.tail += _ITEM + struct.pack("<I", len(blob)) + blob
         previous = self.last[level]
         if previous is not None:
             self._link(previous, _NEXT_AT, at)
         elif level:
             self._link(self.last[level - 1], _LOWER_AT, at)
         self.last[level:] = [at] + [None] * (3 - level)
+        if len(self.tail) >= self._FLUSH_AT:
+            self.out.write(self.tail)
+            self.written += len(self.tail)
+            self.tail.clear()
         return at
 
+    def patch(self, position: int, data: bytes) -> None:
+        """Overwrite bytes already encoded, in the buffer or in the file."""
+        if position >= self.written:
+            self.tail[position - self.written : position - self.written + len(data)] = data
+        else:
+            os.pwrite(self.out.fileno(), data, position)
+
+    def finish(self) -> int:
+        """Write what is buffered; return the size of the file."""
+        self.out.write(self.tail)
+        self.out.flush()
+        self.written += len(self.tail)
+        self.tail.clear()
+        return self.written
+
     def _link(self, record: int, field: int, target: int) -> None:
-        position = record + 8 + field  # 8: the item's tag and length
-        self.data[position : position + 4] = struct.pack("<I", target)
+        self.patch(record + 8 + field, struct.pack("<I", target))  # 8: the item's tag and length
 
 
 def _top(fileset_id: str, first: int, last: int) -> bytes:
@@ -110,13 +135,13 @@ def _sequence_head(length: int) -> bytes:
     return struct.pack("<HH2sHI", group, elem, b"SQ", 0, length)
 
 
-def encode_dicomdir(plan: Plan, fileset_id: str) -> bytes:
-    """The DICOMDIR file: records PATIENT -> STUDY -> SERIES -> leaf with keys as the files will carry them,
-    Explicit VR LE, offsets counted from the file's first byte (PS3.3 F.3.2.1)."""
+def write_dicomdir(plan: Plan, fileset_id: str, out: BinaryIO) -> int:
+    """Write the DICOMDIR file to ``out``: records PATIENT -> STUDY -> SERIES -> leaf with keys as the files will
+    carry them, Explicit VR LE, offsets counted from the file's first byte (PS3.3 F.3.2.1). Return its size."""
     header = encode_header(MEDIA_STORAGE_DIRECTORY, new_uid(), EXPLICIT_VR_LE)
     # The top-level elements have a fixed size whatever the offsets: written with zeros, patched at the end.
     top_at, sequence_at = len(header), len(header) + len(_top(fileset_id, 0, 0))
-    items = _Items(header + _top(fileset_id, 0, 0) + _sequence_head(0))
+    items = _Items(out, header + _top(fileset_id, 0, 0) + _sequence_head(0))
     roots = []
     for patient in plan.patients.values():
         new_patient = True
@@ -133,7 +158,7 @@ def encode_dicomdir(plan: Plan, fileset_id: str) -> bytes:
                 items.add(2, _record("SERIES", first))
                 for inst in series.instances:
                     items.add(3, _leaf(plan.as_written(patient, study, series, inst)))
-    data = items.data
-    data[top_at:sequence_at] = _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0)
-    data[sequence_at : sequence_at + 12] = _sequence_head(len(data) - sequence_at - 12)
-    return bytes(data)
+    size = items.finish()
+    os.pwrite(out.fileno(), _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0), top_at)
+    os.pwrite(out.fileno(), _sequence_head(size - sequence_at - 12), sequence_at)
+    return size

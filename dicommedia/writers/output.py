@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import pycdlib
-
 from dicommedia.errors import MediaError
 from dicommedia.writers import leftovers
+from dicommedia.writers.iso9660 import IsoImage, copy_region
 
 SECTOR = 2048
 _MAX_EXTENT = 0xFFFFFFFF  # bytes of one ISO 9660 extent (a 32-bit Data Length, ECMA-119 9.1.4)
@@ -58,6 +57,10 @@ class Part10Stream(io.RawIOBase):
         self._splice = False
         self._pos = 0
         self._fp: BinaryIO | None = None
+
+    def source_region(self) -> tuple[bytes, str, int, int] | None:
+        """Header bytes, then the file, offset and length of the rest: for a writer that copies in the kernel."""
+        return None if self._path is None else (self._header, self._path, self._offset, self._length)
 
     def enable_splice(self) -> int:
         """Let reads return _Splice promises (only for the ISO writer); return the bytes that will be spliced."""
@@ -130,21 +133,6 @@ class VolumeFile:
     open: Callable[[], BinaryIO]
 
 
-def _copy_region(path: str, offset: int, count: int, out_fd: int, out_offset: int) -> None:
-    """Copy a file region into the output inside the kernel; plain reads where copy_file_range cannot."""
-    with open(path, "rb") as src:
-        fd = src.fileno()
-        while count > 0:
-            try:
-                n = os.copy_file_range(fd, out_fd, count, offset, out_offset)
-            except OSError:  # another file system, an old kernel: copy through user space
-                data = os.pread(fd, min(count, 1 << 20), offset)
-                n = os.pwrite(out_fd, data, out_offset) if data else 0
-            if n == 0:
-                raise MediaError("the file changed or shrank while the image was written", path)
-            offset, out_offset, count = offset + n, out_offset + n, count - n
-
-
 class _SpliceWriter:
     """The output as pycdlib sees it: ordinary writes pass through, _Splice promises are copied by the kernel."""
 
@@ -159,7 +147,7 @@ class _SpliceWriter:
         self.out.write(data.head)
         self.out.flush()
         position = self.out.tell()
-        _copy_region(data.path, data.offset, data.count, self.out.fileno(), position)
+        copy_region(data.path, data.offset, data.count, self.out.fileno(), position)
         self.out.seek(position + data.count)
         self.spliced += len(data)
         return len(data)
@@ -216,41 +204,60 @@ def _udf_name(parts: tuple[str, ...]) -> str:
     return "/" + "/".join(parts)
 
 
-def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> tuple[pycdlib.PyCdlib, int]:
-    """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge); data is read only when written.
+class UdfBridgeImage:
+    """An ISO 9660 image with a UDF bridge (PS3.12 DVD/BD media), laid out and written by pycdlib: every file
+    once on disc, listed by both file systems under the same names; the UDF volume and File Set take the ISO
+    Volume Identifier. Level 3 only for what level 1 cannot hold: a file of 4 GiB or more, as multi-extent."""
 
-    ``udf``: a UDF bridge in the same image (PS3.12 DVD/BD media): every file once on disc, listed by both
-    file systems under the same names; pycdlib gives the UDF volume and File Set the ISO Volume Identifier.
-    Returns the layout and how many bytes the writer must splice from files on disk.
-    """
-    iso = pycdlib.PyCdlib()
-    to_splice = 0
-    iso.new(
-        # Level 3 only for what level 1 cannot hold: a file of 4 GiB or more, written as multi-extent.
-        interchange_level=3 if udf and any(f.size > _MAX_EXTENT for f in files) else 1,
-        vol_ident=volume_id,
-        app_ident_str="DICOMMEDIA",
-        preparer_ident_str="DICOMMEDIA",
-        udf="2.60" if udf else None,
-    )
-    made: set[tuple[str, ...]] = set()
-    for f in files:
-        for depth in range(1, len(f.parts)):
-            folder = f.parts[:depth]
-            if folder not in made:
-                iso.add_directory("/" + "/".join(folder), udf_path=_udf_name(folder) if udf else None)
-                made.add(folder)
-        stream = f.open()
-        if isinstance(stream, Part10Stream):
-            to_splice += stream.enable_splice()
-        stream.close()
-        iso.add_fp(_Deferred(f), f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts) if udf else None)
-    return iso, to_splice
+    def __init__(self, files: list[VolumeFile], volume_id: str):
+        import pycdlib  # only for a bridge: the plain writer does without
+
+        self.iso = pycdlib.PyCdlib()
+        self._to_splice = 0
+        self.iso.new(
+            interchange_level=3 if any(f.size > _MAX_EXTENT for f in files) else 1,
+            vol_ident=volume_id,
+            app_ident_str="DICOMMEDIA",
+            preparer_ident_str="DICOMMEDIA",
+            udf="2.60",
+        )
+        made: set[tuple[str, ...]] = set()
+        for f in files:
+            for depth in range(1, len(f.parts)):
+                folder = f.parts[:depth]
+                if folder not in made:
+                    self.iso.add_directory("/" + "/".join(folder), udf_path=_udf_name(folder))
+                    made.add(folder)
+            stream = f.open()
+            if isinstance(stream, Part10Stream):
+                self._to_splice += stream.enable_splice()
+            stream.close()
+            self.iso.add_fp(_Deferred(f), f.size, _iso_name(f.parts), udf_path=_udf_name(f.parts))
+
+    @property
+    def size(self) -> int:
+        """Bytes the image will have, known before writing (the volume space size, ECMA-119 8.4.8)."""
+        return self.iso.pvd.space_size * SECTOR
+
+    def write(self, fd: int, progress: Callable[[int], None] | None = None) -> None:
+        """Write the image at offset 0 of ``fd``; data spliced by the kernel where it comes from a file."""
+        with os.fdopen(os.dup(fd), "wb") as out:
+            writer = _SpliceWriter(out)
+            self.iso.write_fp(
+                writer, blocksize=1 << 24, progress_cb=(lambda done, _total, _: progress(done)) if progress else None
+            )
+            if writer.spliced != self._to_splice:  # pycdlib passed a promise on in a way we did not expect
+                raise MediaError(f"internal error: {writer.spliced} of {self._to_splice} bytes copied")
+
+    def close(self) -> None:
+        """Release pycdlib's layout."""
+        self.iso.close()
 
 
-def iso_size(iso: pycdlib.PyCdlib) -> int:
-    """Bytes the image will have, known before writing (the volume space size, ECMA-119 8.4.8)."""
-    return iso.pvd.space_size * SECTOR
+def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> IsoImage | UdfBridgeImage:
+    """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge), with a UDF bridge when asked; data is
+    read only when written. Without a bridge, our streaming writer: a few bytes per file, not pycdlib's ~1 KB."""
+    return UdfBridgeImage(files, volume_id) if udf else IsoImage(files, volume_id)
 
 
 def _umask() -> int:
@@ -313,7 +320,7 @@ def output_failure(exc: OSError, output: Path) -> MediaError:
 
 
 def write_iso(
-    iso: pycdlib.PyCdlib, to_splice: int, output: Path, progress: Callable[[int, int], None] | None = None
+    image: IsoImage | UdfBridgeImage, output: Path, progress: Callable[[int, int], None] | None = None
 ) -> None:
     """Write the image under a temporary name and rename it into place: whole or not at all."""
     out, temp = _temp_sibling(output, ".tmp")
@@ -321,14 +328,7 @@ def write_iso(
         # No fsync: the rename makes the image appear whole or not at all for every reader and for an
         # interrupted run; durability across a power cut is the burner's and file system's business.
         with out:
-            writer = _SpliceWriter(out)
-            iso.write_fp(
-                writer,
-                blocksize=1 << 24,
-                progress_cb=(lambda done, total, _: progress(done, total)) if progress else None,
-            )
-            if writer.spliced != to_splice:  # pycdlib passed a promise on in a way we did not expect
-                raise MediaError(f"internal error: {writer.spliced} of {to_splice} bytes copied", str(output))
+            image.write(out.fileno(), (lambda done: progress(done, image.size)) if progress else None)
             if temp is None:
                 temp = _name_tmpfile(out, output, ".tmp")
         _publish(temp, output, 0o666)
@@ -338,7 +338,7 @@ def write_iso(
             leftovers.untrack(temp)
         raise
     finally:
-        iso.close()
+        image.close()
 
 
 def write_folder(files: list[VolumeFile], output: Path, overwrite: bool) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
-from dicommedia.writers.dicomdir import encode_dicomdir
-from dicommedia.writers.output import VolumeFile, build_iso, iso_size, write_folder, write_iso
+from dicommedia.writers.dicomdir import write_dicomdir
+from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_folder, write_iso
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -59,10 +58,15 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
     return volumes
 
 
-def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf: bool = False) -> list[VolumeFile]:
-    """What a volume holds of DICOM: the DICOMDIR and the instances under their File IDs."""
-    dicomdir = encode_dicomdir(plan, fileset_id)
-    out = [VolumeFile(("DICOMDIR",), len(dicomdir), lambda: _bytes_io(dicomdir))]
+def volume_files(
+    plan: Plan, files: dict[int, VolumeFile], fileset_id: str, spool: Path, udf: bool = False
+) -> list[VolumeFile]:
+    """What a volume holds of DICOM: the DICOMDIR (written to the spool: ~350 bytes a record) and the instances
+    under their File IDs."""
+    path = str(spool / f"DICOMDIR.{fileset_id}")
+    with open(path, "wb") as out:
+        size = write_dicomdir(plan, fileset_id, out)
+    out = [VolumeFile(("DICOMDIR",), size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))]
     for inst in plan.instances():
         f = files[id(inst)]
         if f.size > _MAX_FILE and not udf:
@@ -71,12 +75,9 @@ def volume_files(plan: Plan, files: dict[int, VolumeFile], fileset_id: str, udf:
                 inst.header.source.label,
                 "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
             )
-        out.append(VolumeFile(inst.file_id, f.size, f.open))
+        f.parts = inst.file_id  # the rendered file takes its place on this volume (each instance is on one)
+        out.append(f)
     return out
-
-
-def _bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)
 
 
 def volume_path(output: Path, index: int, count: int) -> Path:
@@ -98,16 +99,16 @@ def write_volume(
     udf: bool = False,
 ) -> int:
     """Check the exact size against the media, then write the image (or folder); return its size."""
-    iso, to_splice = build_iso(files, vol_id, udf)
-    size = iso_size(iso)
+    image = build_iso(files, vol_id, udf)
+    size = image.size
     if capacity is not None and size > capacity:
-        iso.close()
+        image.close()
         raise MediaError(
             f"the file-set needs {size:,} bytes ({size / 1e6:,.1f} MB); {media} holds {capacity:,}",
             hint="use --span for several volumes, larger --media, or --compress",
         )
     if output_format == "dir":
-        iso.close()
+        image.close()
         progress.stage("writing folder", None)
         write_folder(files, path, overwrite)
         return sum(f.size for f in files)
@@ -118,5 +119,5 @@ def write_volume(
         progress.advance(done - last[0])
         last[0] = done
 
-    write_iso(iso, to_splice, path, report)
+    write_iso(image, path, report)
     return size
