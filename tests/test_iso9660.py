@@ -12,7 +12,7 @@ import pytest
 from dicommedia.errors import MediaError
 from dicommedia.media.store import IsoStore
 from dicommedia.writers.iso9660 import IsoImage
-from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_iso
+from dicommedia.writers.output import VolumeFile, build_iso, write_iso
 
 
 def _content(parts: tuple[str, ...]) -> bytes:
@@ -86,30 +86,6 @@ def test_pycdlib_and_our_reader_read_the_bytes_back(image):
     store = IsoStore(image)
     try:
         assert len(list(store.walk())) == len(_files())
-    finally:
-        store.close()
-
-
-def test_spliced_stream_lands_whole(tmp_path):
-    """A header plus a region of a file on disk (the kernel copy path) reads back as one file."""
-    source = tmp_path / "source.bin"
-    payload = os.urandom(300_001)
-    source.write_bytes(b"SKIP" + payload)
-    header = b"NEW HEADER"
-    files = [
-        VolumeFile(
-            ("DICOM", "IM1"),
-            len(header) + len(payload),
-            lambda: Part10Stream(header, lambda: open(source, "rb"), 4, len(payload), str(source)),
-        )
-    ]
-    image = tmp_path / "splice.iso"
-    write_iso(build_iso(files, "SPLICE"), image)
-    store = IsoStore(image)
-    try:
-        (stored,) = list(store.walk())
-        with store.open(stored) as fp:
-            assert fp.read() == header + payload
     finally:
         store.close()
 

@@ -34,12 +34,6 @@ class SourceFile(Protocol):
     open: Callable[[], BinaryIO]
 
 
-class SplicedStream(Protocol):
-    """A stream that is a header then a region of a file on disk, copied by the kernel (writers/output.py)."""
-
-    def source_region(self) -> tuple[bytes, str, int, int] | None: ...
-
-
 def _both16(value: int) -> bytes:
     return struct.pack("<H", value) + struct.pack(">H", value)
 
@@ -289,6 +283,7 @@ def _copy_file(f: SourceFile, fd: int, position: int) -> None:
     """A file's bytes at ``position``: header and source region spliced by the kernel where possible."""
     stream = f.open()
     try:
+        # A header then a region of a file on disk (writers/output.py Part10Stream): copied by the kernel.
         region = stream.source_region() if hasattr(stream, "source_region") else None
         if region is not None:
             header, path, offset, length = region
