@@ -7,6 +7,7 @@ every other encoding goes through pydicom. Either way the keys come out as raw E
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,12 +53,31 @@ _WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
 _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
 
-# Compact keys (a disc holds up to ~100,000 instances): the keyword -> position table is shared by every input
-# with the same attributes, and values seen recently (patient, study, series keys) are shared between instances.
+# Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
+# patient, study and series values share one _Shape: the keyword -> position table and those values. Each
+# instance holds only the values of its own level (below), encoded in one bytes object.
+_OWN_KEYWORDS = frozenset(
+    {
+        "SOPInstanceUID",
+        "InstanceNumber",
+        "ContentDate",
+        "ContentTime",
+        "AcquisitionDate",
+        "AcquisitionTime",
+        "InstanceCreationDate",
+        "InstanceCreationTime",
+        "NumberOfFrames",
+        "ReferencedImageSequence",
+    }
+)
+_LENGTH = struct.Struct("<I")
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
 _RECENT: dict[RawValue, RawValue] = {}
 _MAX_RECENT = 4096
+_SHAPES: dict[tuple, _Shape] = {}
+_MAX_SHAPES = 4096
+_LAST_SHAPE: list = [None, None]  # the key and shape of the latest input: most often the next one's too
 
 
 def _layout(names: tuple[str, ...]) -> dict[str, int]:
@@ -80,19 +100,61 @@ def _shared(value: RawValue) -> RawValue:
     return found
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Shape:
+    """What instances with the same attributes and upper-level values share: the keyword -> position table,
+    the shared values (None where each instance has its own), and each own value's slot, VR and length kind."""
+
+    index: dict[str, int]
+    values: tuple[RawValue | None, ...]
+    own: dict[int, tuple[int, str, bool]]
+
+
+def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: tuple[RawValue, ...]) -> _Shape:
+    """The shared shape for these attributes and shared values (made once, remembered while there is room)."""
+    kinds = tuple((v.vr, v.undefined_length) for v in own)
+    key = (names, values, kinds)
+    if key == _LAST_SHAPE[0]:  # the shared values are the same objects: compared without hashing them
+        return _LAST_SHAPE[1]
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        positions = [i for i, v in enumerate(values) if v is None]
+        slots = {p: (slot, *kind) for slot, (p, kind) in enumerate(zip(positions, kinds))}
+        _SHAPES[key] = found = _Shape(_layout(names), values, slots)
+    _LAST_SHAPE[:] = key, found
+    return found
+
+
 class Keys:
     """Raw attribute values by keyword, as Explicit VR LE bytes, with text access for planning."""
 
-    __slots__ = ("_index", "_values")
+    __slots__ = ("_shape", "_own")
 
     def __init__(self, values: dict[str, RawValue]):
-        self._index = _layout(tuple(values))
-        self._values = tuple(_shared(v) for v in values.values())
+        names = tuple(values)
+        shared = tuple(None if k in _OWN_KEYWORDS else _shared(v) for k, v in values.items())
+        own = tuple(v for k, v in values.items() if k in _OWN_KEYWORDS)
+        self._shape = _shape(names, shared, own)
+        self._own = b"".join(_LENGTH.pack(len(v.value)) + v.value for v in own)
 
     def raw(self, keyword: str) -> RawValue | None:
         """The encoded value, or None when absent."""
-        position = self._index.get(keyword)
-        return None if position is None else self._values[position]
+        shape = self._shape
+        position = shape.index.get(keyword)
+        if position is None:
+            return None
+        value = shape.values[position]
+        if value is not None:
+            return value
+        slot, vr, undefined = shape.own[position]
+        offset = 0
+        for _ in range(slot):
+            offset += _LENGTH.size + _LENGTH.unpack_from(self._own, offset)[0]
+        length = _LENGTH.unpack_from(self._own, offset)[0]
+        start = offset + _LENGTH.size
+        return RawValue(vr, self._own[start : start + length], undefined)
 
     def get(self, keyword: str) -> str | int | RawValue | None:
         """Text, a number for binary integers, the raw value of a sequence; None when absent or empty."""
@@ -152,11 +214,15 @@ class InstanceHeader:
 
     source: Source
     sop_class_uid: str
-    sop_instance_uid: str
     transfer_syntax_uid: str
     body_offset: int | None  # first byte after File Meta when the body can be copied verbatim, else None
     keys: Keys
     has_pixel_data: bool
+
+    @property
+    def sop_instance_uid(self) -> str:
+        """SOP Instance UID of the file (decoded when asked: one copy of it is kept, in the keys)."""
+        return str(self.keys.get("SOPInstanceUID") or "")
 
 
 def expected_pixel_bytes(keys: Keys) -> int | None:
@@ -271,16 +337,16 @@ def _detected_syntax(ds) -> str:
 
 def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, has_pixels: bool) -> InstanceHeader:
     sop_class = sys.intern(str(keys.get("SOPClassUID") or ""))  # one string for the thousands of a class
-    sop_instance = str(keys.get("SOPInstanceUID") or "")
     if not sop_class:
         raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
     if sop_class == MEDIA_STORAGE_DIRECTORY:
         raise MediaError(
             "a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label
         )
-    if not sop_instance:
+    header = InstanceHeader(source, sop_class, syntax, body_offset, keys, has_pixels)
+    if not header.sop_instance_uid:
         raise MediaError("no SOP Instance UID (0008,0018)", source.label)
-    return InstanceHeader(source, sop_class, sop_instance, syntax, body_offset, keys, has_pixels)
+    return header
 
 
 def read_header(source: Source) -> InstanceHeader:
