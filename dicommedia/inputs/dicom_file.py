@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from dicommedia.errors import MediaError, one_line
 from dicommedia.part10 import Truncated
@@ -56,6 +56,7 @@ _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 # Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
 # patient, study and series values share one _Shape: the keyword -> position table and those values. Each
 # instance holds only the values of its own level (below), encoded in one bytes object.
+T = TypeVar("T")
 _OWN_KEYWORDS = frozenset(
     {
         "SOPInstanceUID",
@@ -74,6 +75,7 @@ _LENGTH = struct.Struct("<I")
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
 _RECENT: dict[RawValue, RawValue] = {}
+_RECENT_NUMBERS: dict[int, int] = {}  # file sizes and data set offsets: equal for the slices of a series
 _MAX_RECENT = 4096
 _SHAPES: dict[tuple, _Shape] = {}
 _MAX_SHAPES = 4096
@@ -90,14 +92,19 @@ def _layout(names: tuple[str, ...]) -> dict[str, int]:
     return index
 
 
-def _shared(value: RawValue) -> RawValue:
+def _shared(value: T, recent: dict[T, T] = _RECENT) -> T:
     """An equal value already held by another instance, else this one (remembered for the next instances)."""
-    found = _RECENT.get(value)
+    found = recent.get(value)
     if found is None:
-        if len(_RECENT) >= _MAX_RECENT:
-            _RECENT.clear()
-        _RECENT[value] = found = value
+        if len(recent) >= _MAX_RECENT:
+            recent.clear()
+        recent[value] = found = value
     return found
+
+
+def shared_number(value: int) -> int:
+    """An equal int already held by another instance, else this one: one object for the thousands of equal sizes."""
+    return _shared(value, _RECENT_NUMBERS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -343,7 +350,8 @@ def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, ha
         raise MediaError(
             "a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label
         )
-    header = InstanceHeader(source, sop_class, syntax, body_offset, keys, has_pixels)
+    offset = None if body_offset is None else shared_number(body_offset)
+    header = InstanceHeader(source, sop_class, syntax, offset, keys, has_pixels)
     if not header.sop_instance_uid:
         raise MediaError("no SOP Instance UID (0008,0018)", source.label)
     return header
@@ -376,4 +384,4 @@ def read_header(source: Source) -> InstanceHeader:
 def file_source(path: Path, origin: str = "") -> Source:
     """A source for a file on disk."""
     name = str(path)
-    return Source(label=name, size=os.stat(name).st_size, path=name, origin=origin)
+    return Source(label=name, size=shared_number(os.stat(name).st_size), path=name, origin=origin)

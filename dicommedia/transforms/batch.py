@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError, one_line
-from dicommedia.inputs.dicom_file import InstanceHeader
+from dicommedia.inputs.dicom_file import InstanceHeader, shared_number
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, prune_empty
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
@@ -250,4 +250,4 @@ def volume_file(inst: PlannedInstance, rendered: dict[int, VolumeFile]) -> Volum
         return found
     header = inst.header
     meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
-    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))
+    return VolumeFile((), shared_number(meta_length + header.source.size - header.body_offset), _Passthrough(header))

@@ -73,7 +73,7 @@ class _Items:
     each link is patched in place once the record it points to exists. The tail is buffered; a link into what
     was already written out is patched in the file."""
 
-    _FLUSH_AT = 1 << 20
+    _FLUSH_AT = 1 << 17
 
     def __init__(self, out: BinaryIO, head: bytes):
         self.out = out
