@@ -56,6 +56,7 @@ _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 # Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
 # patient, study and series values share one _Shape: the keyword -> position table and those values. Each
 # instance holds only the values of its own level (below), encoded in one bytes object.
+K = TypeVar("K")
 T = TypeVar("T")
 _OWN_KEYWORDS = frozenset(
     {
@@ -74,7 +75,7 @@ _OWN_KEYWORDS = frozenset(
 _LENGTH = struct.Struct("<I")
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
-_RECENT: dict[RawValue, RawValue] = {}
+_RECENT: dict[tuple[str, bytes, bool], RawValue] = {}  # by its fields: hashed and compared without Python calls
 _RECENT_NUMBERS: dict[int, int] = {}  # file sizes and data set offsets: equal for the slices of a series
 _MAX_RECENT = 4096
 _SHAPES: dict[tuple, _Shape] = {}
@@ -92,19 +93,19 @@ def _layout(names: tuple[str, ...]) -> dict[str, int]:
     return index
 
 
-def _shared(value: T, recent: dict[T, T] = _RECENT) -> T:
+def _shared(key: K, value: T, recent: dict[K, T]) -> T:
     """An equal value already held by another instance, else this one (remembered for the next instances)."""
-    found = recent.get(value)
+    found = recent.get(key)
     if found is None:
         if len(recent) >= _MAX_RECENT:
             recent.clear()
-        recent[value] = found = value
+        recent[key] = found = value
     return found
 
 
 def shared_number(value: int) -> int:
     """An equal int already held by another instance, else this one: one object for the thousands of equal sizes."""
-    return _shared(value, _RECENT_NUMBERS)
+    return _shared(value, value, _RECENT_NUMBERS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -117,7 +118,7 @@ class _Shape:
     own: dict[int, tuple[int, str, bool]]
 
 
-def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: tuple[RawValue, ...]) -> _Shape:
+def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: list[RawValue]) -> _Shape:
     """The shared shape for these attributes and shared values (made once, remembered while there is room)."""
     kinds = tuple((v.vr, v.undefined_length) for v in own)
     key = (names, values, kinds)
@@ -140,11 +141,16 @@ class Keys:
     __slots__ = ("_shape", "_own")
 
     def __init__(self, values: dict[str, RawValue]):
-        names = tuple(values)
-        shared = tuple(None if k in _OWN_KEYWORDS else _shared(v) for k, v in values.items())
-        own = tuple(v for k, v in values.items() if k in _OWN_KEYWORDS)
-        self._shape = _shape(names, shared, own)
-        self._own = b"".join(_LENGTH.pack(len(v.value)) + v.value for v in own)
+        shared: list[RawValue | None] = []
+        own: list[RawValue] = []
+        for keyword, v in values.items():
+            if keyword in _OWN_KEYWORDS:
+                own.append(v)
+                shared.append(None)
+            else:
+                shared.append(_shared((v.vr, v.value, v.undefined_length), v, _RECENT))
+        self._shape = _shape(tuple(values), tuple(shared), own)
+        self._own = b"".join([_LENGTH.pack(len(v.value)) + v.value for v in own])
 
     def raw(self, keyword: str) -> RawValue | None:
         """The encoded value, or None when absent."""

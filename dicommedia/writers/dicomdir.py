@@ -61,10 +61,11 @@ def _record(record_type: str, source: PlannedInstance) -> dict[int, RawValue]:
 def _leaf(inst: PlannedInstance, file_id: tuple[str, ...]) -> dict[int, RawValue]:
     elements = _record(inst.record_type, inst)
     elements[TAGS["ReferencedFileID"][0]] = raw_of("CS", list(file_id))
+    uid = raw_of("UI", inst.sop_instance_uid)
     elements[TAGS["ReferencedSOPClassUIDInFile"][0]] = raw_of("UI", inst.header.sop_class_uid)
-    elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = raw_of("UI", inst.sop_instance_uid)
+    elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = uid
     elements[TAGS["ReferencedTransferSyntaxUIDInFile"][0]] = raw_of("UI", inst.target_syntax)
-    elements[TAGS["SOPInstanceUID"][0]] = raw_of("UI", inst.sop_instance_uid)  # the seed's App D extra key
+    elements[TAGS["SOPInstanceUID"][0]] = uid  # the seed's App D extra key
     return elements
 
 
