@@ -49,6 +49,7 @@ _PLANNING_KEYWORDS = {
 }
 KEY_KEYWORDS = frozenset(_PLANNING_KEYWORDS | {k.keyword for keys in RECORD_KEYS.values() for k in keys})
 _WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
+_KEYWORD_AND_VR = {TAGS[k][0]: (k, TAGS[k][1]) for k in KEY_KEYWORDS}
 # Leaf types whose record keys are derived, not copied (PS3.3 F.5.19.1): read through pydicom.
 _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
@@ -235,7 +236,8 @@ class InstanceHeader:
     @property
     def sop_instance_uid(self) -> str:
         """SOP Instance UID of the file (decoded when asked: one copy of it is kept, in the keys)."""
-        return str(self.keys.get("SOPInstanceUID") or "")
+        raw = self.keys.raw("SOPInstanceUID")
+        return "" if raw is None else raw.text()
 
 
 def expected_pixel_bytes(keys: Keys) -> int | None:
@@ -263,8 +265,8 @@ def _fast_keys(values: dict[int, RawValue]) -> Keys | None:
     """Keys from the raw reader; None when a value's VR is not the dictionary's (then pydicom decides)."""
     out = {}
     for tag, raw in values.items():
-        keyword = KEYWORDS[tag]
-        if raw.vr != TAGS[keyword][1]:
+        keyword, vr = _KEYWORD_AND_VR[tag]
+        if raw.vr != vr:
             return None
         out[keyword] = raw
     return Keys(out)
