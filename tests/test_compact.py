@@ -41,6 +41,7 @@ def test_keys_give_back_their_own_values_as_read():
         "InstanceNumber": raw_of("IS", "12"),
         "ReferencedImageSequence": RawValue("SQ", b"\xfe\xff\x00\xe0\x00\x00\x00\x00", True),
         "NumberOfFrames": RawValue("IS", b""),
+        "AcquisitionTime": RawValue("TM", b"1" * 300),  # a length kept in five bytes
         "Rows": raw_of("US", 512),
     }
     keys = Keys(dict(values))

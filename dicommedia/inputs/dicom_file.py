@@ -74,6 +74,7 @@ _OWN_KEYWORDS = frozenset(
     }
 )
 _LENGTH = struct.Struct("<I")
+_LONG = 255
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
 _RECENT: dict[tuple[str, bytes, bool], RawValue] = {}  # by its fields: hashed and compared without Python calls
@@ -136,6 +137,11 @@ def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: lis
     return found
 
 
+def _length(length: int) -> bytes:
+    """How an own value's length is kept: one byte, or 255 and four bytes."""
+    return bytes((length,)) if length < _LONG else bytes((_LONG,)) + _LENGTH.pack(length)
+
+
 class Keys:
     """Raw attribute values by keyword, as Explicit VR LE bytes, with text access for planning."""
 
@@ -151,7 +157,7 @@ class Keys:
             else:
                 shared.append(_shared((v.vr, v.value, v.undefined_length), v, _RECENT))
         self._shape = _shape(tuple(values), tuple(shared), own)
-        self._own = b"".join([_LENGTH.pack(len(v.value)) + v.value for v in own])
+        self._own = b"".join([_length(len(v.value)) + v.value for v in own])
 
     def raw(self, keyword: str) -> RawValue | None:
         """The encoded value, or None when absent."""
@@ -163,12 +169,14 @@ class Keys:
         if value is not None:
             return value
         slot, vr, undefined = shape.own[position]
-        offset = 0
-        for _ in range(slot):
-            offset += _LENGTH.size + _LENGTH.unpack_from(self._own, offset)[0]
-        length = _LENGTH.unpack_from(self._own, offset)[0]
-        start = offset + _LENGTH.size
-        return RawValue(vr, self._own[start : start + length], undefined)
+        own, start = self._own, 0
+        while True:
+            length, start = own[start], start + 1
+            if length == _LONG:
+                length, start = _LENGTH.unpack_from(own, start)[0], start + _LENGTH.size
+            if not slot:
+                return RawValue(vr, own[start : start + length], undefined)
+            start, slot = start + length, slot - 1
 
     def get(self, keyword: str) -> str | int | RawValue | None:
         """Text, a number for binary integers, the raw value of a sequence; None when absent or empty."""

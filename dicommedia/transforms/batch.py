@@ -74,7 +74,7 @@ def _needs_render(inst: PlannedInstance, coercions: dict, remap: dict[str, str])
 @dataclass
 class Rendered:
     """The files of the rendered instances (by id of their PlannedInstance; the others are copied verbatim, see
-    ``volume_file``) and how many were transcoded."""
+    ``unchanged_stream``) and how many were transcoded."""
 
     files: dict[int, VolumeFile] = field(default_factory=dict)
     transcoded: int = 0
@@ -227,27 +227,15 @@ def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
-class _Passthrough:
-    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
-
-    __slots__ = ("header",)
-
-    def __init__(self, header: InstanceHeader):
-        self.header = header
-
-    def __call__(self) -> Part10Stream:
-        header = self.header
-        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-        source = header.source
-        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, source.path)
+def unchanged_stream(header: InstanceHeader) -> Part10Stream:
+    """An unchanged input as its file on the media: the source's dataset bytes, verbatim, behind our File Meta
+    (PS3.10 7.1): no decoding, no copy."""
+    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+    source = header.source
+    return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, source.path)
 
 
-def volume_file(inst: PlannedInstance, rendered: dict[int, VolumeFile]) -> VolumeFile:
-    """The instance's file: as rendered, else the source's dataset bytes verbatim behind our File Meta
-    (PS3.10 7.1), no decoding, no copy (made when asked: the thousands of unchanged files are not kept)."""
-    found = rendered.get(id(inst))
-    if found is not None:
-        return found
-    header = inst.header
+def unchanged_size(header: InstanceHeader) -> int:
+    """Bytes of ``unchanged_stream``."""
     meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
-    return VolumeFile((), shared_number(meta_length + header.source.size - header.body_offset), _Passthrough(header))
+    return shared_number(meta_length + header.source.size - header.body_offset)
