@@ -56,18 +56,15 @@ _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
 # Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
 # patient, study and series values share one _Shape: the keyword -> position table and those values. Each
-# instance holds only the values of its own level (below), encoded in one bytes object.
+# instance holds only the values that change from one instance to the next (below), in one bytes object.
 K = TypeVar("K")
 T = TypeVar("T")
 _OWN_KEYWORDS = frozenset(
     {
         "SOPInstanceUID",
         "InstanceNumber",
-        "ContentDate",
         "ContentTime",
-        "AcquisitionDate",
         "AcquisitionTime",
-        "InstanceCreationDate",
         "InstanceCreationTime",
         "NumberOfFrames",
         "ReferencedImageSequence",
@@ -230,16 +227,29 @@ class Source:
             return fp.read()
 
 
-@dataclass(slots=True)
-class InstanceHeader:
-    """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys."""
+class InstanceHeader(Keys):
+    """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys (it is
+    its own Keys: one object per input, not two)."""
 
-    source: Source
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    body_offset: int | None  # first byte after File Meta when the body can be copied verbatim, else None
-    keys: Keys
-    has_pixel_data: bool
+    __slots__ = ("source", "sop_class_uid", "transfer_syntax_uid", "body_offset", "has_pixel_data")
+
+    def __init__(
+        self,
+        source: Source,
+        sop_class_uid: str,
+        transfer_syntax_uid: str,
+        body_offset: int | None,  # first byte after File Meta when the body can be copied verbatim, else None
+        keys: Keys,
+        has_pixel_data: bool,
+    ):
+        self._shape, self._own = keys._shape, keys._own
+        self.source, self.sop_class_uid, self.transfer_syntax_uid = source, sop_class_uid, transfer_syntax_uid
+        self.body_offset, self.has_pixel_data = body_offset, has_pixel_data
+
+    @property
+    def keys(self) -> Keys:
+        """Its record keys and the attributes planning reads."""
+        return self
 
     @property
     def sop_instance_uid(self) -> str:

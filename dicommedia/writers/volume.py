@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
-from dicommedia.inputs.dicom_file import InstanceHeader
+from dicommedia.inputs.dicom_file import InstanceHeader, shared_number
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, file_id
 from dicommedia.progress import Progress
 from dicommedia.transforms.batch import unchanged_size, unchanged_stream
@@ -104,7 +104,7 @@ def volume_files(
                     inst.header.source.label,
                     "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
                 )
-            out.append(_InstanceFile(folder, number, length, files.get(id(inst)) or inst.header))
+            out.append(_InstanceFile(folder, shared_number(number), length, files.get(id(inst)) or inst.header))
     return out
 
 
