@@ -78,6 +78,7 @@ _RECENT: dict[tuple[str, bytes, bool], RawValue] = {}  # by its fields: hashed a
 _RECENT_NUMBERS: dict[int, int] = {}  # file sizes and data set offsets: equal for the slices of a series
 _MAX_RECENT = 4096
 _SHAPES: dict[tuple, _Shape] = {}
+_OWN_TABLES: dict[tuple, dict[int, tuple[int, str, bool]]] = {}  # shared by shapes whose own values sit alike
 _MAX_SHAPES = 4096
 _LAST_SHAPE: list = [None, None]  # the key and shape of the latest input: most often the next one's too
 
@@ -127,9 +128,9 @@ def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: lis
     if found is None:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
-        positions = [i for i, v in enumerate(values) if v is None]
+        positions = tuple(i for i, v in enumerate(values) if v is None)
         slots = {p: (slot, *kind) for slot, (p, kind) in enumerate(zip(positions, kinds))}
-        _SHAPES[key] = found = _Shape(_layout(names), values, slots)
+        _SHAPES[key] = found = _Shape(_layout(names), values, _shared((positions, kinds), slots, _OWN_TABLES))
     _LAST_SHAPE[:] = key, found
     return found
 
