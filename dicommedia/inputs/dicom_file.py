@@ -255,7 +255,7 @@ class InstanceHeader(Keys):
     @property
     def sop_instance_uid(self) -> str:
         """SOP Instance UID of the file (decoded when asked: one copy of it is kept, in the keys)."""
-        raw = self.keys.raw("SOPInstanceUID")
+        raw = self.raw("SOPInstanceUID")
         return "" if raw is None else raw.text()
 
 
