@@ -75,7 +75,8 @@ _LONG = 255
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
 _RECENT: dict[tuple[str, bytes, bool], RawValue] = {}  # by its fields: hashed and compared without Python calls
-_RECENT_NUMBERS: dict[int, int] = {}  # file sizes and data set offsets: equal for the slices of a series
+_RECENT_NUMBERS: dict[int, int] = {}  # file sizes: equal for the slices of a series
+_RECENT_ENCODINGS: dict[tuple, tuple] = {}
 _MAX_RECENT = 4096
 _SHAPES: dict[tuple, _Shape] = {}
 _OWN_TABLES: dict[tuple, dict[int, tuple[int, str, bool]]] = {}  # shared by shapes whose own values sit alike
@@ -232,20 +233,40 @@ class InstanceHeader(Keys):
     """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys (it is
     its own Keys: one object per input, not two)."""
 
-    __slots__ = ("source", "sop_class_uid", "transfer_syntax_uid", "body_offset", "has_pixel_data")
+    __slots__ = ("source", "_encoding")
 
     def __init__(
         self,
         source: Source,
         sop_class_uid: str,
         transfer_syntax_uid: str,
-        body_offset: int | None,  # first byte after File Meta when the body can be copied verbatim, else None
+        body_offset: int | None,
         keys: Keys,
         has_pixel_data: bool,
     ):
-        self._shape, self._own = keys._shape, keys._own
-        self.source, self.sop_class_uid, self.transfer_syntax_uid = source, sop_class_uid, transfer_syntax_uid
-        self.body_offset, self.has_pixel_data = body_offset, has_pixel_data
+        self._shape, self._own, self.source = keys._shape, keys._own, source
+        encoding = (sop_class_uid, transfer_syntax_uid, body_offset, has_pixel_data)
+        self._encoding = _shared(encoding, encoding, _RECENT_ENCODINGS)  # one tuple for the slices of a series
+
+    @property
+    def sop_class_uid(self) -> str:
+        """SOP Class UID."""
+        return self._encoding[0]
+
+    @property
+    def transfer_syntax_uid(self) -> str:
+        """Transfer Syntax UID of the file."""
+        return self._encoding[1]
+
+    @property
+    def body_offset(self) -> int | None:
+        """First byte after File Meta when the body can be copied verbatim, else None."""
+        return self._encoding[2]
+
+    @property
+    def has_pixel_data(self) -> bool:
+        """Whether the file has Pixel Data."""
+        return self._encoding[3]
 
     @property
     def keys(self) -> Keys:
@@ -377,8 +398,7 @@ def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, ha
         raise MediaError(
             "a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label
         )
-    offset = None if body_offset is None else shared_number(body_offset)
-    header = InstanceHeader(source, sop_class, syntax, offset, keys, has_pixels)
+    header = InstanceHeader(source, sop_class, syntax, body_offset, keys, has_pixels)
     if not header.sop_instance_uid:
         raise MediaError("no SOP Instance UID (0008,0018)", source.label)
     return header
