@@ -56,20 +56,24 @@ _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
 # Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
 # patient, study and series values share one _Shape: the keyword -> position table and those values. Each
-# instance holds only the values that change from one instance to the next (below), in one bytes object.
+# instance holds only the values that change from one instance to the next, in one bytes object: its UID and
+# number, and those of the attributes below that differ from the previous input's.
 K = TypeVar("K")
 T = TypeVar("T")
-_OWN_KEYWORDS = frozenset(
+_OWN_KEYWORDS = frozenset({"SOPInstanceUID", "InstanceNumber"})
+_VARYING_KEYWORDS = frozenset(
     {
-        "SOPInstanceUID",
-        "InstanceNumber",
+        "ContentDate",
         "ContentTime",
+        "AcquisitionDate",
         "AcquisitionTime",
+        "InstanceCreationDate",
         "InstanceCreationTime",
         "NumberOfFrames",
         "ReferencedImageSequence",
     }
 )
+_PREVIOUS: dict[str, RawValue] = {}  # the latest values of those (a stale one only costs memory, never a value)
 _LENGTH = struct.Struct("<I")
 _LONG = 255
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
@@ -136,6 +140,10 @@ def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: lis
     return found
 
 
+def _same(a: RawValue | None, b: RawValue) -> bool:
+    return a is not None and a.value == b.value and a.vr == b.vr and a.undefined_length == b.undefined_length
+
+
 def _length(length: int) -> bytes:
     """How an own value's length is kept: one byte, or 255 and four bytes."""
     return bytes((length,)) if length < _LONG else bytes((_LONG,)) + _LENGTH.pack(length)
@@ -150,7 +158,12 @@ class Keys:
         shared: list[RawValue | None] = []
         own: list[RawValue] = []
         for keyword, v in values.items():
-            if keyword in _OWN_KEYWORDS:
+            if keyword in _VARYING_KEYWORDS:
+                changed = not _same(_PREVIOUS.get(keyword), v)
+                _PREVIOUS[keyword] = v
+            else:
+                changed = keyword in _OWN_KEYWORDS
+            if changed:
                 own.append(v)
                 shared.append(None)
             else:
