@@ -48,6 +48,23 @@ def test_keys_give_back_their_own_values_as_read():
     assert {k: keys.raw(k) for k in values} == values
 
 
+def test_keys_keep_a_varying_value_only_when_it_varies():
+    def keys(uid: str, time: str) -> Keys:
+        return Keys(
+            {
+                "SeriesInstanceUID": raw_of("UI", "1.2.9"),
+                "SOPInstanceUID": raw_of("UI", uid),
+                "ContentTime": raw_of("TM", time),
+            }
+        )
+
+    first, second, third = keys("1.2.3.1", "101500"), keys("1.2.3.2", "101500"), keys("1.2.3.3", "101501")
+    assert second.raw("ContentTime") is second.raw("ContentTime")  # repeated: held once, by the shape
+    assert third.raw("ContentTime") is not third.raw("ContentTime")  # changed: held by the instance
+    assert [k.get("ContentTime") for k in (first, second, third)] == ["101500", "101500", "101501"]
+    assert third.get("SOPInstanceUID") == "1.2.3.3"
+
+
 def test_keys_tables_stay_bounded():
     for n in range(dicom_file._MAX_LAYOUTS + 50):
         keys = Keys({f"kw{n}": raw_of("LO", "x")})  # a new set of attributes every time
@@ -55,6 +72,7 @@ def test_keys_tables_stay_bounded():
     assert len(dicom_file._LAYOUTS) <= dicom_file._MAX_LAYOUTS
     assert len(dicom_file._RECENT) <= dicom_file._MAX_RECENT
     assert len(dicom_file._SHAPES) <= dicom_file._MAX_SHAPES
+    assert len(dicom_file._PREVIOUS) <= dicom_file._MAX_PREVIOUS
 
 
 def test_dicomdir_links_follow_the_tree(tmp_path: Path):

@@ -57,7 +57,7 @@ _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 # Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
 # patient, study and series values share one _Shape: the keyword -> position table and those values. Each
 # instance holds only the values that change from one instance to the next, in one bytes object: its UID and
-# number, and those of the attributes below that differ from the previous input's.
+# number, and those of the attributes below that differ from the previous input's of its series.
 K = TypeVar("K")
 T = TypeVar("T")
 _OWN_KEYWORDS = frozenset({"SOPInstanceUID", "InstanceNumber"})
@@ -73,7 +73,10 @@ _VARYING_KEYWORDS = frozenset(
         "ReferencedImageSequence",
     }
 )
-_PREVIOUS: dict[str, RawValue] = {}  # the latest values of those (a stale one only costs memory, never a value)
+# The latest values of those by Series Instance UID (in whatever order the inputs come); a stale or missing one
+# only costs memory, never a value.
+_PREVIOUS: dict[bytes, dict[str, RawValue]] = {}
+_MAX_PREVIOUS = 64
 _LENGTH = struct.Struct("<I")
 _LONG = 255
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
@@ -98,11 +101,11 @@ def _layout(names: tuple[str, ...]) -> dict[str, int]:
     return index
 
 
-def _shared(key: K, value: T, recent: dict[K, T]) -> T:
+def _shared(key: K, value: T, recent: dict[K, T], limit: int = _MAX_RECENT) -> T:
     """An equal value already held by another instance, else this one (remembered for the next instances)."""
     found = recent.get(key)
     if found is None:
-        if len(recent) >= _MAX_RECENT:
+        if len(recent) >= limit:
             recent.clear()
         recent[key] = found = value
     return found
@@ -155,12 +158,14 @@ class Keys:
     __slots__ = ("_shape", "_own")
 
     def __init__(self, values: dict[str, RawValue]):
+        series = values.get("SeriesInstanceUID")
+        previous = _shared(b"" if series is None else series.value, {}, _PREVIOUS, _MAX_PREVIOUS)
         shared: list[RawValue | None] = []
         own: list[RawValue] = []
         for keyword, v in values.items():
             if keyword in _VARYING_KEYWORDS:
-                changed = not _same(_PREVIOUS.get(keyword), v)
-                _PREVIOUS[keyword] = v
+                changed = not _same(previous.get(keyword), v)
+                previous[keyword] = v
             else:
                 changed = keyword in _OWN_KEYWORDS
             if changed:
