@@ -14,6 +14,7 @@ from pydicom.uid import generate_uid
 from dicommedia.inputs import dicom_file
 from dicommedia.inputs.dicom_file import Keys
 from dicommedia.part10.encode import raw_of
+from dicommedia.part10.header import RawValue
 from dicommedia.writers.output import Part10Stream, VolumeFile, _Deferred
 from tests.conftest import run
 from tests.synthetic import write_series
@@ -25,12 +26,43 @@ def _keys(uid: str, name: str = "DOE^JANE") -> Keys:
 
 def test_keys_share_their_table_and_equal_values():
     first, second = _keys("1.2.3.1"), _keys("1.2.3.2")
-    assert first._index is second._index
+    assert first._shape is second._shape  # one table and one set of shared values for both
     assert first.raw("PatientName") is second.raw("PatientName")
     assert first.get("SOPInstanceUID") == "1.2.3.1" and second.get("SOPInstanceUID") == "1.2.3.2"
     assert first.get("Rows") == 512
     assert first.raw("StudyDate") is None and first.get("StudyDate") is None
     assert first.display("PatientName") == "DOE^JANE"
+
+
+def test_keys_give_back_their_own_values_as_read():
+    values = {
+        "PatientName": raw_of("PN", "DOE^JANE"),
+        "SOPInstanceUID": raw_of("UI", "1.2.3.4"),
+        "InstanceNumber": raw_of("IS", "12"),
+        "ReferencedImageSequence": RawValue("SQ", b"\xfe\xff\x00\xe0\x00\x00\x00\x00", True),
+        "NumberOfFrames": RawValue("IS", b""),
+        "AcquisitionTime": RawValue("TM", b"1" * 300),  # a length kept in five bytes
+        "Rows": raw_of("US", 512),
+    }
+    keys = Keys(dict(values))
+    assert {k: keys.raw(k) for k in values} == values
+
+
+def test_keys_keep_a_varying_value_only_when_it_varies():
+    def keys(uid: str, time: str) -> Keys:
+        return Keys(
+            {
+                "SeriesInstanceUID": raw_of("UI", "1.2.9"),
+                "SOPInstanceUID": raw_of("UI", uid),
+                "ContentTime": raw_of("TM", time),
+            }
+        )
+
+    first, second, third = keys("1.2.3.1", "101500"), keys("1.2.3.2", "101500"), keys("1.2.3.3", "101501")
+    assert second.raw("ContentTime") is second.raw("ContentTime")  # repeated: held once, by the shape
+    assert third.raw("ContentTime") is not third.raw("ContentTime")  # changed: held by the instance
+    assert [k.get("ContentTime") for k in (first, second, third)] == ["101500", "101500", "101501"]
+    assert third.get("SOPInstanceUID") == "1.2.3.3"
 
 
 def test_keys_tables_stay_bounded():
@@ -39,6 +71,8 @@ def test_keys_tables_stay_bounded():
         assert keys.get(f"kw{n}") == "x"
     assert len(dicom_file._LAYOUTS) <= dicom_file._MAX_LAYOUTS
     assert len(dicom_file._RECENT) <= dicom_file._MAX_RECENT
+    assert len(dicom_file._SHAPES) <= dicom_file._MAX_SHAPES
+    assert len(dicom_file._PREVIOUS) <= dicom_file._MAX_PREVIOUS
 
 
 def test_dicomdir_links_follow_the_tree(tmp_path: Path):

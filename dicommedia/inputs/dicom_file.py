@@ -7,11 +7,12 @@ every other encoding goes through pydicom. Either way the keys come out as raw E
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from dicommedia.errors import MediaError, one_line
 from dicommedia.part10 import Truncated
@@ -48,16 +49,46 @@ _PLANNING_KEYWORDS = {
 }
 KEY_KEYWORDS = frozenset(_PLANNING_KEYWORDS | {k.keyword for keys in RECORD_KEYS.values() for k in keys})
 _WANTED_TAGS = {TAGS[k][0] for k in KEY_KEYWORDS}
+_KEYWORD_AND_VR = {TAGS[k][0]: (k, TAGS[k][1]) for k in KEY_KEYWORDS}
 # Leaf types whose record keys are derived, not copied (PS3.3 F.5.19.1): read through pydicom.
 _DERIVED_KEY_RECORDS = ("SR DOCUMENT", "KEY OBJECT DOC")
 
 
-# Compact keys (a disc holds up to ~100,000 instances): the keyword -> position table is shared by every input
-# with the same attributes, and values seen recently (patient, study, series keys) are shared between instances.
+# Compact keys (a disc holds up to ~100,000 instances). Instances with the same attributes and the same
+# patient, study and series values share one _Shape: the keyword -> position table and those values. Each
+# instance holds only the values that change from one instance to the next, in one bytes object: its UID and
+# number, and those of the attributes below that differ from the previous input's of its series.
+K = TypeVar("K")
+T = TypeVar("T")
+_OWN_KEYWORDS = frozenset({"SOPInstanceUID", "InstanceNumber"})
+_VARYING_KEYWORDS = frozenset(
+    {
+        "ContentDate",
+        "ContentTime",
+        "AcquisitionDate",
+        "AcquisitionTime",
+        "InstanceCreationDate",
+        "InstanceCreationTime",
+        "NumberOfFrames",
+        "ReferencedImageSequence",
+    }
+)
+# The latest values of those by Series Instance UID (in whatever order the inputs come); a stale or missing one
+# only costs memory, never a value.
+_PREVIOUS: dict[bytes, dict[str, RawValue]] = {}
+_MAX_PREVIOUS = 64
+_LENGTH = struct.Struct("<I")
+_LONG = 255
 _LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
 _MAX_LAYOUTS = 1024
-_RECENT: dict[RawValue, RawValue] = {}
+_RECENT: dict[tuple[str, bytes, bool], RawValue] = {}  # by its fields: hashed and compared without Python calls
+_RECENT_NUMBERS: dict[int, int] = {}  # file sizes: equal for the slices of a series
+_RECENT_ENCODINGS: dict[tuple, tuple] = {}
 _MAX_RECENT = 4096
+_SHAPES: dict[tuple, _Shape] = {}
+_OWN_TABLES: dict[tuple, dict[int, tuple[int, str, bool]]] = {}  # shared by shapes whose own values sit alike
+_MAX_SHAPES = 4096
+_LAST_SHAPE: list = [None, None]  # the key and shape of the latest input: most often the next one's too
 
 
 def _layout(names: tuple[str, ...]) -> dict[str, int]:
@@ -70,29 +101,99 @@ def _layout(names: tuple[str, ...]) -> dict[str, int]:
     return index
 
 
-def _shared(value: RawValue) -> RawValue:
+def _shared(key: K, value: T, recent: dict[K, T], limit: int = _MAX_RECENT) -> T:
     """An equal value already held by another instance, else this one (remembered for the next instances)."""
-    found = _RECENT.get(value)
+    found = recent.get(key)
     if found is None:
-        if len(_RECENT) >= _MAX_RECENT:
-            _RECENT.clear()
-        _RECENT[value] = found = value
+        if len(recent) >= limit:
+            recent.clear()
+        recent[key] = found = value
     return found
+
+
+def shared_number(value: int) -> int:
+    """An equal int already held by another instance, else this one: one object for the thousands of equal sizes."""
+    return _shared(value, value, _RECENT_NUMBERS)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Shape:
+    """What instances with the same attributes and upper-level values share: the keyword -> position table,
+    the shared values (None where each instance has its own), and each own value's slot, VR and length kind."""
+
+    index: dict[str, int]
+    values: tuple[RawValue | None, ...]
+    own: dict[int, tuple[int, str, bool]]
+
+
+def _shape(names: tuple[str, ...], values: tuple[RawValue | None, ...], own: list[RawValue]) -> _Shape:
+    """The shared shape for these attributes and shared values (made once, remembered while there is room)."""
+    kinds = tuple((v.vr, v.undefined_length) for v in own)
+    key = (names, values, kinds)
+    if key == _LAST_SHAPE[0]:  # the shared values are the same objects: compared without hashing them
+        return _LAST_SHAPE[1]
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        positions = tuple(i for i, v in enumerate(values) if v is None)
+        slots = {p: (slot, *kind) for slot, (p, kind) in enumerate(zip(positions, kinds))}
+        _SHAPES[key] = found = _Shape(_layout(names), values, _shared((positions, kinds), slots, _OWN_TABLES))
+    _LAST_SHAPE[:] = key, found
+    return found
+
+
+def _same(a: RawValue | None, b: RawValue) -> bool:
+    return a is not None and a.value == b.value and a.vr == b.vr and a.undefined_length == b.undefined_length
+
+
+def _length(length: int) -> bytes:
+    """How an own value's length is kept: one byte, or 255 and four bytes."""
+    return bytes((length,)) if length < _LONG else bytes((_LONG,)) + _LENGTH.pack(length)
 
 
 class Keys:
     """Raw attribute values by keyword, as Explicit VR LE bytes, with text access for planning."""
 
-    __slots__ = ("_index", "_values")
+    __slots__ = ("_shape", "_own")
 
     def __init__(self, values: dict[str, RawValue]):
-        self._index = _layout(tuple(values))
-        self._values = tuple(_shared(v) for v in values.values())
+        series = values.get("SeriesInstanceUID")
+        previous = _shared(b"" if series is None else series.value, {}, _PREVIOUS, _MAX_PREVIOUS)
+        shared: list[RawValue | None] = []
+        own: list[RawValue] = []
+        for keyword, v in values.items():
+            if keyword in _VARYING_KEYWORDS:
+                changed = not _same(previous.get(keyword), v)
+                previous[keyword] = v
+            else:
+                changed = keyword in _OWN_KEYWORDS
+            if changed:
+                own.append(v)
+                shared.append(None)
+            else:
+                shared.append(_shared((v.vr, v.value, v.undefined_length), v, _RECENT))
+        self._shape = _shape(tuple(values), tuple(shared), own)
+        self._own = b"".join([_length(len(v.value)) + v.value for v in own])
 
     def raw(self, keyword: str) -> RawValue | None:
         """The encoded value, or None when absent."""
-        position = self._index.get(keyword)
-        return None if position is None else self._values[position]
+        shape = self._shape
+        position = shape.index.get(keyword)
+        if position is None:
+            return None
+        value = shape.values[position]
+        if value is not None:
+            return value
+        slot, vr, undefined = shape.own[position]
+        own, start = self._own, 0
+        while True:
+            length, start = own[start], start + 1
+            if length == _LONG:
+                length, start = _LENGTH.unpack_from(own, start)[0], start + _LENGTH.size
+            if not slot:
+                return RawValue(vr, own[start : start + length], undefined)
+            start, slot = start + length, slot - 1
 
     def get(self, keyword: str) -> str | int | RawValue | None:
         """Text, a number for binary integers, the raw value of a sequence; None when absent or empty."""
@@ -146,17 +247,55 @@ class Source:
             return fp.read()
 
 
-@dataclass(slots=True)
-class InstanceHeader:
-    """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys."""
+class InstanceHeader(Keys):
+    """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys (it is
+    its own Keys: one object per input, not two)."""
 
-    source: Source
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax_uid: str
-    body_offset: int | None  # first byte after File Meta when the body can be copied verbatim, else None
-    keys: Keys
-    has_pixel_data: bool
+    __slots__ = ("source", "_encoding")
+
+    def __init__(
+        self,
+        source: Source,
+        sop_class_uid: str,
+        transfer_syntax_uid: str,
+        body_offset: int | None,
+        keys: Keys,
+        has_pixel_data: bool,
+    ):
+        self._shape, self._own, self.source = keys._shape, keys._own, source
+        encoding = (sop_class_uid, transfer_syntax_uid, body_offset, has_pixel_data)
+        self._encoding = _shared(encoding, encoding, _RECENT_ENCODINGS)  # one tuple for the slices of a series
+
+    @property
+    def sop_class_uid(self) -> str:
+        """SOP Class UID."""
+        return self._encoding[0]
+
+    @property
+    def transfer_syntax_uid(self) -> str:
+        """Transfer Syntax UID of the file."""
+        return self._encoding[1]
+
+    @property
+    def body_offset(self) -> int | None:
+        """First byte after File Meta when the body can be copied verbatim, else None."""
+        return self._encoding[2]
+
+    @property
+    def has_pixel_data(self) -> bool:
+        """Whether the file has Pixel Data."""
+        return self._encoding[3]
+
+    @property
+    def keys(self) -> Keys:
+        """Its record keys and the attributes planning reads."""
+        return self
+
+    @property
+    def sop_instance_uid(self) -> str:
+        """SOP Instance UID of the file (decoded when asked: one copy of it is kept, in the keys)."""
+        raw = self.raw("SOPInstanceUID")
+        return "" if raw is None else raw.text()
 
 
 def expected_pixel_bytes(keys: Keys) -> int | None:
@@ -184,8 +323,8 @@ def _fast_keys(values: dict[int, RawValue]) -> Keys | None:
     """Keys from the raw reader; None when a value's VR is not the dictionary's (then pydicom decides)."""
     out = {}
     for tag, raw in values.items():
-        keyword = KEYWORDS[tag]
-        if raw.vr != TAGS[keyword][1]:
+        keyword, vr = _KEYWORD_AND_VR[tag]
+        if raw.vr != vr:
             return None
         out[keyword] = raw
     return Keys(out)
@@ -271,16 +410,16 @@ def _detected_syntax(ds) -> str:
 
 def _header(source: Source, keys: Keys, syntax: str, body_offset: int | None, has_pixels: bool) -> InstanceHeader:
     sop_class = sys.intern(str(keys.get("SOPClassUID") or ""))  # one string for the thousands of a class
-    sop_instance = str(keys.get("SOPInstanceUID") or "")
     if not sop_class:
         raise MediaError("no SOP Class UID (0008,0016): not a DICOM composite object", source.label)
     if sop_class == MEDIA_STORAGE_DIRECTORY:
         raise MediaError(
             "a DICOMDIR is not an instance (give it as an input of its own to re-master its disc)", source.label
         )
-    if not sop_instance:
+    header = InstanceHeader(source, sop_class, syntax, body_offset, keys, has_pixels)
+    if not header.sop_instance_uid:
         raise MediaError("no SOP Instance UID (0008,0018)", source.label)
-    return InstanceHeader(source, sop_class, sop_instance, syntax, body_offset, keys, has_pixels)
+    return header
 
 
 def read_header(source: Source) -> InstanceHeader:
@@ -310,4 +449,4 @@ def read_header(source: Source) -> InstanceHeader:
 def file_source(path: Path, origin: str = "") -> Source:
     """A source for a file on disk."""
     name = str(path)
-    return Source(label=name, size=os.stat(name).st_size, path=name, origin=origin)
+    return Source(label=name, size=shared_number(os.stat(name).st_size), path=name, origin=origin)

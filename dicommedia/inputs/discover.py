@@ -20,14 +20,19 @@ class InputKind(str, Enum):
     UNUSABLE = "unusable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InputFile:
     """One file found among the inputs, with its kind (and why it is unusable, if it is)."""
 
-    path: Path
+    name: str  # its path, as a str: many thousand are held until read
     kind: InputKind
     reason: str = ""
     origin: str = ""  # the input argument under which it was found
+
+    @property
+    def path(self) -> Path:
+        """Its path."""
+        return Path(self.name)
 
 
 @dataclass
@@ -91,24 +96,23 @@ def _looks_like_raw_dataset(head: bytes) -> bool:
 def _classify(path: Path, given: bool, origin: str) -> InputFile | None:
     if is_dicomdir_name(path):
         if given:
-            return InputFile(path, InputKind.DISC, origin=origin)
+            return InputFile(str(path), InputKind.DISC, origin=origin)
         return None  # met inside a folder: never an instance; its instances are found by the walk
     try:
         if not stat.S_ISREG(path.stat().st_mode):
-            return InputFile(path, InputKind.UNUSABLE, "not a regular file (a pipe, socket or device)", origin)
+            return InputFile(str(path), InputKind.UNUSABLE, "not a regular file (a pipe, socket or device)", origin)
         with path.open("rb") as fp:
             head = fp.read(132)
     except OSError as exc:
-        return InputFile(path, InputKind.UNUSABLE, f"cannot be read: {exc.strerror or exc}", origin)
+        return InputFile(str(path), InputKind.UNUSABLE, f"cannot be read: {exc.strerror or exc}", origin)
     kind = sniff(path, head)
     if kind is InputKind.DISC and not given:
-        return InputFile(
-            path, InputKind.UNUSABLE, "an ISO image inside an input folder (give it as an input of its own)", origin
-        )
+        reason = "an ISO image inside an input folder (give it as an input of its own)"
+        return InputFile(str(path), InputKind.UNUSABLE, reason, origin)
     if kind is InputKind.UNUSABLE:
         reason = "empty file" if not head else "not a DICOM file, picture (JPEG/PNG/TIFF/BMP/GIF) or PDF"
-        return InputFile(path, kind, reason, origin)
-    return InputFile(path, kind, origin=origin)
+        return InputFile(str(path), kind, reason, origin)
+    return InputFile(str(path), kind, origin=origin)
 
 
 def _walk(root: Path, found: Discovery) -> Iterator[Path]:
@@ -117,7 +121,7 @@ def _walk(root: Path, found: Discovery) -> Iterator[Path]:
 
     def unreadable(exc: OSError) -> None:
         reason = f"folder cannot be read: {exc.strerror or exc}"
-        found.files.append(InputFile(Path(exc.filename or root), InputKind.UNUSABLE, reason, str(root)))
+        found.files.append(InputFile(str(Path(exc.filename or root)), InputKind.UNUSABLE, reason, str(root)))
 
     read: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
@@ -146,7 +150,7 @@ def discover(inputs: list[str | Path]) -> Discovery:
         if root.is_dir() and not is_dicomdir_name(root):
             for path in _walk(root, found):
                 if path.is_symlink() and not path.exists():
-                    found.files.append(InputFile(path, InputKind.UNUSABLE, "a broken symbolic link", str(root)))
+                    found.files.append(InputFile(str(path), InputKind.UNUSABLE, "a broken symbolic link", str(root)))
                     continue
                 item = _classify(path, given=False, origin=str(root))
                 if item is None:
@@ -162,5 +166,5 @@ def discover(inputs: list[str | Path]) -> Discovery:
                 seen.add(os.path.realpath(root))
                 found.files.append(item)
         else:
-            found.files.append(InputFile(root, InputKind.UNUSABLE, "does not exist", str(root)))
+            found.files.append(InputFile(str(root), InputKind.UNUSABLE, "does not exist", str(root)))
     return found

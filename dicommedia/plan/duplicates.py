@@ -33,6 +33,13 @@ def content_digest(header: InstanceHeader) -> str:
     return h.hexdigest()
 
 
+def _repeated_hashes(instances: list[PlannedInstance]) -> set[int]:
+    """Hashes of the SOP Instance UIDs that more than one input may share: only those inputs are compared, the
+    thousands of distinct UIDs are not held in a table."""
+    hashes = sorted(hash(inst.header.sop_instance_uid) for inst in instances)
+    return {a for a, b in zip(hashes, hashes[1:]) if a == b}
+
+
 def drop_duplicates(
     instances: list[PlannedInstance], fix_uids: bool, warnings: list[str], refused: list[tuple[str, str]]
 ) -> tuple[list[PlannedInstance], int, dict[str, dict[str, str]]]:
@@ -48,8 +55,12 @@ def drop_duplicates(
             digests[id(inst)] = content_digest(inst.header)
         return digests[id(inst)]
 
+    repeated = _repeated_hashes(instances)
     for inst in instances:
         uid = inst.header.sop_instance_uid
+        if hash(uid) not in repeated:
+            kept.append(inst)
+            continue
         first = by_uid.get(uid)
         if first is None:
             by_uid[uid] = inst

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -21,14 +21,14 @@ _NONE: Mapping[str, object] = MappingProxyType({})
 
 @dataclass(slots=True)
 class PlannedInstance:
-    """One instance to write: its header, leaf record type, values to coerce, encoding and File ID."""
+    """One instance to write: its header, leaf record type, values to coerce and encoding (its File ID is its
+    place in the plan: Plan.series_folders)."""
 
     header: InstanceHeader
     record_type: str
     coercions: Mapping[str, object] = field(default_factory=lambda: _NONE)  # shared until the first coercion
     target_syntax: str = ""
     codec: str | None = None
-    file_id: tuple[str, ...] = ()
 
     def coerce(self, values: Mapping[str, object]) -> None:
         """Values this instance is written with instead of its own."""
@@ -117,7 +117,20 @@ class Plan:
     ) -> PlannedInstance:
         """The instance with the values of every level applied, as its file will carry them."""
         coercions = self.coercions_for(patient, study, series, inst)
-        return PlannedInstance(inst.header, inst.record_type, coercions, inst.target_syntax, inst.codec, inst.file_id)
+        return PlannedInstance(inst.header, inst.record_type, coercions, inst.target_syntax, inst.codec)
+
+    def series_folders(self) -> Iterator[tuple[tuple[str, ...], PlannedPatient, PlannedStudy, PlannedSeries]]:
+        """Every series in order with its patient, study and File ID folder: DICOM/PAnnnnnn/STnnnnnn/SEnnnnnn,
+        its instances IMnnnnnn in it (5 levels of 8 characters, PS3.10 8.2, PS3.12 F.3.1; see ``file_id``)."""
+        for p, patient in enumerate(self.patients.values(), 1):
+            for s, study in enumerate(patient.studies.values(), 1):
+                for e, series in enumerate(study.series.values(), 1):
+                    yield ("DICOM", f"PA{p:06d}", f"ST{s:06d}", f"SE{e:06d}"), patient, study, series
+
+
+def file_id(folder: tuple[str, ...], number: int) -> tuple[str, ...]:
+    """The File ID of the ``number``-th instance (from 1) of the series in ``folder``."""
+    return (*folder, f"IM{number:06d}")
 
 
 def _text(value: object) -> str:
@@ -176,7 +189,7 @@ def build_plan(instances: list[PlannedInstance]) -> Plan:
             for series in study.series.values():
                 _repair_series(plan, study, series)
                 _repair_instances(plan, study, series)
-    assign_file_ids(plan)
+    prune_empty(plan)
     return plan
 
 
@@ -293,7 +306,8 @@ def _repair_instances(plan: Plan, study: PlannedStudy, series: PlannedSeries) ->
     series.instances = kept
 
 
-def _prune_empty(plan: Plan) -> None:
+def prune_empty(plan: Plan) -> None:
+    """Drop series, studies and patients left without instances."""
     for pkey in list(plan.patients):
         patient = plan.patients[pkey]
         for suid in list(patient.studies):
@@ -304,14 +318,3 @@ def _prune_empty(plan: Plan) -> None:
                 del patient.studies[suid]
         if not patient.studies:
             del plan.patients[pkey]
-
-
-def assign_file_ids(plan: Plan) -> None:
-    """DICOM/PAnnnnnn/STnnnnnn/SEnnnnnn/IMnnnnnn: 5 levels of 8 characters (PS3.10 8.2, PS3.12 F.3.1)."""
-    _prune_empty(plan)
-    for p, patient in enumerate(plan.patients.values(), 1):
-        for s, study in enumerate(patient.studies.values(), 1):
-            for e, series in enumerate(study.series.values(), 1):
-                folder = ("DICOM", f"PA{p:06d}", f"ST{s:06d}", f"SE{e:06d}")  # one set of strings per series
-                for i, inst in enumerate(series.instances, 1):
-                    inst.file_id = (*folder, f"IM{i:06d}")

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError, one_line
-from dicommedia.inputs.dicom_file import InstanceHeader
-from dicommedia.plan.hierarchy import Plan, PlannedInstance, assign_file_ids
+from dicommedia.inputs.dicom_file import InstanceHeader, shared_number
+from dicommedia.plan.hierarchy import Plan, PlannedInstance, prune_empty
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.part10 import encode_header
@@ -73,7 +73,8 @@ def _needs_render(inst: PlannedInstance, coercions: dict, remap: dict[str, str])
 
 @dataclass
 class Rendered:
-    """The bytes of every instance (by id of its PlannedInstance) and how many were transcoded."""
+    """The files of the rendered instances (by id of their PlannedInstance; the others are copied verbatim, see
+    ``unchanged_stream``) and how many were transcoded."""
 
     files: dict[int, VolumeFile] = field(default_factory=dict)
     transcoded: int = 0
@@ -107,7 +108,6 @@ def render_all(
                     coercions = plan.coercions_for(patient, study, series, inst)
                     inst_remap = {**remap, **origin_remap.get(inst.header.source.origin, {})}
                     if not _needs_render(inst, coercions, inst_remap):
-                        out.files[id(inst)] = _passthrough(inst)
                         if id(inst) in web:
                             jobs.append(_web_job(inst, web[id(inst)]))
                             owners[jobs[-1].spec.prefix] = inst
@@ -171,7 +171,7 @@ def render_all(
             for study in patient.studies.values():
                 for series in study.series.values():
                     series.instances = [i for i in series.instances if id(i) not in failed]
-        assign_file_ids(plan)
+        prune_empty(plan)
     return out
 
 
@@ -227,23 +227,15 @@ def _lazy_file(path: str, size: int) -> Callable[[], Part10Stream]:
     return lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path)
 
 
-class _Passthrough:
-    """Opens an unchanged input as its file on the media; holds only the header (many thousands are kept)."""
-
-    __slots__ = ("header",)
-
-    def __init__(self, header: InstanceHeader):
-        self.header = header
-
-    def __call__(self) -> Part10Stream:
-        header = self.header
-        meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
-        source = header.source
-        return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, source.path)
+def unchanged_stream(header: InstanceHeader) -> Part10Stream:
+    """An unchanged input as its file on the media: the source's dataset bytes, verbatim, behind our File Meta
+    (PS3.10 7.1): no decoding, no copy."""
+    meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
+    source = header.source
+    return Part10Stream(meta, source.open, header.body_offset, source.size - header.body_offset, source.path)
 
 
-def _passthrough(inst: PlannedInstance) -> VolumeFile:
-    """The source's dataset bytes, verbatim, behind our File Meta (PS3.10 7.1): no decoding, no copy."""
-    header = inst.header
+def unchanged_size(header: InstanceHeader) -> int:
+    """Bytes of ``unchanged_stream``."""
     meta_length = len(encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid))
-    return VolumeFile((), meta_length + header.source.size - header.body_offset, _Passthrough(header))
+    return shared_number(meta_length + header.source.size - header.body_offset)

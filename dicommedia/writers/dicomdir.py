@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from dicommedia.part10.encode import element, encode_raw, raw_of
 from dicommedia.part10.header import RawValue
-from dicommedia.plan.hierarchy import Plan, PlannedInstance
+from dicommedia.plan.hierarchy import Plan, PlannedInstance, file_id
 from dicommedia.standard.dictionary import TAGS
 from dicommedia.standard.identity import new_uid
 from dicommedia.standard.records import record_type_keys
@@ -58,13 +58,14 @@ def _record(record_type: str, source: PlannedInstance) -> dict[int, RawValue]:
     return elements
 
 
-def _leaf(inst: PlannedInstance) -> dict[int, RawValue]:
+def _leaf(inst: PlannedInstance, file_id: tuple[str, ...]) -> dict[int, RawValue]:
     elements = _record(inst.record_type, inst)
-    elements[TAGS["ReferencedFileID"][0]] = raw_of("CS", list(inst.file_id))
+    elements[TAGS["ReferencedFileID"][0]] = raw_of("CS", list(file_id))
+    uid = raw_of("UI", inst.sop_instance_uid)
     elements[TAGS["ReferencedSOPClassUIDInFile"][0]] = raw_of("UI", inst.header.sop_class_uid)
-    elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = raw_of("UI", inst.sop_instance_uid)
+    elements[TAGS["ReferencedSOPInstanceUIDInFile"][0]] = uid
     elements[TAGS["ReferencedTransferSyntaxUIDInFile"][0]] = raw_of("UI", inst.target_syntax)
-    elements[TAGS["SOPInstanceUID"][0]] = raw_of("UI", inst.sop_instance_uid)  # the seed's App D extra key
+    elements[TAGS["SOPInstanceUID"][0]] = uid  # the seed's App D extra key
     return elements
 
 
@@ -73,7 +74,7 @@ class _Items:
     each link is patched in place once the record it points to exists. The tail is buffered; a link into what
     was already written out is patched in the file."""
 
-    _FLUSH_AT = 1 << 20
+    _FLUSH_AT = 1 << 17
 
     def __init__(self, out: BinaryIO, head: bytes):
         self.out = out
@@ -143,21 +144,17 @@ def write_dicomdir(plan: Plan, fileset_id: str, out: BinaryIO) -> int:
     top_at, sequence_at = len(header), len(header) + len(_top(fileset_id, 0, 0))
     items = _Items(out, header + _top(fileset_id, 0, 0) + _sequence_head(0))
     roots = []
-    for patient in plan.patients.values():
-        new_patient = True
-        for study in patient.studies.values():
-            new_study = True
-            for series in study.series.values():
-                first = plan.as_written(patient, study, series, series.instances[0])
-                if new_patient:
-                    roots.append(items.add(0, _record("PATIENT", first)))
-                    new_patient = False
-                if new_study:
-                    items.add(1, _record("STUDY", first))
-                    new_study = False
-                items.add(2, _record("SERIES", first))
-                for inst in series.instances:
-                    items.add(3, _leaf(plan.as_written(patient, study, series, inst)))
+    last_patient = last_study = None
+    for folder, patient, study, series in plan.series_folders():
+        first = plan.as_written(patient, study, series, series.instances[0])
+        if patient is not last_patient:
+            roots.append(items.add(0, _record("PATIENT", first)))
+        if study is not last_study:
+            items.add(1, _record("STUDY", first))
+        last_patient, last_study = patient, study
+        items.add(2, _record("SERIES", first))
+        for number, inst in enumerate(series.instances, 1):
+            items.add(3, _leaf(plan.as_written(patient, study, series, inst), file_id(folder, number)))
     size = items.finish()
     os.pwrite(out.fileno(), _top(fileset_id, roots[0] if roots else 0, roots[-1] if roots else 0), top_at)
     os.pwrite(out.fileno(), _sequence_head(size - sequence_at - 12), sequence_at)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 from dicommedia.errors import MediaError
-from dicommedia.plan.hierarchy import Plan, assign_file_ids
+from dicommedia.inputs.dicom_file import InstanceHeader, shared_number
+from dicommedia.plan.hierarchy import Plan, PlannedInstance, file_id
 from dicommedia.progress import Progress
+from dicommedia.transforms.batch import unchanged_size, unchanged_stream
 from dicommedia.writers.dicomdir import write_dicomdir
 from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_folder, write_iso
 
@@ -38,7 +41,7 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
         for skey, study in patient.studies.items():
             for sekey, series in study.series.items():
                 size = series_overhead + sum(
-                    -(-files[id(i)].size // _SECTOR) * _SECTOR + instance_overhead for i in series.instances
+                    -(-_size(i, files) // _SECTOR) * _SECTOR + instance_overhead for i in series.instances
                 )
                 if size + volume_overhead > capacity:
                     raise MediaError(
@@ -53,30 +56,55 @@ def split_plan(plan: Plan, files: dict[int, VolumeFile], capacity: int | None, u
                 s = p.studies.setdefault(skey, type(study)(study.uid, coercions=study.coercions))
                 s.series[sekey] = series
                 used += size
-    for vol in volumes:
-        assign_file_ids(vol)
     return volumes
+
+
+def _size(inst: PlannedInstance, files: dict[int, VolumeFile]) -> int:
+    """Bytes of an instance's file: as rendered (``files``, by id of PlannedInstance), else copied unchanged."""
+    rendered = files.get(id(inst))
+    return unchanged_size(inst.header) if rendered is None else rendered.size
+
+
+class _InstanceFile:
+    """An instance as a file of the volume, made when it is read: many thousand are held until written."""
+
+    __slots__ = ("folder", "number", "size", "source")
+
+    def __init__(self, folder: tuple[str, ...], number: int, size: int, source: VolumeFile | InstanceHeader):
+        self.folder, self.number, self.size, self.source = folder, number, size, source
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """Its File ID, as path components."""
+        return file_id(self.folder, self.number)
+
+    def open(self) -> BinaryIO:
+        """Its bytes: the rendered file, or the unchanged input behind our File Meta."""
+        source = self.source
+        return source.open() if isinstance(source, VolumeFile) else unchanged_stream(source)
 
 
 def volume_files(
     plan: Plan, files: dict[int, VolumeFile], fileset_id: str, spool: Path, udf: bool = False
-) -> list[VolumeFile]:
+) -> list[VolumeFile | _InstanceFile]:
     """What a volume holds of DICOM: the DICOMDIR (written to the spool: ~350 bytes a record) and the instances
-    under their File IDs."""
+    under their File IDs (``files``: the rendered ones, by id of their PlannedInstance)."""
     path = str(spool / f"DICOMDIR.{fileset_id}")
     with open(path, "wb") as out:
         size = write_dicomdir(plan, fileset_id, out)
-    out = [VolumeFile(("DICOMDIR",), size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))]
-    for inst in plan.instances():
-        f = files[id(inst)]
-        if f.size > _MAX_FILE and not udf:
-            raise MediaError(
-                f"{f.size:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
-                inst.header.source.label,
-                "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
-            )
-        f.parts = inst.file_id  # the rendered file takes its place on this volume (each instance is on one)
-        out.append(f)
+    out: list[VolumeFile | _InstanceFile] = [
+        VolumeFile(("DICOMDIR",), size, lambda: Part10Stream(b"", lambda: open(path, "rb"), 0, size, path))
+    ]
+    for folder, _patient, _study, series in plan.series_folders():
+        for number, inst in enumerate(series.instances, 1):
+            length = _size(inst, files)
+            if length > _MAX_FILE and not udf:
+                raise MediaError(
+                    f"{length:,} bytes: more than one ISO 9660 level 1 file can hold (4 GiB)",
+                    inst.header.source.label,
+                    "use --udf (a UDF bridge holds it, with a multi-extent ISO 9660 file)",
+                )
+            out.append(_InstanceFile(folder, shared_number(number), length, files.get(id(inst)) or inst.header))
     return out
 
 
