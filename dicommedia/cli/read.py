@@ -20,10 +20,12 @@ from dicommedia.cli.importing import (
 from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
 from dicommedia.media.verify import split_verified
-from dicommedia.read.listing import Patient, build_tree, listing_json, select
+from dicommedia.media.view import select
 
 if TYPE_CHECKING:
     from rich.tree import Tree
+
+    from dicommedia.read.listing import Patient
 
 
 def _say(text: str, lead: str = "", style: str = "") -> None:
@@ -175,6 +177,8 @@ def read(
             return
         if not files and not filtered and _errors(view):
             _nothing_readable(view)
+        from dicommedia.read.listing import build_tree, listing_json  # the listing only: not loaded to send
+
         tree = build_tree(files)
         if as_json:
             emit_json(listing_json(view, tree))

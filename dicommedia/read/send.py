@@ -27,8 +27,6 @@ from dicommedia.read.jobs import (
     Job,
     SendItem,
     Skip,
-    local_dataset,
-    local_head,
     plan_import,
     read_head,
 )
@@ -469,7 +467,7 @@ class _Importer:
         context_id, send_ts = chosen
         assert link.assoc is not None
         try:
-            meta, offset = read_head(job.item)
+            meta, offset, head = read_head(job.item)
         except Part10Error as exc:
             self._fail(job, None, not_part10(exc))
             return None
@@ -486,14 +484,18 @@ class _Importer:
         message_id = link.assoc.next_message_id()
         command = c_store_command(message_id, job.sop_class, job.sop_instance)
         try:
-            rewrite = local_head(job, offset, self.reconciler) if self.reconciler else None
+            rewrite = None
+            if self.reconciler:
+                from dicommedia.read.reconcile import local_head  # loaded already: the reconciler comes from there
+
+                rewrite = local_head(job, offset, head, self.reconciler)
             if isinstance(rewrite, (Failure, Skip)):
                 self._settle_outcome(job, rewrite)
                 return None
-            head, cut = rewrite if rewrite else (b"", 0)
-            length = len(head) + job.item.size - offset - cut
+            local, cut = rewrite if rewrite else (b"", 0)
+            length = len(local) + job.item.size - offset - cut
             message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
-            fill_spliced(head, slots, job.item, offset + cut)
+            fill_spliced(local, slots, job.item, offset + cut)
         except Exception as exc:  # unreadable media file: report it, never crash the import
             self._fail(job, None, f"cannot read the file: {exc}")
             return None
@@ -504,7 +506,7 @@ class _Importer:
     ) -> _Ready | None:
         """:meth:`_prepare` with the data set held in memory: to re-encode it, or to give it new UIDs."""
         from dicommedia.read.coerce import CoercionError
-        from dicommedia.read.reconcile import is_explicit
+        from dicommedia.read.reconcile import is_explicit, local_dataset
 
         assert link.assoc is not None
         try:
