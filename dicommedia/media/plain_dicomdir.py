@@ -224,10 +224,13 @@ class _PlainWalk:
         ``top``: the data set itself, whose Directory Record Sequence items become ``records``.
         """
         data = self.data
-        limit = len(data) if end is None else end
+        size = len(data)
+        limit = size if end is None else end
+        bound = min(limit, size)  # an item's declared end may itself lie past the file's end
         unpack = _ELEMENT.unpack_from
+        present, empty, values = (item.present, item.empty, item.values) if item is not None else (None, None, None)
         while pos < limit:
-            if pos + 8 > len(data):
+            if pos + 8 > size:
                 raise NotPlain("the file ends inside an element header")
             group, element, vr, length = unpack(data, pos)  # the common case inline: one call per element
             if group == 0xFFFE or vr in LONG_VRS_BYTES:
@@ -242,24 +245,24 @@ class _PlainWalk:
                 raise NotPlain(f"unexpected delimiter at byte {pos}")
             if vr == b"SQ":
                 pos = self.sequence(start, length, top and tag == _RECORD_SEQUENCE and not self.records)
-                if item is not None:
-                    item.present.append(tag)
+                if present is not None:
+                    present.append(tag)
                     if pos == start + (8 if length == UNDEFINED else 0):  # no item (PS3.5 7.5.1)
-                        item.empty.append(tag)
+                        empty.append(tag)
                 continue
             if length == UNDEFINED:
                 raise NotPlain(f"undefined length outside a sequence at byte {pos}")
             pos = start + length
-            if pos > limit or pos > len(data):  # an item's declared end may itself lie past the file's end
+            if pos > bound:
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
-            if item is not None:
-                item.present.append(tag)
+            if present is not None:
+                present.append(tag)
                 if not length or (
                     vr not in _BINARY_VRS and data[start] in b" \0" and not data[start:pos].strip(b" \0")
                 ):
-                    item.empty.append(tag)
+                    empty.append(tag)
                 if tag in _KEPT:
-                    item.values[tag] = data[start:pos]
+                    values[tag] = data[start:pos]
         if end is None:
             raise NotPlain("an item of undefined length has no delimiter")
         if pos != end:

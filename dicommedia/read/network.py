@@ -17,6 +17,7 @@ TCP, measured against DCMTK storescp on loopback (bench/bench_import.py):
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Callable
@@ -272,16 +273,25 @@ def _command(fields: list[tuple[int, bytes]]) -> bytes:
 
 def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
     """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is."""
-    return _command(
-        [
-            (0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
-            (0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
-            (0x0110, struct.pack("<H", message_id)),  # Message ID
-            (0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
-            (0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
-            (0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
-        ]
-    )
+    head, tail = _c_store_parts(sop_class_uid)
+    message = _MESSAGE_ID.pack(0x0000, 0x0110, 2, message_id)  # Message ID
+    instance = _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid))  # Affected SOP Instance UID
+    body = len(head) + len(message) + len(tail) + len(instance)
+    return b"".join((_GROUP_LENGTH.pack(0x0000, 0x0000, 4, body), head, message, tail, instance))
+
+
+_GROUP_LENGTH = struct.Struct("<HHII")  # (0000,0000) Command Group Length, UL
+_MESSAGE_ID = struct.Struct("<HHIH")  # (0000,0110) Message ID, US
+
+
+@functools.lru_cache(maxsize=128)
+def _c_store_parts(sop_class_uid: str) -> tuple[bytes, bytes]:
+    """The C-STORE-RQ elements before and after the Message ID: the same for every instance of a SOP Class."""
+    head = _implicit_element(0x0000, 0x0002, _ui(sop_class_uid))  # Affected SOP Class UID
+    head += _implicit_element(0x0000, 0x0100, struct.pack("<H", 0x0001))  # Command Field: C-STORE-RQ
+    tail = _implicit_element(0x0000, 0x0700, struct.pack("<H", 0x0000))  # Priority: MEDIUM
+    tail += _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0001))  # Command Data Set Type: a data set follows
+    return head, tail
 
 
 def c_echo_command(message_id: int) -> bytes:

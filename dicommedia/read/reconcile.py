@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from dicommedia.errors import MediaError
 from dicommedia.part10.errors import Part10Error
@@ -24,7 +24,7 @@ from dicommedia.read.coerce import ORIGINAL_ATTRIBUTES, Coercion, CoercionError,
 from dicommedia.read.jobs import Failure, Skip
 
 if TYPE_CHECKING:
-    from dicommedia.read.jobs import Job, SendItem
+    from dicommedia.read.jobs import Job
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 from dicommedia.standard.uids import IMPLICIT_VR_LE
 
@@ -219,7 +219,7 @@ class Reconciler:
         """The outside keys among the walked top-level elements of a data set, what they resolve to, and how to
         write that (None: nothing to change); held per raw values, so that a series resolves once."""
         found = {el[0]: el for el in elements if el[0] in _WANTED}
-        raw = tuple(None if el is None else bytes(head[el[3] : el[4]]) for el in map(found.get, _OUTSIDE_TAGS))
+        raw = tuple([bytes(head[el[3] : el[4]]) if el else None for el in map(found.get, _OUTSIDE_TAGS)])
         held = self._by_raw.get(raw)
         if held is None:
             outside = Outside(*map(_outside_text, raw))
@@ -275,23 +275,6 @@ def _outside_text(value: bytes | None) -> str | None:
 
 
 Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
-T = TypeVar("T")
-
-
-def with_dataset_head(item: SendItem, offset: int, head: bytearray, parse: Callable[[memoryview], T]) -> T:
-    """``parse`` of the shortest start of the item's data set it needs: what ``head`` (the item's first bytes,
-    read already) holds from ``offset`` on, then reads 4x longer each time."""
-    size = item.size - offset
-    data = memoryview(head)[offset:]
-    while True:
-        try:
-            return parse(data)
-        except NeedMore:
-            if len(data) >= size:
-                raise CoercionError("the data set ends inside an element") from None
-            more = bytearray(min(max(4 * len(data), 4096), size))
-            item.read_into(offset, [memoryview(more)])
-            data = memoryview(more)
 
 
 def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, reconciler: Reconciler) -> Rewrite:
@@ -313,10 +296,19 @@ def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, rec
 
 
 def reconciled_head(job: Job, offset: int, head: bytearray, reconciler: Reconciler) -> Rewrite:
-    """:func:`reconcile_data` on the item's data set, starting at ``offset``; ``head``: the item's first bytes."""
-    return with_dataset_head(
-        job.item, offset, head, lambda data: reconcile_data(job, data, job.transfer_syntax, reconciler)
-    )
+    """:func:`reconcile_data` on the item's data set from ``offset``: on what ``head`` (the item's first bytes, read
+    already) holds of it, then on longer reads of the media (4x each time) until the walk has what it needs."""
+    size = job.item.size - offset
+    data = memoryview(head)[offset:]
+    while True:
+        try:
+            return reconcile_data(job, data, job.transfer_syntax, reconciler)
+        except NeedMore:
+            if len(data) >= size:
+                raise CoercionError("the data set ends inside an element") from None
+            more = bytearray(min(max(4 * len(data), 4096), size))
+            job.item.read_into(offset, [memoryview(more)])
+            data = memoryview(more)
 
 
 def reconciled_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Refusal:
