@@ -42,6 +42,7 @@ _NOT_TO_SEND = {
     "dicommedia.read.new_uids": "--new-uids",
     "dicommedia.read.existing": "--skip-existing",
     "dicommedia.read.stow": "--stow",
+    "dicommedia.read.tls": "--tls",
 }
 
 

@@ -151,7 +151,7 @@ def read(
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
         if importing or extract_dir:
-            from dicommedia.read.send import SendOptions, TlsOptions
+            from dicommedia.read.send import SendOptions
 
             if (tls_ca or tls_cert or tls_key) and not (tls or import_kw["stow_url"]):
                 raise click.UsageError("--tls-ca, --tls-cert and --tls-key need --tls")
@@ -162,7 +162,7 @@ def read(
                 calling_aet,
                 retries,
                 timeout,
-                TlsOptions(tls_ca, tls_cert, tls_key) if tls else None,
+                _tls_options(tls_ca, tls_cert, tls_key) if tls else None,
                 user=user if user[0] else None,
             )
             request = ImportRequest(send_to, send_options=options, tls_ca=tls_ca, **import_kw)
@@ -186,6 +186,13 @@ def read(
             out_console.print(render_tree(view, tree))
         if not files:
             err_console.print("no instance matches the filters" if filtered else "no DICOM instance found on the media")
+
+
+def _tls_options(ca: str | None, cert: str | None, key: str | None) -> Any:
+    """The TLS settings of the import (the TLS module is loaded only for them)."""
+    from dicommedia.read.tls import TlsOptions
+
+    return TlsOptions(ca, cert, key)
 
 
 def _errors(view: MediaView) -> list:

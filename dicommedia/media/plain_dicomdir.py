@@ -12,7 +12,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from dicommedia.media.findings import Finding
 from dicommedia.part10 import Part10Error, read_file_meta
@@ -88,15 +87,16 @@ def _number(raw: bytes) -> int:
     return int.from_bytes(raw[:4], "little") if raw else 0
 
 
-class Shape(NamedTuple):
+class Shape:
     """Which elements a record holds: kept ones (whose values it stores, in this order), all, and the empty ones.
 
     One object for all the records of one shape: thousands of IMAGE records share a few.
     """
 
-    kept: tuple[int, ...]
-    present: tuple[int, ...]
-    empty: tuple[int, ...]
+    __slots__ = ("empty", "kept", "present")
+
+    def __init__(self, kept: tuple[int, ...], present: tuple[int, ...], empty: tuple[int, ...]):
+        self.kept, self.present, self.empty = kept, present, empty
 
 
 @dataclass(eq=False, slots=True)
@@ -202,7 +202,8 @@ class _PlainWalk:
         self.records: list[PlainRecord] = []  # the items of (0004,1220), codec "" when they name no character set
         self.links: list[tuple[int, int]] = []  # (next, lower-level) offsets of each record: for linking only
         self.depth = 0  # sequences open around the current element (bounded: no deep recursion)
-        self._shared: dict = {}  # one object per distinct shape or shared value
+        self._shared: dict = {}  # one object per distinct shared value
+        self._shapes: dict[tuple, Shape] = {}  # one per distinct (kept, present, empty)
 
     def header(self, pos: int) -> tuple[int, bytes, int, int]:
         """(tag, VR, value start, value length) of the element at ``pos``."""
@@ -304,10 +305,13 @@ class _PlainWalk:
         self.links.append((_number(values.pop(_NEXT, b"")), _number(values.pop(_LOWER, b""))))
         share = self._shared.setdefault
         kept = tuple(values)
-        shape = Shape(share(kept, kept), *(share(t, t) for t in (tuple(item.present), tuple(item.empty))))
-        stored = tuple(value if tag in _UNIQUE else share(value, value) for tag, value in values.items())
+        layout = (kept, tuple(item.present), tuple(item.empty))
+        shape = self._shapes.get(layout)
+        if shape is None:
+            shape = self._shapes[layout] = Shape(*(share(t, t) for t in layout))
+        stored = tuple([value if tag in _UNIQUE else share(value, value) for tag, value in values.items()])
         codec = _codec(values, "")
-        self.records.append(PlainRecord(len(self.records), offset, share(shape, shape), stored, codec))
+        self.records.append(PlainRecord(len(self.records), offset, shape, stored, codec))
 
 
 def _codec(values: dict[int, bytes], inherited: str) -> str:

@@ -42,6 +42,7 @@ _FRAGMENT_WHEN_UNLIMITED = 1 << 20  # a peer with maximum length 0 takes any siz
 _ITEM = struct.Struct(">BBH")
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _LARGEST_PDU_READ = 64 << 20  # what we read are responses and association answers: a few KiB, never this much
+_READ_CHUNK = 1 << 16
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4), in pynetdicom's words.
 _RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
@@ -445,6 +446,8 @@ class Association:
         self.timeout = timeout
         self.is_open = True
         self._message_id = 0
+        self._held = bytearray()  # bytes read and not yet taken as a PDU
+        self._chunk = memoryview(bytearray(_READ_CHUNK))
 
     @classmethod
     def request(
@@ -509,31 +512,34 @@ class Association:
         sock.settimeout(timeout)
         return assoc
 
-    def _recv(self, n: int) -> bytearray:
-        buffer = bytearray(n)
-        view, got = memoryview(buffer), 0
-        while got < n:
+    def _fill(self, n: int) -> None:
+        """Read until ``n`` bytes are held, taking whatever the peer has sent already: a response PDU comes whole
+        with one read as a rule, rather than its header and its body apart."""
+        while len(self._held) < n:
             try:
-                count = self.sock.recv_into(view[got:])
+                count = self.sock.recv_into(self._chunk)
             except TimeoutError:
                 raise Lost(f"no response within {self.timeout:g} s") from None
             except OSError as exc:
                 raise Lost(f"connection lost ({exc.strerror or exc})") from None
             if not count:
                 raise Lost("the peer closed the connection")
-            got += count
-        if _QUICKACK is not None:
-            try:
-                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass
-        return buffer
+            self._held += self._chunk[:count]
+            if _QUICKACK is not None:
+                try:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                except OSError:
+                    pass
 
     def _read_pdu(self) -> tuple[int, bytearray]:
-        kind, _, length = _PDU.unpack(self._recv(6))
+        self._fill(6)
+        kind, _, length = _PDU.unpack_from(self._held)
         if length > _LARGEST_PDU_READ:
             raise Lost(f"the peer sent a PDU (type {kind}) of {length} bytes")
-        return kind, self._recv(length)
+        self._fill(6 + length)
+        body = self._held[6 : 6 + length]
+        del self._held[: 6 + length]
+        return kind, body
 
     def next_message_id(self) -> int:
         """A Message ID for the next request (PS3.7 9.1.1.1: unique among outstanding ones)."""

@@ -45,10 +45,9 @@ from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATIO
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
 if TYPE_CHECKING:
-    import ssl
-
     from dicommedia.read.new_uids import NewUids  # pydicom: loaded only when --new-uids asks
     from dicommedia.read.reconcile import Reconciler  # loaded only when an import reconciles
+    from dicommedia.read.tls import TlsOptions  # loaded only for DICOM over TLS
 
 VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
@@ -85,29 +84,6 @@ class Peer:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.ae_title}@{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    """DICOM over TLS (PS3.15 B.1): the CA that vouches for the peer, and our own certificate and key."""
-
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-
-    def context(self) -> ssl.SSLContext:
-        """A client context that verifies the peer (system CAs unless ``ca`` is given)."""
-        import ssl
-
-        try:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
-            if self.cert:
-                ctx.load_cert_chain(self.cert, self.key)
-        except (OSError, ssl.SSLError) as exc:
-            raise MediaError(
-                f"cannot load the TLS certificates: {exc}", hint="check --tls-ca, --tls-cert, --tls-key"
-            ) from None
-        return ctx
 
 
 @dataclass(frozen=True)
