@@ -242,19 +242,18 @@ class MediaView:
                 if rec.record_type not in ("PATIENT", "STUDY", "SERIES") and not rec.children:
                     self.problems.append(warning("record-without-file", f"{rec.describe()} references no file"))
                 continue
-            components = tuple(shared.setdefault(c, c) for c in components)
-            label = show_file_id(components)
+            components = tuple([shared.setdefault(c, c) for c in components])
             try:
                 stored = self.store.locate(components)
             except LocateError as exc:
-                self._refuse(Finding(exc.code, f"{rec.describe()}: {exc.message}", label))
+                self._refuse(Finding(exc.code, f"{rec.describe()}: {exc.message}", show_file_id(components)))
                 continue
             if stored.names in seen:
                 self.problems.append(
                     Finding(
                         "duplicate-instance",
                         f"{rec.describe()} and {seen[stored.names].describe()} reference one file",
-                        label,
+                        show_file_id(components),
                     )
                 )
                 continue
