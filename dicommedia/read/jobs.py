@@ -118,7 +118,7 @@ class Job:
         return "/".join(self.item.file_id)
 
 
-def read_head(item: SendItem) -> tuple[dict[str, str], int, bytearray]:
+def read_head(item: SendItem) -> tuple[dict[str, str], int, bytes | bytearray]:
     """The File Meta UIDs, the data set offset and the bytes read of an item, reading no more of it than needed.
 
     The bytes (4 KiB as a rule) hold the start of the data set too: a coercion walks it without another read.
@@ -131,7 +131,7 @@ def read_head(item: SendItem) -> tuple[dict[str, str], int, bytearray]:
         if len(head) == item.size:
             raise
     with item.open() as fp:  # a File Meta Information longer than the head read
-        whole = bytearray(fp.read())
+        whole = fp.read()
     return (*read_file_meta(whole), whole)
 
 

@@ -295,7 +295,7 @@ def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, rec
     return None if coercion is None else coerce_head(head, explicit, coercion, walked)
 
 
-def reconciled_head(job: Job, offset: int, head: bytearray, reconciler: Reconciler) -> Rewrite:
+def reconciled_head(job: Job, offset: int, head: bytes | bytearray, reconciler: Reconciler) -> Rewrite:
     """:func:`reconcile_data` on the item's data set from ``offset``: on what ``head`` (the item's first bytes, read
     already) holds of it, then on longer reads of the media (4x each time) until the walk has what it needs."""
     size = job.item.size - offset
@@ -330,7 +330,7 @@ def refused(job: Job, refusal: Refusal) -> Failure | Skip:
 
 
 def local_head(
-    job: Job, offset: int, head: bytearray, reconciler: Reconciler
+    job: Job, offset: int, head: bytes | bytearray, reconciler: Reconciler
 ) -> tuple[bytes, int] | None | Failure | Skip:
     """:func:`reconciled_head` for a sender: the rewrite (None: nothing changes), or what the instance counts as
     when it has no local identity or cannot take it; OSError when the media cannot be read."""
