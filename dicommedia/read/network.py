@@ -43,6 +43,8 @@ _ITEM = struct.Struct(">BBH")
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _LARGEST_PDU_READ = 64 << 20  # what we read are responses and association answers: a few KiB, never this much
 _READ_CHUNK = 1 << 16
+_GROUP_LENGTH = struct.Struct("<HHII")  # (0000,0000) Command Group Length, UL, Implicit VR LE
+_MESSAGE_ID = struct.Struct("<HHIH")  # (0000,0110) Message ID, US, Implicit VR LE
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4), in pynetdicom's words.
 _RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
@@ -279,10 +281,6 @@ def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) 
     instance = _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid))  # Affected SOP Instance UID
     body = len(head) + len(message) + len(tail) + len(instance)
     return b"".join((_GROUP_LENGTH.pack(0x0000, 0x0000, 4, body), head, message, tail, instance))
-
-
-_GROUP_LENGTH = struct.Struct("<HHII")  # (0000,0000) Command Group Length, UL
-_MESSAGE_ID = struct.Struct("<HHIH")  # (0000,0110) Message ID, US
 
 
 @functools.lru_cache(maxsize=128)

@@ -22,11 +22,11 @@ from dicommedia.part10.errors import Part10Error
 from dicommedia.part10.positions import Element, NeedMore, walk
 from dicommedia.read.coerce import ORIGINAL_ATTRIBUTES, Coercion, CoercionError, coerce_head
 from dicommedia.read.jobs import Failure, Skip
+from dicommedia.standard.identity import SOURCE_AE_TITLE
+from dicommedia.standard.uids import IMPLICIT_VR_LE
 
 if TYPE_CHECKING:
     from dicommedia.read.jobs import Job
-from dicommedia.standard.identity import SOURCE_AE_TITLE
-from dicommedia.standard.uids import IMPLICIT_VR_LE
 
 Unmapped = Literal["send", "skip", "fail"]
 
@@ -92,7 +92,7 @@ class Refusal:
 
 
 Resolution = Identity | Refusal
-Local = tuple["Outside", Resolution, Coercion | None]  # an instance's outside keys, their resolution, its coercion
+Local = tuple[Outside, Resolution, Coercion | None]  # an instance's outside keys, their resolution, its coercion
 Resolver = Callable[[Outside], Identity | Refusal | None]  # None: this source does not know the patient
 
 
