@@ -93,10 +93,11 @@ class Shape:
     One object for all the records of one shape: thousands of IMAGE records share a few.
     """
 
-    __slots__ = ("empty", "kept", "present")
+    __slots__ = ("empty", "kept", "present", "where")
 
     def __init__(self, kept: tuple[int, ...], present: tuple[int, ...], empty: tuple[int, ...]):
         self.kept, self.present, self.empty = kept, present, empty
+        self.where = {tag: n for n, tag in enumerate(kept)}  # kept tag -> its index in a record's values
 
 
 @dataclass(eq=False, slots=True)
@@ -113,8 +114,8 @@ class PlainRecord:
 
     def raw(self, tag: int) -> bytes | None:
         """The raw value of a kept element (None when the record does not hold it)."""
-        kept = self.shape.kept
-        return self.values[kept.index(tag)] if tag in kept else None
+        index = self.shape.where.get(tag)
+        return None if index is None else self.values[index]
 
     @property
     def record_type(self) -> str:
