@@ -1,4 +1,5 @@
-"""Start-up of ``read``: listing a sound disc (national characters included) loads neither pydicom nor numpy."""
+"""Start-up of ``read``: listing a sound disc (national characters included) loads neither pydicom nor numpy; a
+plain ``--send`` loads only what sending needs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dicommedia.media import open_media
 from dicommedia.media.dicomdir import read_dicomdir
 from dicommedia.media.plain_dicomdir import read_plain_dicomdir
 from tests.conftest import run
+from tests.network_fixtures import storescp  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +29,21 @@ except SystemExit:
     pass
 heavy = [m for m in ("pydicom", "numpy", "pynetdicom", "pycdlib", "PIL") if m in sys.modules]
 print("LOADED", heavy, file=sys.stderr)
+print("MODULES", sorted(m for m in sys.modules if m.startswith("dicommedia.")), file=sys.stderr)
 """
+
+# What a plain C-STORE import of an ISO 9660 disc needs no part of: each is loaded only by the case that uses it.
+_NOT_TO_SEND = {
+    "dicommedia.media.udf": "a UDF volume",
+    "dicommedia.media.dicomdir": "a DICOMDIR the plain reader refuses (pydicom)",
+    "dicommedia.read.listing": "the listing",
+    "dicommedia.read.reconcile": "--patient-map, --worklist, --set",
+    "dicommedia.read.coerce": "a coercion",
+    "dicommedia.read.new_uids": "--new-uids",
+    "dicommedia.read.existing": "--skip-existing",
+    "dicommedia.read.stow": "--stow",
+    "dicommedia.read.tls": "--tls",
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +100,13 @@ def test_plain_reader_character_sets(small_iso: Path, old: bytes, new: bytes, pl
         names = [rec.key("PatientName") for rec in directory.records if rec.record_type == "PATIENT"]
         assert names == [rec.key("PatientName") for rec in tolerant.records if rec.record_type == "PATIENT"]
         assert ("山田^太郎" in names) == (not old)
+
+
+def test_plain_send_loads_only_what_sending_needs(small_iso: Path, storescp):  # noqa: F811
+    peer = storescp()
+    done = _probe("read", str(small_iso), "--send", peer.address, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sent"] == 9
+    assert "LOADED []" in done.stderr, done.stderr
+    loaded = set(json.loads(done.stderr.split("MODULES ", 1)[1].splitlines()[0].replace("'", '"')))
+    assert {name: why for name, why in _NOT_TO_SEND.items() if name in loaded} == {}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dicommedia.media.store import IsoStore
-from dicommedia.media.udf import UdfStore, recognition
+from dicommedia.media.store import IsoStore, recognition
+from dicommedia.media.udf import UdfStore
 from tests.conftest import require_tool, run
 from tests.synthetic import write_series
 

@@ -20,10 +20,12 @@ from dicommedia.cli.importing import (
 from dicommedia.cli.render import emit_json, err_console, escape, fail, out_console
 from dicommedia.media import MediaView, open_media
 from dicommedia.media.verify import split_verified
-from dicommedia.read.listing import Patient, build_tree, listing_json, select
+from dicommedia.media.view import select
 
 if TYPE_CHECKING:
     from rich.tree import Tree
+
+    from dicommedia.read.listing import Patient
 
 
 def _say(text: str, lead: str = "", style: str = "") -> None:
@@ -149,7 +151,7 @@ def read(
         report_problems(view)
         filtered = bool(patient_id or study_uid or series_uid)
         if importing or extract_dir:
-            from dicommedia.read.send import SendOptions, TlsOptions
+            from dicommedia.read.send import SendOptions
 
             if (tls_ca or tls_cert or tls_key) and not (tls or import_kw["stow_url"]):
                 raise click.UsageError("--tls-ca, --tls-cert and --tls-key need --tls")
@@ -160,7 +162,7 @@ def read(
                 calling_aet,
                 retries,
                 timeout,
-                TlsOptions(tls_ca, tls_cert, tls_key) if tls else None,
+                _tls_options(tls_ca, tls_cert, tls_key) if tls else None,
                 user=user if user[0] else None,
             )
             request = ImportRequest(send_to, send_options=options, tls_ca=tls_ca, **import_kw)
@@ -175,6 +177,8 @@ def read(
             return
         if not files and not filtered and _errors(view):
             _nothing_readable(view)
+        from dicommedia.read.listing import build_tree, listing_json  # the listing only: not loaded to send
+
         tree = build_tree(files)
         if as_json:
             emit_json(listing_json(view, tree))
@@ -182,6 +186,13 @@ def read(
             out_console.print(render_tree(view, tree))
         if not files:
             err_console.print("no instance matches the filters" if filtered else "no DICOM instance found on the media")
+
+
+def _tls_options(ca: str | None, cert: str | None, key: str | None) -> Any:
+    """The TLS settings of the import (the TLS module is loaded only for them)."""
+    from dicommedia.read.tls import TlsOptions
+
+    return TlsOptions(ca, cert, key)
 
 
 def _errors(view: MediaView) -> list:

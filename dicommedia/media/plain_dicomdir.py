@@ -12,7 +12,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from dicommedia.media.findings import Finding
 from dicommedia.part10 import Part10Error, read_file_meta
@@ -88,15 +87,17 @@ def _number(raw: bytes) -> int:
     return int.from_bytes(raw[:4], "little") if raw else 0
 
 
-class Shape(NamedTuple):
+class Shape:
     """Which elements a record holds: kept ones (whose values it stores, in this order), all, and the empty ones.
 
     One object for all the records of one shape: thousands of IMAGE records share a few.
     """
 
-    kept: tuple[int, ...]
-    present: tuple[int, ...]
-    empty: tuple[int, ...]
+    __slots__ = ("empty", "kept", "present", "where")
+
+    def __init__(self, kept: tuple[int, ...], present: tuple[int, ...], empty: tuple[int, ...]):
+        self.kept, self.present, self.empty = kept, present, empty
+        self.where = {tag: n for n, tag in enumerate(kept)}  # kept tag -> its index in a record's values
 
 
 @dataclass(eq=False, slots=True)
@@ -113,8 +114,8 @@ class PlainRecord:
 
     def raw(self, tag: int) -> bytes | None:
         """The raw value of a kept element (None when the record does not hold it)."""
-        kept = self.shape.kept
-        return self.values[kept.index(tag)] if tag in kept else None
+        index = self.shape.where.get(tag)
+        return None if index is None else self.values[index]
 
     @property
     def record_type(self) -> str:
@@ -202,7 +203,8 @@ class _PlainWalk:
         self.records: list[PlainRecord] = []  # the items of (0004,1220), codec "" when they name no character set
         self.links: list[tuple[int, int]] = []  # (next, lower-level) offsets of each record: for linking only
         self.depth = 0  # sequences open around the current element (bounded: no deep recursion)
-        self._shared: dict = {}  # one object per distinct shape or shared value
+        self._shared: dict = {}  # one object per distinct shared value
+        self._shapes: dict[tuple, Shape] = {}  # one per distinct (kept, present, empty)
 
     def header(self, pos: int) -> tuple[int, bytes, int, int]:
         """(tag, VR, value start, value length) of the element at ``pos``."""
@@ -224,10 +226,13 @@ class _PlainWalk:
         ``top``: the data set itself, whose Directory Record Sequence items become ``records``.
         """
         data = self.data
-        limit = len(data) if end is None else end
+        size = len(data)
+        limit = size if end is None else end
+        bound = min(limit, size)  # an item's declared end may itself lie past the file's end
         unpack = _ELEMENT.unpack_from
+        present, empty, values = (item.present, item.empty, item.values) if item is not None else (None, None, None)
         while pos < limit:
-            if pos + 8 > len(data):
+            if pos + 8 > size:
                 raise NotPlain("the file ends inside an element header")
             group, element, vr, length = unpack(data, pos)  # the common case inline: one call per element
             if group == 0xFFFE or vr in LONG_VRS_BYTES:
@@ -242,24 +247,24 @@ class _PlainWalk:
                 raise NotPlain(f"unexpected delimiter at byte {pos}")
             if vr == b"SQ":
                 pos = self.sequence(start, length, top and tag == _RECORD_SEQUENCE and not self.records)
-                if item is not None:
-                    item.present.append(tag)
+                if present is not None:
+                    present.append(tag)
                     if pos == start + (8 if length == UNDEFINED else 0):  # no item (PS3.5 7.5.1)
-                        item.empty.append(tag)
+                        empty.append(tag)
                 continue
             if length == UNDEFINED:
                 raise NotPlain(f"undefined length outside a sequence at byte {pos}")
             pos = start + length
-            if pos > limit or pos > len(data):  # an item's declared end may itself lie past the file's end
+            if pos > bound:
                 raise NotPlain(f"element at byte {start - 8} runs past its end")
-            if item is not None:
-                item.present.append(tag)
+            if present is not None:
+                present.append(tag)
                 if not length or (
                     vr not in _BINARY_VRS and data[start] in b" \0" and not data[start:pos].strip(b" \0")
                 ):
-                    item.empty.append(tag)
+                    empty.append(tag)
                 if tag in _KEPT:
-                    item.values[tag] = data[start:pos]
+                    values[tag] = data[start:pos]
         if end is None:
             raise NotPlain("an item of undefined length has no delimiter")
         if pos != end:
@@ -301,10 +306,13 @@ class _PlainWalk:
         self.links.append((_number(values.pop(_NEXT, b"")), _number(values.pop(_LOWER, b""))))
         share = self._shared.setdefault
         kept = tuple(values)
-        shape = Shape(share(kept, kept), *(share(t, t) for t in (tuple(item.present), tuple(item.empty))))
-        stored = tuple(value if tag in _UNIQUE else share(value, value) for tag, value in values.items())
+        layout = (kept, tuple(item.present), tuple(item.empty))
+        shape = self._shapes.get(layout)
+        if shape is None:
+            shape = self._shapes[layout] = Shape(*(share(t, t) for t in layout))
+        stored = tuple([value if tag in _UNIQUE else share(value, value) for tag, value in values.items()])
         codec = _codec(values, "")
-        self.records.append(PlainRecord(len(self.records), offset, share(shape, shape), stored, codec))
+        self.records.append(PlainRecord(len(self.records), offset, shape, stored, codec))
 
 
 def _codec(values: dict[int, bytes], inherited: str) -> str:

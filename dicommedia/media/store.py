@@ -599,3 +599,40 @@ def is_iso_image(path: Path) -> bool:
     except OSError:
         return False
     return head[1:6] == b"CD001" or path.suffix.lower() == ".iso"
+
+
+def recognition(path: Path) -> set[str]:
+    """Identifiers of the Volume Recognition Sequence (ECMA-167 2/9.1): ``CD001``, ``BEA01``, ``NSR02``, ..."""
+    found: set[str] = set()
+    try:
+        with open(path, "rb") as fh:
+            for sector in range(16, 16 + 32):
+                fh.seek(sector * _SECTOR)
+                head = fh.read(7)
+                ident = head[1:6].decode("ascii", "replace")
+                if len(head) < 7 or ident not in ("CD001", "BEA01", "NSR02", "NSR03", "TEA01", "BOOT2", "CDW02"):
+                    break
+                found.add(ident)
+    except OSError:
+        return set()
+    return found
+
+
+def is_udf_image(path: Path) -> bool:
+    """True when the file's Volume Recognition Sequence announces a UDF volume (NSR02 or NSR03)."""
+    return bool(recognition(path) & {"NSR02", "NSR03"})
+
+
+def open_image(path: Path, file_system: str | None = None) -> Store:
+    """The store of a disc image: its ISO 9660 side unless ``file_system`` is ``udf`` or there is no ISO 9660."""
+    found = recognition(path)
+    udf = bool(found & {"NSR02", "NSR03"})
+    if file_system == "udf" or (file_system is None and udf and "CD001" not in found):
+        if not udf:
+            raise MediaError("no UDF volume on this image (no NSR02/NSR03 descriptor)", str(path))
+        from dicommedia.media.udf import UdfStore  # loaded only for a UDF volume
+
+        return UdfStore(path)
+    if file_system == "iso9660" and "CD001" not in found:
+        raise MediaError("no ISO 9660 volume on this image (no CD001 descriptor)", str(path))
+    return IsoStore(path)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import warning
-from dicommedia.media.store import Entry, IsoStore, NamedReader, RegionReader, Store, StoredFile, pread_into
+from dicommedia.media.store import Entry, NamedReader, RegionReader, Store, StoredFile, pread_into
 
 _SECTOR = 2048  # the Volume Recognition Sequence's unit (ECMA-167 2/8.4)
 _ANCHOR_SECTOR = 256  # ECMA-167 3/8.4.2.1
@@ -405,36 +405,3 @@ class UdfStore(Store):
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def recognition(path: Path) -> set[str]:
-    """Identifiers of the Volume Recognition Sequence (ECMA-167 2/9.1): ``CD001``, ``BEA01``, ``NSR02``, ..."""
-    found: set[str] = set()
-    try:
-        with open(path, "rb") as fh:
-            for sector in range(16, 16 + 32):
-                fh.seek(sector * _SECTOR)
-                head = fh.read(7)
-                ident = head[1:6].decode("ascii", "replace")
-                if len(head) < 7 or ident not in ("CD001", "BEA01", "NSR02", "NSR03", "TEA01", "BOOT2", "CDW02"):
-                    break
-                found.add(ident)
-    except OSError:
-        return set()
-    return found
-
-
-def is_udf_image(path: Path) -> bool:
-    """True when the file's Volume Recognition Sequence announces a UDF volume (NSR02 or NSR03)."""
-    return bool(recognition(path) & {"NSR02", "NSR03"})
-
-
-def open_image(path: Path, file_system: str | None = None) -> Store:
-    """The store of a disc image: its ISO 9660 side unless ``file_system`` is ``udf`` or there is no ISO 9660."""
-    if file_system == "udf" or (file_system is None and is_udf_image(path) and "CD001" not in recognition(path)):
-        if not is_udf_image(path):
-            raise MediaError("no UDF volume on this image (no NSR02/NSR03 descriptor)", str(path))
-        return UdfStore(path)
-    if file_system == "iso9660" and "CD001" not in recognition(path):
-        raise MediaError("no ISO 9660 volume on this image (no CD001 descriptor)", str(path))
-    return IsoStore(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Union
@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from dicommedia.errors import MediaError, one_line
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.media.plain_dicomdir import PlainDirectory, PlainRecord, read_plain_dicomdir
-from dicommedia.media.store import FolderStore, LocateError, Store, StoredFile, is_iso_image, plain_name
-from dicommedia.media.udf import is_udf_image, open_image
+from dicommedia.media.store import (
+    FolderStore,
+    LocateError,
+    Store,
+    StoredFile,
+    is_iso_image,
+    is_udf_image,
+    open_image,
+    plain_name,
+)
 from dicommedia.part10 import has_dicm
 from dicommedia.standard.uids import MEDIA_STORAGE_DIRECTORY
 
@@ -234,19 +242,18 @@ class MediaView:
                 if rec.record_type not in ("PATIENT", "STUDY", "SERIES") and not rec.children:
                     self.problems.append(warning("record-without-file", f"{rec.describe()} references no file"))
                 continue
-            components = tuple(shared.setdefault(c, c) for c in components)
-            label = show_file_id(components)
+            components = tuple([shared.setdefault(c, c) for c in components])
             try:
                 stored = self.store.locate(components)
             except LocateError as exc:
-                self._refuse(Finding(exc.code, f"{rec.describe()}: {exc.message}", label))
+                self._refuse(Finding(exc.code, f"{rec.describe()}: {exc.message}", show_file_id(components)))
                 continue
             if stored.names in seen:
                 self.problems.append(
                     Finding(
                         "duplicate-instance",
                         f"{rec.describe()} and {seen[stored.names].describe()} reference one file",
-                        label,
+                        show_file_id(components),
                     )
                 )
                 continue
@@ -386,3 +393,18 @@ def open_media(
             )
         return view
     return MediaView(path, kind, store, StoredFile((entry.name,), entry.size, entry.start), plain, dicomdir_only)
+
+
+def select(
+    files: Iterable[MediaFile],
+    patient_ids: Iterable[str] = (),
+    study_uids: Iterable[str] = (),
+    series_uids: Iterable[str] = (),
+) -> list[MediaFile]:
+    """The files that pass every given filter (an empty filter lets everything through)."""
+    wanted = [
+        (set(patient_ids), "patient_id"),
+        (set(study_uids), "study_instance_uid"),
+        (set(series_uids), "series_instance_uid"),
+    ]
+    return [f for f in files if all(not values or getattr(f, attr) in values for values, attr in wanted)]

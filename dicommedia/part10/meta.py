@@ -29,12 +29,14 @@ def read_file_meta(raw: bytes | bytearray | memoryview) -> tuple[dict[str, str],
 
     Raises Malformed when there is no prefix or no Transfer Syntax UID, Truncated when the group runs past ``raw``.
     """
-    if not has_prefix(bytes(raw[:PREFIX_END])):
+    if len(raw) < PREFIX_END or raw[128:PREFIX_END] != b"DICM":
         raise Malformed("no 'DICM' after a 128-byte preamble")
     meta: dict[str, str] = {}
     pos, size = PREFIX_END, len(raw)
-    while pos + 8 <= size and raw[pos : pos + 2] == b"\x02\x00":
-        _, element, vr, length = _SHORT.unpack_from(raw, pos)
+    while pos + 8 <= size:
+        group, element, vr, length = _SHORT.unpack_from(raw, pos)
+        if group != 0x0002:
+            break
         start = pos + 8
         if vr in LONG_VRS_BYTES:
             if pos + 12 > size:

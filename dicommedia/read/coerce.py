@@ -12,6 +12,8 @@ import bisect
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from operator import itemgetter
 
 from dicommedia.part10.errors import Part10Error
 from dicommedia.part10.positions import Element, encode_element, value_of, walk
@@ -26,6 +28,7 @@ MODIFICATION_REASON = 0x04000565
 SPECIFIC_CHARACTER_SET = 0x00080005
 
 _TAG = struct.Struct("<HH")
+_TAG_OF = itemgetter(0)  # of a walked Element
 _UL = struct.Struct("<I")
 _TEXT_ENCODINGS = {None: "ascii", "ISO_IR 6": "ascii", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 
@@ -52,10 +55,20 @@ class Coercion:
     # The encoded new elements by (encoding, the stored elements they replace): a series shares one entry
     _encoded: dict[tuple, dict[int, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property
     def last_tag(self) -> int:
         """The highest tag the rewrite touches."""
         return max([ORIGINAL_ATTRIBUTES, *self.values])
+
+    @cached_property
+    def reads(self) -> frozenset[int]:
+        """The elements whose stored values decide the rewrite."""
+        return frozenset({SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *self.values})
+
+    @cached_property
+    def wanted(self) -> frozenset[int]:
+        """:attr:`reads`, and the Group Length (PS3.5 7.2) of each of their groups."""
+        return self.reads | {tag & 0xFFFF0000 for tag in self.reads}
 
 
 def _charset(elements: dict[int, Element], data: bytes | memoryview) -> str | None:
@@ -93,9 +106,9 @@ def coerce_head(
         listed, cut = walked or walk(head, explicit, coercion.last_tag)
     except Part10Error as exc:
         raise CoercionError(str(exc)) from None
-    wanted = {SPECIFIC_CHARACTER_SET, ORIGINAL_ATTRIBUTES, *coercion.values}
+    wanted, reads = coercion.wanted, coercion.reads
     elements = {el[0]: el for el in listed if el[0] in wanted}
-    key = (explicit, *(bytes(head[el[2] : el[4]]) for _, el in sorted(elements.items())))
+    key = (explicit, *[bytes(head[el[2] : el[4]]) for tag, el in elements.items() if tag in reads])
     new = coercion._encoded.get(key)
     if new is None:
         new = _encode_changes(head, explicit, coercion, elements)
@@ -105,18 +118,17 @@ def coerce_head(
         return None
     # Edits as (start, end, bytes): a replaced element, an inserted one (before the first larger tag), or a retired
     # Group Length (PS3.5 7.2) of a group we change, which would now be wrong and is dropped.
-    tags = [el[0] for el in listed]
     edits = []
     for tag, encoded in new.items():
         old = elements.get(tag)
         if old is not None:
             edits.append((old[2], old[4], tag, encoded))
         else:
-            at = bisect.bisect_right(tags, tag)
+            at = bisect.bisect_right(listed, tag, key=_TAG_OF)
             start = listed[at][2] if at < len(listed) else cut
             edits.append((start, start, tag, encoded))
     touched = {tag >> 16 for tag in new}
-    edits += [(el[2], el[4], el[0], b"") for el in listed if el[0] & 0xFFFF == 0 and el[0] >> 16 in touched]
+    edits += [(el[2], el[4], tag, b"") for tag, el in elements.items() if not tag & 0xFFFF and tag >> 16 in touched]
     parts = []
     pos = 0
     for start, end, _, encoded in sorted(edits):

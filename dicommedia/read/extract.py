@@ -14,9 +14,9 @@ from dicommedia.errors import MediaError, one_line
 from dicommedia.media import MediaFile, MediaView
 from dicommedia.media.store import unsafe_reason
 from dicommedia.read.coerce import CoercionError
-from dicommedia.read.jobs import Failure, describe, read_head, reconciled_head
+from dicommedia.read.jobs import Failure, describe, read_head
 from dicommedia.read.new_uids import NewUids
-from dicommedia.read.reconcile import Identity, Reconciler, Refusal
+from dicommedia.read.reconcile import Identity, Reconciler, Refusal, reconciled_head
 
 MANIFEST = "MANIFEST.json"
 
@@ -146,8 +146,8 @@ def reconcile(media_file: MediaFile, reconciler: Reconciler) -> tuple[Splice | N
     if isinstance(job, Failure):
         raise MediaError(job.reason, file_id)
     try:
-        _, offset = read_head(media_file)
-        rewrite = reconciled_head(job, offset, reconciler)
+        _, offset, head = read_head(media_file)
+        rewrite = reconciled_head(job, offset, head, reconciler)
     except (CoercionError, ValueError, OSError) as exc:
         raise MediaError(f"cannot give the instance its local identity: {exc}", file_id) from None
     if isinstance(rewrite, Refusal):

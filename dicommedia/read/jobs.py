@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from dicommedia.part10 import read_file_meta
 
 if TYPE_CHECKING:  # reconciliation is loaded only when an import asks for it (start-up of a plain send)
-    from dicommedia.read.reconcile import Identity, Outside, Reconciler, Refusal
-
-    Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
+    from dicommedia.read.reconcile import Identity, Outside, Reconciler
 
 
 class SendItem(Protocol):
@@ -120,117 +118,21 @@ class Job:
         return "/".join(self.item.file_id)
 
 
-def read_head(item: SendItem) -> tuple[dict[str, str], int]:
-    """The File Meta UIDs and the data set offset of an item, reading no more of it than needed."""
+def read_head(item: SendItem) -> tuple[dict[str, str], int, bytes | bytearray]:
+    """The File Meta UIDs, the data set offset and the bytes read of an item, reading no more of it than needed.
+
+    The bytes (4 KiB as a rule) hold the start of the data set too: a coercion walks it without another read.
+    """
     head = bytearray(min(item.size, 4096))
     item.read_into(0, [memoryview(head)])
     try:
-        return read_file_meta(head)
+        return (*read_file_meta(head), head)
     except ValueError:
         if len(head) == item.size:
             raise
     with item.open() as fp:  # a File Meta Information longer than the head read
-        return read_file_meta(fp.read())
-
-
-def with_dataset_head(item: SendItem, offset: int, parse: Callable[[bytearray], object]) -> object:
-    """``parse`` of the shortest start of the item's data set it needs (4 KiB, then 4x more each time)."""
-    from dicommedia.part10.positions import NeedMore
-    from dicommedia.read.coerce import CoercionError
-
-    size, n = item.size - offset, 4096
-    while True:
-        head = bytearray(min(n, size))
-        item.read_into(offset, [memoryview(head)])
-        try:
-            return parse(head)
-        except NeedMore:
-            if n >= size:
-                raise CoercionError("the data set ends inside an element") from None
-            n *= 4
-
-
-def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, reconciler: Reconciler) -> Rewrite:
-    """Resolve the local identity of the instance from the start of its data set and rewrite that start.
-
-    One walk serves both. Returns the new head and how many bytes of the stored one it replaces, None when
-    nothing changes, or the :class:`Refusal`; :class:`NeedMore` when ``head`` is too short.
-    """
-    from dicommedia.part10 import Part10Error
-    from dicommedia.part10.positions import walk
-    from dicommedia.read.coerce import CoercionError, coerce_head
-    from dicommedia.read.reconcile import Refusal, is_explicit, outside_values
-
-    explicit = is_explicit(transfer_syntax)
-    try:
-        walked = walk(head, explicit, reconciler.last_tag)
-    except Part10Error as exc:
-        raise CoercionError(str(exc)) from None
-    job.outside = outside_values(walked[0], head)
-    resolution = reconciler.resolve(job.outside)
-    if isinstance(resolution, Refusal):
-        return resolution
-    job.identity = resolution
-    if not resolution.values:
-        return None
-    return coerce_head(head, explicit, reconciler.coercion(resolution), walked)
-
-
-def reconciled_head(job: Job, offset: int, reconciler: Reconciler) -> Rewrite:
-    """:func:`reconcile_data` on the item's data set, starting at ``offset``, read as far as needed."""
-    return with_dataset_head(  # type: ignore[return-value]
-        job.item, offset, lambda head: reconcile_data(job, head, job.transfer_syntax, reconciler)
-    )
-
-
-def reconciled_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Refusal:
-    """A whole data set held in memory (in ``transfer_syntax``) under its local identity, or the Refusal."""
-    from dicommedia.part10.positions import NeedMore
-    from dicommedia.read.coerce import CoercionError
-    from dicommedia.read.reconcile import Refusal
-
-    try:
-        rewrite = reconcile_data(job, data, transfer_syntax, reconciler)
-    except NeedMore:
-        raise CoercionError("the data set ends inside an element") from None
-    if isinstance(rewrite, Refusal):
-        return rewrite
-    return data if rewrite is None else rewrite[0] + data[rewrite[1] :]
-
-
-def refused(job: Job, refusal: Refusal) -> Failure | Skip:
-    """What a refused instance counts as: skipped (``--unmapped skip``) or failed."""
-    if refusal.skip:
-        return Skip(job.sop_instance, job.file_id, refusal.reason)
-    return Failure(job.sop_instance, job.file_id, None, f"not sent: {refusal.reason}")
-
-
-def local_head(job: Job, offset: int, reconciler: Reconciler) -> tuple[bytes, int] | None | Failure | Skip:
-    """:func:`reconciled_head` for a sender: the rewrite (None: nothing changes), or what the instance counts as
-    when it has no local identity or cannot take it; OSError when the media cannot be read."""
-    from dicommedia.read.coerce import CoercionError
-    from dicommedia.read.reconcile import Refusal
-
-    try:
-        rewrite = reconciled_head(job, offset, reconciler)
-    except CoercionError as exc:
-        reason = f"cannot write the local identity into the data set: {exc}"
-        return Failure(job.sop_instance, job.file_id, None, reason)
-    return refused(job, rewrite) if isinstance(rewrite, Refusal) else rewrite
-
-
-def local_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Failure | Skip:
-    """:func:`reconciled_dataset` for a sender: the data set under its local identity, or what the instance counts
-    as when it has no local identity or cannot take it."""
-    from dicommedia.read.coerce import CoercionError
-    from dicommedia.read.reconcile import Refusal
-
-    try:
-        local = reconciled_dataset(job, data, transfer_syntax, reconciler)
-    except CoercionError as exc:
-        reason = f"cannot write the local identity into the data set: {exc}"
-        return Failure(job.sop_instance, job.file_id, None, reason)
-    return refused(job, local) if isinstance(local, Refusal) else local
+        whole = fp.read()
+    return (*read_file_meta(whole), whole)
 
 
 def describe(item: SendItem) -> Job | Failure:
@@ -256,11 +158,11 @@ def describe(item: SendItem) -> Job | Failure:
 def _reconcile(job: Job, reconciler: Reconciler) -> Failure | Skip | None:
     """Give the job its local identity now; a Failure or Skip when it has none."""
     from dicommedia.read.coerce import CoercionError
-    from dicommedia.read.reconcile import Refusal
+    from dicommedia.read.reconcile import Refusal, reconciled_head, refused
 
     try:
-        _, offset = read_head(job.item)
-        rewrite = reconciled_head(job, offset, reconciler)
+        _, offset, head = read_head(job.item)
+        rewrite = reconciled_head(job, offset, head, reconciler)
     except (CoercionError, ValueError, OSError) as exc:
         return Failure(job.sop_instance, job.file_id, None, f"cannot read the patient of the instance: {exc}")
     return refused(job, rewrite) if isinstance(rewrite, Refusal) else None

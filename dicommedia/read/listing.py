@@ -48,21 +48,6 @@ class Patient:
         return sum(s.instances for s in self.studies.values())
 
 
-def select(
-    files: Iterable[MediaFile],
-    patient_ids: Iterable[str] = (),
-    study_uids: Iterable[str] = (),
-    series_uids: Iterable[str] = (),
-) -> list[MediaFile]:
-    """The files that pass every given filter (an empty filter lets everything through)."""
-    wanted = [
-        (set(patient_ids), "patient_id"),
-        (set(study_uids), "study_instance_uid"),
-        (set(series_uids), "series_instance_uid"),
-    ]
-    return [f for f in files if all(not values or getattr(f, attr) in values for values, attr in wanted)]
-
-
 def build_tree(files: Iterable[MediaFile]) -> list[Patient]:
     """Group files by patient, study and series, in the order the media lists them."""
     patients: dict[str | None, Patient] = {}

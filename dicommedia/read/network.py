@@ -17,6 +17,7 @@ TCP, measured against DCMTK storescp on loopback (bench/bench_import.py):
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Callable
@@ -41,6 +42,9 @@ _FRAGMENT_WHEN_UNLIMITED = 1 << 20  # a peer with maximum length 0 takes any siz
 _ITEM = struct.Struct(">BBH")
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _LARGEST_PDU_READ = 64 << 20  # what we read are responses and association answers: a few KiB, never this much
+_READ_CHUNK = 1 << 16
+_GROUP_LENGTH = struct.Struct("<HHII")  # (0000,0000) Command Group Length, UL, Implicit VR LE
+_MESSAGE_ID = struct.Struct("<HHIH")  # (0000,0110) Message ID, US, Implicit VR LE
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4), in pynetdicom's words.
 _RJ_RESULT = {1: "Rejected (Permanent)", 2: "Rejected (Transient)"}
@@ -272,16 +276,21 @@ def _command(fields: list[tuple[int, bytes]]) -> bytes:
 
 def c_store_command(message_id: int, sop_class_uid: str, sop_instance_uid: str) -> bytes:
     """The C-STORE-RQ command set (PS3.7 9.3.1.1, E.1), Implicit VR Little Endian as every command set is."""
-    return _command(
-        [
-            (0x0002, _ui(sop_class_uid)),  # Affected SOP Class UID
-            (0x0100, struct.pack("<H", 0x0001)),  # Command Field: C-STORE-RQ
-            (0x0110, struct.pack("<H", message_id)),  # Message ID
-            (0x0700, struct.pack("<H", 0x0000)),  # Priority: MEDIUM
-            (0x0800, struct.pack("<H", 0x0001)),  # Command Data Set Type: not 0x0101, a data set follows
-            (0x1000, _ui(sop_instance_uid)),  # Affected SOP Instance UID
-        ]
-    )
+    head, tail = _c_store_parts(sop_class_uid)
+    message = _MESSAGE_ID.pack(0x0000, 0x0110, 2, message_id)  # Message ID
+    instance = _implicit_element(0x0000, 0x1000, _ui(sop_instance_uid))  # Affected SOP Instance UID
+    body = len(head) + len(message) + len(tail) + len(instance)
+    return b"".join((_GROUP_LENGTH.pack(0x0000, 0x0000, 4, body), head, message, tail, instance))
+
+
+@functools.lru_cache(maxsize=128)
+def _c_store_parts(sop_class_uid: str) -> tuple[bytes, bytes]:
+    """The C-STORE-RQ elements before and after the Message ID: the same for every instance of a SOP Class."""
+    head = _implicit_element(0x0000, 0x0002, _ui(sop_class_uid))  # Affected SOP Class UID
+    head += _implicit_element(0x0000, 0x0100, struct.pack("<H", 0x0001))  # Command Field: C-STORE-RQ
+    tail = _implicit_element(0x0000, 0x0700, struct.pack("<H", 0x0000))  # Priority: MEDIUM
+    tail += _implicit_element(0x0000, 0x0800, struct.pack("<H", 0x0001))  # Command Data Set Type: a data set follows
+    return head, tail
 
 
 def c_echo_command(message_id: int) -> bytes:
@@ -435,6 +444,8 @@ class Association:
         self.timeout = timeout
         self.is_open = True
         self._message_id = 0
+        self._held = bytearray()  # bytes read and not yet taken as a PDU
+        self._chunk = memoryview(bytearray(_READ_CHUNK))
 
     @classmethod
     def request(
@@ -499,31 +510,34 @@ class Association:
         sock.settimeout(timeout)
         return assoc
 
-    def _recv(self, n: int) -> bytearray:
-        buffer = bytearray(n)
-        view, got = memoryview(buffer), 0
-        while got < n:
+    def _fill(self, n: int) -> None:
+        """Read until ``n`` bytes are held, taking whatever the peer has sent already: a response PDU comes whole
+        with one read as a rule, rather than its header and its body apart."""
+        while len(self._held) < n:
             try:
-                count = self.sock.recv_into(view[got:])
+                count = self.sock.recv_into(self._chunk)
             except TimeoutError:
                 raise Lost(f"no response within {self.timeout:g} s") from None
             except OSError as exc:
                 raise Lost(f"connection lost ({exc.strerror or exc})") from None
             if not count:
                 raise Lost("the peer closed the connection")
-            got += count
-        if _QUICKACK is not None:
-            try:
-                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass
-        return buffer
+            self._held += self._chunk[:count]
+            if _QUICKACK is not None:
+                try:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                except OSError:
+                    pass
 
     def _read_pdu(self) -> tuple[int, bytearray]:
-        kind, _, length = _PDU.unpack(self._recv(6))
+        self._fill(6)
+        kind, _, length = _PDU.unpack_from(self._held)
         if length > _LARGEST_PDU_READ:
             raise Lost(f"the peer sent a PDU (type {kind}) of {length} bytes")
-        return kind, self._recv(length)
+        self._fill(6 + length)
+        body = self._held[6 : 6 + length]
+        del self._held[: 6 + length]
+        return kind, body
 
     def next_message_id(self) -> int:
         """A Message ID for the next request (PS3.7 9.1.1.1: unique among outstanding ones)."""

@@ -13,14 +13,20 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dicommedia.errors import MediaError
-from dicommedia.part10.positions import Element, value_of
-from dicommedia.read.coerce import ORIGINAL_ATTRIBUTES, Coercion, CoercionError
+from dicommedia.part10.errors import Part10Error
+from dicommedia.part10.positions import Element, NeedMore, walk
+from dicommedia.read.coerce import ORIGINAL_ATTRIBUTES, Coercion, CoercionError, coerce_head
+from dicommedia.read.jobs import Failure, Skip
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 from dicommedia.standard.uids import IMPLICIT_VR_LE
+
+if TYPE_CHECKING:
+    from dicommedia.read.jobs import Job
 
 Unmapped = Literal["send", "skip", "fail"]
 
@@ -35,7 +41,8 @@ _OUTSIDE_KEYS = {
     "accession": ACCESSION_NUMBER,
     "study_instance_uid": STUDY_INSTANCE_UID,
 }
-_WANTED = set(_OUTSIDE_KEYS.values())
+_OUTSIDE_TAGS = tuple(_OUTSIDE_KEYS.values())
+_WANTED = set(_OUTSIDE_TAGS)
 # Map column -> (tag, VR) of the local value it gives; the two source columns say which outside patient.
 MAP_COLUMNS = {
     "patient_id": (PATIENT_ID, "LO"),
@@ -85,6 +92,7 @@ class Refusal:
 
 
 Resolution = Identity | Refusal
+Local = tuple[Outside, Resolution, Coercion | None]  # an instance's outside keys, their resolution, its coercion
 Resolver = Callable[[Outside], Identity | Refusal | None]  # None: this source does not know the patient
 
 
@@ -194,6 +202,7 @@ class Reconciler:
     modified_at: str = field(default_factory=now_dt)
     _cache: dict[Outside, Resolution] = field(default_factory=dict)
     _coercions: dict[int, tuple[Identity, Coercion]] = field(default_factory=dict)
+    _by_raw: dict[tuple[bytes | None, ...], Local] = field(default_factory=dict)  # see :meth:`local`
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -201,10 +210,23 @@ class Reconciler:
         """Whether a source asks a server (a worklist): then every instance is resolved before any is sent."""
         return any(not isinstance(source, PatientMap) for source in self.sources)
 
-    @property
+    @cached_property
     def last_tag(self) -> int:
         """The highest tag a coercion may touch: how far into a data set to walk."""
         return max([ORIGINAL_ATTRIBUTES, *self.settings])
+
+    def local(self, elements: list[Element], head: bytes | memoryview) -> Local:
+        """The outside keys among the walked top-level elements of a data set, what they resolve to, and how to
+        write that (None: nothing to change); held per raw values, so that a series resolves once."""
+        found = {el[0]: el for el in elements if el[0] in _WANTED}
+        raw = tuple([bytes(head[el[3] : el[4]]) if el else None for el in map(found.get, _OUTSIDE_TAGS)])
+        held = self._by_raw.get(raw)
+        if held is None:
+            outside = Outside(*map(_outside_text, raw))
+            resolution = self.resolve(outside)
+            changes = isinstance(resolution, Identity) and resolution.values
+            held = self._by_raw[raw] = (outside, resolution, self.coercion(resolution) if changes else None)
+        return held
 
     def resolve(self, outside: Outside) -> Resolution:
         """An :class:`Identity` (possibly with nothing to change) or a :class:`Refusal`; cached per outside keys.
@@ -248,12 +270,82 @@ def is_explicit(transfer_syntax: str) -> bool:
     return transfer_syntax != IMPLICIT_VR_LE
 
 
-def outside_values(elements: list[Element], head: bytes | memoryview) -> Outside:
-    """The outside patient and study keys among the walked top-level elements of a data set."""
-    raw = {el[0]: value_of(el, head) for el in elements if el[0] in _WANTED}
+def _outside_text(value: bytes | None) -> str | None:
+    return value.decode("latin-1").strip(" \0") or None if value else None
 
-    def text(tag: int) -> str | None:
-        value = raw.get(tag)
-        return value.decode("latin-1").strip(" \0") or None if value else None
 
-    return Outside(**{name: text(tag) for name, tag in _OUTSIDE_KEYS.items()})
+Rewrite = tuple[bytes, int] | None | Refusal  # a new data set head and the stored bytes it replaces
+
+
+def reconcile_data(job: Job, head: bytes | memoryview, transfer_syntax: str, reconciler: Reconciler) -> Rewrite:
+    """Resolve the local identity of the instance from the start of its data set and rewrite that start.
+
+    One walk serves both. Returns the new head and how many bytes of the stored one it replaces, None when
+    nothing changes, or the :class:`Refusal`; :class:`NeedMore` when ``head`` is too short.
+    """
+    explicit = is_explicit(transfer_syntax)
+    try:
+        walked = walk(head, explicit, reconciler.last_tag)
+    except Part10Error as exc:
+        raise CoercionError(str(exc)) from None
+    job.outside, resolution, coercion = reconciler.local(walked[0], head)
+    if isinstance(resolution, Refusal):
+        return resolution
+    job.identity = resolution
+    return None if coercion is None else coerce_head(head, explicit, coercion, walked)
+
+
+def reconciled_head(job: Job, offset: int, head: bytes | bytearray, reconciler: Reconciler) -> Rewrite:
+    """:func:`reconcile_data` on the item's data set from ``offset``: on what ``head`` (the item's first bytes, read
+    already) holds of it, then on longer reads of the media (4x each time) until the walk has what it needs."""
+    size = job.item.size - offset
+    data = memoryview(head)[offset:]
+    while True:
+        try:
+            return reconcile_data(job, data, job.transfer_syntax, reconciler)
+        except NeedMore:
+            if len(data) >= size:
+                raise CoercionError("the data set ends inside an element") from None
+            more = bytearray(min(max(4 * len(data), 4096), size))
+            job.item.read_into(offset, [memoryview(more)])
+            data = memoryview(more)
+
+
+def reconciled_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Refusal:
+    """A whole data set held in memory (in ``transfer_syntax``) under its local identity, or the Refusal."""
+    try:
+        rewrite = reconcile_data(job, data, transfer_syntax, reconciler)
+    except NeedMore:
+        raise CoercionError("the data set ends inside an element") from None
+    if isinstance(rewrite, Refusal):
+        return rewrite
+    return data if rewrite is None else rewrite[0] + data[rewrite[1] :]
+
+
+def refused(job: Job, refusal: Refusal) -> Failure | Skip:
+    """What a refused instance counts as: skipped (``--unmapped skip``) or failed."""
+    if refusal.skip:
+        return Skip(job.sop_instance, job.file_id, refusal.reason)
+    return Failure(job.sop_instance, job.file_id, None, f"not sent: {refusal.reason}")
+
+
+def local_head(
+    job: Job, offset: int, head: bytes | bytearray, reconciler: Reconciler
+) -> tuple[bytes, int] | None | Failure | Skip:
+    """:func:`reconciled_head` for a sender: the rewrite (None: nothing changes), or what the instance counts as
+    when it has no local identity or cannot take it; OSError when the media cannot be read."""
+    try:
+        rewrite = reconciled_head(job, offset, head, reconciler)
+    except CoercionError as exc:
+        return Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity into the data set: {exc}")
+    return refused(job, rewrite) if isinstance(rewrite, Refusal) else rewrite
+
+
+def local_dataset(job: Job, data: bytes, transfer_syntax: str, reconciler: Reconciler) -> bytes | Failure | Skip:
+    """:func:`reconciled_dataset` for a sender: the data set under its local identity, or what the instance counts
+    as when it has no local identity or cannot take it."""
+    try:
+        local = reconciled_dataset(job, data, transfer_syntax, reconciler)
+    except CoercionError as exc:
+        return Failure(job.sop_instance, job.file_id, None, f"cannot write the local identity into the data set: {exc}")
+    return refused(job, local) if isinstance(local, Refusal) else local

@@ -27,8 +27,6 @@ from dicommedia.read.jobs import (
     Job,
     SendItem,
     Skip,
-    local_dataset,
-    local_head,
     plan_import,
     read_head,
 )
@@ -47,10 +45,9 @@ from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATIO
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
 if TYPE_CHECKING:
-    import ssl
-
     from dicommedia.read.new_uids import NewUids  # pydicom: loaded only when --new-uids asks
     from dicommedia.read.reconcile import Reconciler  # loaded only when an import reconciles
+    from dicommedia.read.tls import TlsOptions  # loaded only for DICOM over TLS
 
 VERIFICATION = "1.2.840.10008.1.1"
 NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)  # the fallback encodings, preferred first
@@ -87,29 +84,6 @@ class Peer:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.ae_title}@{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    """DICOM over TLS (PS3.15 B.1): the CA that vouches for the peer, and our own certificate and key."""
-
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-
-    def context(self) -> ssl.SSLContext:
-        """A client context that verifies the peer (system CAs unless ``ca`` is given)."""
-        import ssl
-
-        try:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
-            if self.cert:
-                ctx.load_cert_chain(self.cert, self.key)
-        except (OSError, ssl.SSLError) as exc:
-            raise MediaError(
-                f"cannot load the TLS certificates: {exc}", hint="check --tls-ca, --tls-cert, --tls-key"
-            ) from None
-        return ctx
 
 
 @dataclass(frozen=True)
@@ -469,7 +443,7 @@ class _Importer:
         context_id, send_ts = chosen
         assert link.assoc is not None
         try:
-            meta, offset = read_head(job.item)
+            meta, offset, head = read_head(job.item)
         except Part10Error as exc:
             self._fail(job, None, not_part10(exc))
             return None
@@ -486,14 +460,18 @@ class _Importer:
         message_id = link.assoc.next_message_id()
         command = c_store_command(message_id, job.sop_class, job.sop_instance)
         try:
-            rewrite = local_head(job, offset, self.reconciler) if self.reconciler else None
+            rewrite = None
+            if self.reconciler:
+                from dicommedia.read.reconcile import local_head  # loaded already: the reconciler comes from there
+
+                rewrite = local_head(job, offset, head, self.reconciler)
             if isinstance(rewrite, (Failure, Skip)):
                 self._settle_outcome(job, rewrite)
                 return None
-            head, cut = rewrite if rewrite else (b"", 0)
-            length = len(head) + job.item.size - offset - cut
+            local, cut = rewrite if rewrite else (b"", 0)
+            length = len(local) + job.item.size - offset - cut
             message, slots = link.framer.frame(context_id, command, length, link.assoc.max_pdu)
-            fill_spliced(head, slots, job.item, offset + cut)
+            fill_spliced(local, slots, job.item, offset + cut)
         except Exception as exc:  # unreadable media file: report it, never crash the import
             self._fail(job, None, f"cannot read the file: {exc}")
             return None
@@ -504,7 +482,7 @@ class _Importer:
     ) -> _Ready | None:
         """:meth:`_prepare` with the data set held in memory: to re-encode it, or to give it new UIDs."""
         from dicommedia.read.coerce import CoercionError
-        from dicommedia.read.reconcile import is_explicit
+        from dicommedia.read.reconcile import is_explicit, local_dataset
 
         assert link.assoc is not None
         try:

@@ -27,11 +27,9 @@ from dicommedia.read.jobs import (
     SendItem,
     Skip,
     plan_import,
-    reconciled_dataset,
-    refused,
 )
 from dicommedia.read.new_uids import NewUids
-from dicommedia.read.reconcile import Reconciler, Refusal
+from dicommedia.read.reconcile import Reconciler, Refusal, reconciled_dataset, refused
 
 if TYPE_CHECKING:
     import httpx

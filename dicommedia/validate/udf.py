@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.media.findings import Finding, show_file_id
-from dicommedia.media.store import Store
-from dicommedia.media.udf import UdfStore, is_udf_image
+from dicommedia.media.store import Store, is_udf_image
+from dicommedia.media.udf import UdfStore
 
 
 def _files(store: Store) -> dict[tuple[str, ...], tuple[int, int]]:
