@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
 from dicommedia.writers.dicomdir import write_dicomdir
-from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_folder, write_iso
+from dicommedia.writers.early_copy import EarlyCopy
+from dicommedia.writers.output import ImageFile, Part10Stream, VolumeFile, build_iso, write_folder, write_iso
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -97,9 +99,14 @@ def write_volume(
     overwrite: bool,
     progress: Progress,
     udf: bool = False,
+    target: ImageFile | None = None,
+    early: EarlyCopy | None = None,
 ) -> int:
-    """Check the exact size against the media, then write the image (or folder); return its size."""
-    image = build_iso(files, vol_id, udf)
+    """Check the exact size against the media, then write the image (or folder); return its size.
+
+    ``target``: the image file already open, with ``early`` copies in it (an image without bridge)."""
+    placed, first_free = _early_placements(files, target, early)
+    image = build_iso(files, vol_id, udf, placed, first_free)
     size = image.size
     if capacity is not None and size > capacity:
         image.close()
@@ -119,5 +126,19 @@ def write_volume(
         progress.advance(done - last[0])
         last[0] = done
 
-    write_iso(image, path, report)
+    write_iso(image, path, report, target)
     return size
+
+
+def _early_placements(
+    files: list[VolumeFile], target: ImageFile | None, early: EarlyCopy | None
+) -> tuple[Sequence[int], int]:
+    """Where the early copies put the files (waiting for the last ones); none if one went unused."""
+    if target is None or early is None:
+        return (), 0
+    early.finish()
+    placed = early.placements(files)
+    if placed is None:  # planning changed or dropped a copied instance: write the image afresh
+        target.restart()
+        return (), 0
+    return placed, early.first_free
