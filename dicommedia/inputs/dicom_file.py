@@ -157,6 +157,7 @@ class InstanceHeader:
     body_offset: int | None  # first byte after File Meta when the body can be copied verbatim, else None
     keys: Keys
     has_pixel_data: bool
+    image_sector: int = 0  # where writers/early_copy.py put its bytes in the image (0: not copied early)
 
 
 def expected_pixel_bytes(keys: Keys) -> int | None:

@@ -5,16 +5,19 @@ instance that goes on the media as it is (our File Meta, then its data set verba
 the image's data area as soon as its header is read, so the two overlap; the path tables, directories and
 DICOMDIR follow the data (writers/iso9660.py). Should planning change or drop an instance that was copied,
 its copy is unused and the image is written again without early copies: no stale bytes on the media.
+
+The copier is a bare ``os.fork`` fed through a pipe (marshal): multiprocessing would cost 1.4 MB of modules.
 """
 
 from __future__ import annotations
 
 import fcntl
-import multiprocessing
+import marshal
 import os
+import signal
+import struct
 from array import array
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 
 from dicommedia.errors import MediaError
 from dicommedia.inputs.dicom_file import InstanceHeader
@@ -25,25 +28,34 @@ from dicommedia.writers.output import VolumeFile
 from dicommedia.writers.part10 import encode_header
 
 _BATCH = 32  # instances per message to the copier (~16 MB of CT slices; a message is ~12 KB)
+_LENGTH = struct.Struct("<I")
 
 Copy = tuple[bytes, str, int, int, int]  # File Meta, source path, data set offset and length, image offset
 
 
 class EarlyCopy:
-    """The copier process and where each copied instance is: ``placed`` by id of its InstanceHeader (the
-    header objects live until the image is written)."""
+    """The copier process; each copied header's ``image_sector`` says where its bytes are."""
 
     def __init__(self, fd: int):
-        context = multiprocessing.get_context("fork")  # the image's descriptor is inherited
-        jobs, self._jobs = context.Pipe(duplex=False)
-        self._outcomes, outcomes = context.Pipe(duplex=False)
-        _deepen(self._jobs.fileno())
-        self._process = context.Process(target=_copier, args=(jobs, outcomes, fd, os.getpid()), daemon=True)
-        self._process.start()
-        jobs.close()
-        outcomes.close()
+        jobs_in, self._jobs = os.pipe()
+        self._outcomes, outcomes_out = os.pipe()
+        _deepen(self._jobs)
+        parent = os.getpid()
+        self._pid = os.fork()  # the image's descriptor is inherited
+        if self._pid == 0:  # the copier: never returns into the run's code
+            status = 1
+            try:
+                os.close(self._jobs)
+                os.close(self._outcomes)
+                die_with_parent(parent)
+                _copier(jobs_in, outcomes_out, fd)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(jobs_in)
+        os.close(outcomes_out)
         self._batch: list[Copy] = []
-        self.placed: dict[int, int] = {}
+        self._copied = 0
         self.first_free = FIRST_FREE
 
     def offer(self, header: InstanceHeader) -> None:
@@ -53,32 +65,40 @@ class EarlyCopy:
             return
         meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
         count = source.size - header.body_offset
-        self.placed[id(header)] = self.first_free
+        header.image_sector = self.first_free
+        self._copied += 1
         self._batch.append((meta, source.path, header.body_offset, count, self.first_free * SECTOR))
         self.first_free += -(-(len(meta) + count) // SECTOR)
         if len(self._batch) >= _BATCH:
             self._send()
 
     def _send(self) -> None:
-        if self._outcomes.poll():  # the copier stopped on an error: say it now, not after every input was read
-            _raise(self._outcome())
-        self._jobs.send(self._batch)
+        os.set_blocking(self._outcomes, False)
+        try:
+            stopped = os.read(self._outcomes, 1 << 16)  # the copier stopped on an error: say it now
+        except BlockingIOError:
+            stopped = b""
+        os.set_blocking(self._outcomes, True)
+        if stopped:
+            _raise(stopped)
+        self._tell(self._batch)
         self._batch = []
 
-    def _outcome(self) -> object:
+    def _tell(self, message: list[Copy] | None) -> None:
         try:
-            return self._outcomes.recv()
-        except EOFError:  # killed from outside (the OOM killer, a signal)
-            return None
+            _send_message(self._jobs, message)
+        except BrokenPipeError:  # the copier is gone: what it said, if anything
+            _raise(_read_all(self._outcomes))
 
     def finish(self) -> None:
         """Wait until every copy is written; raise what the copier met (a full disk, an input that shrank)."""
         if self._batch:
             self._send()
-        self._jobs.send(None)
-        outcome = self._outcome()
-        self._process.join()
-        if outcome != "done":
+        self._tell(None)
+        outcome = _read_all(self._outcomes)
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+        if outcome != b"done":
             _raise(outcome)
 
     def placements(self, files: Sequence[VolumeFile]) -> array | None:
@@ -87,19 +107,23 @@ class EarlyCopy:
         used = 0
         for index, f in enumerate(files):
             header = unchanged_header(f)
-            sector = self.placed.get(id(header)) if header is not None else None
-            if sector is not None:
-                sectors[index] = sector
+            if header is not None and header.image_sector:
+                sectors[index] = header.image_sector
                 used += 1
-        return sectors if used == len(self.placed) else None
+        return sectors if used == self._copied else None
 
     def close(self) -> None:
-        """Stop the copier if it still runs (the run failed or was interrupted)."""
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._jobs.close()
-        self._outcomes.close()
+        """Stop the copier if it still runs (the run failed or was interrupted); release the pipes."""
+        if self._pid:
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+        for fd in (self._jobs, self._outcomes):
+            try:
+                os.close(fd)
+            except OSError:  # closed already
+                pass
+        self._jobs = self._outcomes = -1
 
 
 def _deepen(fd: int) -> None:
@@ -111,20 +135,49 @@ def _deepen(fd: int) -> None:
         pass
 
 
-def _raise(outcome: object) -> None:
-    """The copier's error, raised here as it was raised there."""
-    if isinstance(outcome, tuple) and outcome[0] == "media":
-        raise MediaError(outcome[1], outcome[2])
-    if isinstance(outcome, tuple) and outcome[0] == "os":
-        raise OSError(outcome[1], outcome[2], outcome[3])
+def _send_message(fd: int, value: object) -> None:
+    data = marshal.dumps(value)
+    _write_pipe(fd, _LENGTH.pack(len(data)) + data)
+
+
+def _write_pipe(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    parts, left = [], size
+    while left:
+        part = os.read(fd, left)
+        if not part:
+            raise EOFError
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while part := os.read(fd, 1 << 16):
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _raise(outcome: bytes) -> None:
+    """The copier's error, raised here as it was raised there (an empty outcome: it was killed)."""
+    kind, *details = marshal.loads(outcome) if outcome else ("killed",)
+    if kind == "media":
+        raise MediaError(*details)
+    if kind == "os":
+        raise OSError(*details)
     raise MediaError("the process copying instances into the image stopped unexpectedly", hint="run again")
 
 
-def _copier(jobs: Connection, outcomes: Connection, fd: int, parent: int) -> None:
+def _copier(jobs: int, outcomes: int, fd: int) -> None:
     """The copier process: batches of copies until None; its first error goes back at once, then it drains."""
-    die_with_parent(parent)
     failed = False
-    while (batch := jobs.recv()) is not None:
+    while (batch := marshal.loads(_read_exactly(jobs, _LENGTH.unpack(_read_exactly(jobs, 4))[0]))) is not None:
         if failed:
             continue
         try:
@@ -133,9 +186,9 @@ def _copier(jobs: Connection, outcomes: Connection, fd: int, parent: int) -> Non
                 copy_region(path, offset, count, fd, position + len(meta))
         except MediaError as exc:
             failed = True
-            outcomes.send(("media", exc.message, exc.subject))
+            _write_pipe(outcomes, marshal.dumps(("media", exc.message, exc.subject)))
         except OSError as exc:
             failed = True
-            outcomes.send(("os", exc.errno, exc.strerror, exc.filename))
+            _write_pipe(outcomes, marshal.dumps(("os", exc.errno, exc.strerror, exc.filename)))
     if not failed:
-        outcomes.send("done")
+        _write_pipe(outcomes, b"done")
