@@ -209,14 +209,25 @@ class Row:
 WEB = ("--web", "none")
 
 
+def settle() -> None:
+    """Let the previous command's writes reach the disk: at 10,000 slices a run writes 5 GB, and a command
+    timed while the kernel still writes back (or discards) the last one's output would pay for it."""
+    os.sync()
+    time.sleep(2)
+
+
 def measure(n: int, corpus: Path, work: Path, args) -> list[Row]:
     folders = [corpus / f"S{s:03d}" for s in range(n // PER_SERIES)]
     files = sorted(p for f in folders for p in f.iterdir())
     iso = work / "ours.iso"
     rows = []
+    settle()
     floor = cat_into(files, work / "cat.out")
+    settle()
     seconds, rss = ours("create", *map(str, folders), "-o", str(iso), "-p", PROFILE, "--fileset-id", "SCALE", *WEB)
+    settle()
     rows.append(Row("create", n, seconds, rss, floor, classic_create(files, work)))
+    settle()
     floor = cat_read(iso)
     seconds, rss = ours("validate", str(iso), "-p", PROFILE, "--json")
     rows.append(Row("validate", n, seconds, rss, floor, dciodvfy_loop(files, args.sample)))
