@@ -146,7 +146,7 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     target: ImageFile | None = None
     early: EarlyCopy | None = None
     try:
-        target, early = _early_copy(options, udf)
+        target, early = _early_copy(options, udf, capacity)
         refused: list[tuple[str, str]] = []
         planned: list[PlannedInstance] = []
 
@@ -247,7 +247,7 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     return result
 
 
-def _early_copy(options: CreateOptions, udf: bool) -> tuple[ImageFile | None, EarlyCopy | None]:
+def _early_copy(options: CreateOptions, udf: bool, capacity: int | None) -> tuple[ImageFile | None, EarlyCopy | None]:
     """The image, open, and its copier of unchanged instances (writers/early_copy.py): for one ISO 9660 volume
     without bridge, and no lossy codec (its new UIDs would change the references in other instances)."""
     codecs = {options.compress, *options.compress_for.values()}
@@ -255,7 +255,7 @@ def _early_copy(options: CreateOptions, udf: bool) -> tuple[ImageFile | None, Ea
         return None, None
     target = ImageFile(options.output)
     try:
-        return target, EarlyCopy(target.fileno())
+        return target, EarlyCopy(target.fileno(), capacity)
     except BaseException:
         target.discard()
         raise

@@ -121,3 +121,20 @@ def test_an_input_that_shrinks_before_its_copy_is_named_and_nothing_is_left(tmp_
         create_fileset(options, _ShrinkFirst(paths[0]))
     assert "shrank" in failed.value.message and failed.value.subject == str(paths[0])
     assert list(out.iterdir()) == []
+
+
+def test_nothing_is_copied_past_the_media_capacity(tmp_path):
+    from dicommedia.inputs.dicom_file import file_source, read_header
+    from dicommedia.writers.early_copy import EarlyCopy
+
+    headers = [read_header(file_source(p)) for p in write_series(tmp_path / "in", 4, rows=64, cols=64)]
+    with open(tmp_path / "image", "wb") as image:
+        early = EarlyCopy(image.fileno(), limit=18 * SECTOR + 2 * 5 * SECTOR)  # room for two 9 KB instances
+        try:
+            for header in headers:
+                early.offer(header)
+            early.finish()
+        finally:
+            early.close()
+    assert [h.image_sector for h in headers] == [18, 23, 0, 0]
+    assert (tmp_path / "image").read_bytes()[23 * SECTOR + 128 : 23 * SECTOR + 132] == b"DICM"

@@ -36,7 +36,8 @@ Copy = tuple[bytes, str, int, int, int]  # File Meta, source path, data set offs
 class EarlyCopy:
     """The copier process; each copied header's ``image_sector`` says where its bytes are."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, limit: int | None = None):
+        """``limit``: the media's capacity in bytes; past it nothing more is copied (the image cannot fit)."""
         jobs_in, self._jobs = os.pipe()
         self._outcomes, outcomes_out = os.pipe()
         _deepen(self._jobs)
@@ -56,6 +57,7 @@ class EarlyCopy:
         os.close(outcomes_out)
         self._batch: list[Copy] = []
         self._copied = 0
+        self._limit = limit
         self.first_free = FIRST_FREE
 
     def offer(self, header: InstanceHeader) -> None:
@@ -65,6 +67,8 @@ class EarlyCopy:
             return
         meta = encode_header(header.sop_class_uid, header.sop_instance_uid, header.transfer_syntax_uid)
         count = source.size - header.body_offset
+        if self._limit is not None and (self.first_free * SECTOR + len(meta) + count) > self._limit:
+            return  # planning will say the file-set does not fit; no need to fill the disk first
         header.image_sector = self.first_free
         self._copied += 1
         self._batch.append((meta, source.path, header.body_offset, count, self.first_free * SECTOR))
