@@ -16,15 +16,11 @@ import marshal
 import os
 import signal
 import struct
-from array import array
-from collections.abc import Sequence
 
 from dicommedia.errors import MediaError
 from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.processes import die_with_parent
-from dicommedia.transforms.batch import unchanged_header
 from dicommedia.writers.iso9660 import FIRST_FREE, SECTOR, copy_region, write_all
-from dicommedia.writers.output import VolumeFile
 from dicommedia.writers.part10 import encode_header
 
 _BATCH = 32  # instances per message to the copier (~16 MB of CT slices; a message is ~12 KB)
@@ -56,7 +52,7 @@ class EarlyCopy:
         os.close(jobs_in)
         os.close(outcomes_out)
         self._batch: list[Copy] = []
-        self._copied = 0
+        self.copied = 0  # instances offered and copied
         self._limit = limit
         self.first_free = FIRST_FREE
 
@@ -70,7 +66,7 @@ class EarlyCopy:
         if self._limit is not None and (self.first_free * SECTOR + len(meta) + count) > self._limit:
             return  # planning will say the file-set does not fit; no need to fill the disk first
         header.image_sector = self.first_free
-        self._copied += 1
+        self.copied += 1
         self._batch.append((meta, source.path, header.body_offset, count, self.first_free * SECTOR))
         self.first_free += -(-(len(meta) + count) // SECTOR)
         if len(self._batch) >= _BATCH:
@@ -104,17 +100,6 @@ class EarlyCopy:
         self._pid = 0
         if outcome != b"done":
             _raise(outcome)
-
-    def placements(self, files: Sequence[VolumeFile]) -> array | None:
-        """Each file's first sector if its bytes were copied (else 0); None when a copy went unused."""
-        sectors = array("I", bytes(4 * len(files)))
-        used = 0
-        for index, f in enumerate(files):
-            header = unchanged_header(f)
-            if header is not None and header.image_sector:
-                sectors[index] = header.image_sector
-                used += 1
-        return sectors if used == self._copied else None
 
     def close(self) -> None:
         """Stop the copier if it still runs (the run failed or was interrupted); release the pipes."""

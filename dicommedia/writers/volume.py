@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.plan.hierarchy import Plan, assign_file_ids
 from dicommedia.progress import Progress
+from dicommedia.transforms.batch import unchanged_header
 from dicommedia.writers.dicomdir import write_dicomdir
 from dicommedia.writers.early_copy import EarlyCopy
 from dicommedia.writers.output import ImageFile, Part10Stream, VolumeFile, build_iso, write_folder, write_iso
@@ -137,8 +139,12 @@ def _early_placements(
     if target is None or early is None:
         return (), 0
     early.finish()
-    placed = early.placements(files)
-    if placed is None:  # planning changed or dropped a copied instance: write the image afresh
-        target.restart()
+    placed = array("I", bytes(4 * len(files)))
+    for index, f in enumerate(files):
+        header = unchanged_header(f)
+        if header is not None and header.image_sector:
+            placed[index] = header.image_sector
+    if sum(1 for sector in placed if sector) != early.copied:
+        target.restart()  # planning changed or dropped a copied instance: write the image afresh
         return (), 0
     return placed, early.first_free
