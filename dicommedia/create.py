@@ -9,17 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
+from dicommedia.inputs.dicom_file import InstanceHeader
 from dicommedia.inputs.gather import Gathered, gather
 from dicommedia.plan.duplicates import drop_duplicates
 from dicommedia.plan.encoding import choose_encoding, codec_for, is_lossy
-from dicommedia.plan.hierarchy import PlannedInstance, build_plan
+from dicommedia.plan.hierarchy import PlannedInstance, build_plan, needs_no_repair
 from dicommedia.profile import MEDIA_CAPACITY, Profile
 from dicommedia.progress import Progress
+from dicommedia.standard.codecs import CODEC_FACTS
 from dicommedia.standard.identity import new_uid
 from dicommedia.transforms.batch import render_all
+from dicommedia.writers.early_copy import EarlyCopy
 from dicommedia.writers.label import disc_label, write_label
 from dicommedia.writers.leftovers import Spool
-from dicommedia.writers.output import output_failure
+from dicommedia.writers.output import ImageFile, output_failure
 from dicommedia.writers.volume import split_plan, volume_files, volume_path, write_volume
 from dicommedia.writers.web.content import PdiRequest, fitting_pdi, web_specs
 
@@ -139,21 +142,33 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     result = CreateResult()
     scratch = _scratch(options.output)
     spool = scratch.path
+    udf = options.profile.udf if options.udf is None else options.udf
+    target: ImageFile | None = None
+    early: EarlyCopy | None = None
     try:
-        gathered = gather(options.inputs, options.sc_metadata, spool, progress)
-        if options.retrieve is not None:
-            options.retrieve(spool, gathered, progress)
-        result.warnings.extend(gathered.notes)
-        result.converted = gathered.converted
-        refused = list(gathered.refused)
+        target, early = _early_copy(options, udf, capacity)
+        refused: list[tuple[str, str]] = []
         planned: list[PlannedInstance] = []
-        for header in gathered.headers:
+
+        def take(header: InstanceHeader) -> None:
             codec = codec_for(header, options.compress, options.compress_for)
             choice = choose_encoding(options.profile, codec, header, result.warnings)
             if isinstance(choice, str):
                 refused.append((header.source.label, choice))
-            else:
-                planned.append(choice)
+                return
+            planned.append(choice)
+            if early is not None and not choice.codec and choice.target_syntax == header.transfer_syntax_uid:
+                if needs_no_repair(header):
+                    early.offer(header)
+
+        gathered = gather(options.inputs, options.sc_metadata, spool, progress, take)
+        if options.retrieve is not None:
+            options.retrieve(spool, gathered, progress)
+            for header in gathered.headers:
+                take(header)
+        result.warnings.extend(gathered.notes)
+        result.converted = gathered.converted
+        refused[:0] = gathered.refused
         planned, result.duplicates, origin_remap = drop_duplicates(planned, options.fix_uids, result.warnings, refused)
         plan = build_plan(planned)
         refused.extend(plan.refused)
@@ -186,7 +201,6 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 "no instance can be put on the media; nothing was written",
                 hint="give DICOM files, folders, pictures or PDFs",
             )
-        udf = options.profile.udf if options.udf is None else options.udf
         volumes = split_plan(plan, rendered.files, capacity, udf) if options.span else [plan]
         for index, vol in enumerate(volumes, 1):
             vol_id = fileset_id if len(volumes) == 1 else f"{fileset_id[:13]}_{index}"
@@ -200,7 +214,17 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
                 label, has_web = pdi.label, pdi.web != "none"
             path = volume_path(options.output, index, len(volumes))
             size = write_volume(
-                files, vol_id, path, options.output_format, media, capacity, options.overwrite, progress, udf
+                files,
+                vol_id,
+                path,
+                options.output_format,
+                media,
+                capacity,
+                options.overwrite,
+                progress,
+                udf,
+                target,
+                early,
             )
             labels = []
             if options.label:
@@ -215,8 +239,26 @@ def create_fileset(options: CreateOptions, progress: Progress | None = None) -> 
     except OSError as exc:  # a full or read-only output, an input gone while it was copied
         raise output_failure(exc, options.output) from None
     finally:
+        if early is not None:
+            early.close()
+        if target is not None:
+            target.discard()
         scratch.close()
     return result
+
+
+def _early_copy(options: CreateOptions, udf: bool, capacity: int | None) -> tuple[ImageFile | None, EarlyCopy | None]:
+    """The image, open, and its copier of unchanged instances (writers/early_copy.py): for one ISO 9660 volume
+    without bridge, and no lossy codec (its new UIDs would change the references in other instances)."""
+    codecs = {options.compress, *options.compress_for.values()}
+    if options.output_format != "iso" or udf or options.span or any(is_lossy(c) for c in codecs if c in CODEC_FACTS):
+        return None, None
+    target = ImageFile(options.output)
+    try:
+        return target, EarlyCopy(target.fileno(), capacity)
+    except BaseException:
+        target.discard()
+        raise
 
 
 def _scratch(output: Path) -> Spool:

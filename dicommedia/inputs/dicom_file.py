@@ -251,7 +251,7 @@ class InstanceHeader(Keys):
     """One DICOM input as planning sees it: identity, encoding, where its dataset starts, and its keys (it is
     its own Keys: one object per input, not two)."""
 
-    __slots__ = ("source", "_encoding")
+    __slots__ = ("source", "_encoding", "image_sector")
 
     def __init__(
         self,
@@ -265,6 +265,7 @@ class InstanceHeader(Keys):
         self._shape, self._own, self.source = keys._shape, keys._own, source
         encoding = (sop_class_uid, transfer_syntax_uid, body_offset, has_pixel_data)
         self._encoding = _shared(encoding, encoding, _RECENT_ENCODINGS)  # one tuple for the slices of a series
+        self.image_sector = 0  # where writers/early_copy.py put its bytes in the image (0: not copied early)
 
     @property
     def sop_class_uid(self) -> str:

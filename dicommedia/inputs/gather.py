@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicommedia.errors import MediaError
 from dicommedia.inputs.dicom_file import InstanceHeader, Source, file_source, read_header
-from dicommedia.inputs.discover import InputKind, discover
+from dicommedia.inputs.discover import InputFile, InputKind, discover
 from dicommedia.progress import Progress
 from dicommedia.standard.identity import new_uid
 
@@ -64,10 +65,19 @@ def _convert(kind: InputKind, path: Path, context: object, spool: Path, number: 
     return target
 
 
-def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress: Progress) -> Gathered:
-    """Find every input and read its header; convert pictures and PDFs; collect what cannot be used."""
+def gather(
+    inputs: list[str],
+    sc_metadata: dict[str, str],
+    spool: Path,
+    progress: Progress,
+    take: Callable[[InstanceHeader], None] | None = None,
+) -> Gathered:
+    """Find every input and read its header; convert pictures and PDFs; collect what cannot be used.
+
+    Each header goes to ``take`` as soon as it is read when given, else into ``Gathered.headers``."""
     found = discover(inputs)
     out = Gathered(notes=list(found.notes))
+    take = take or out.headers.append
     progress.stage("reading inputs", len(found.files))
     sc_context = None
     pending = found.files[::-1]  # consumed as read: the paths of many thousand files are not all kept
@@ -75,28 +85,42 @@ def gather(inputs: list[str], sc_metadata: dict[str, str], spool: Path, progress
     while pending:
         item = pending.pop()
         progress.advance()
+        if item.kind is InputKind.UNUSABLE:
+            out.refused.append((str(item.path), item.reason))
+            continue
         try:
-            if item.kind is InputKind.UNUSABLE:
-                out.refused.append((str(item.path), item.reason))
-            elif item.kind is InputKind.DICOM:
-                out.headers.append(read_header(file_source(item.path, item.origin)))
+            if item.kind is InputKind.DICOM:
+                headers = [read_header(file_source(item.path, item.origin))]
             elif item.kind is InputKind.DISC:
-                sources, problems = _disc_sources(item.path)
-                out.refused.extend(problems)
-                for source in sources:
-                    try:
-                        out.headers.append(read_header(source))
-                    except MediaError as exc:
-                        out.refused.append((source.label, exc.message))
+                headers = _disc_headers(item.path, out.refused)
             else:
                 sc_context = sc_context or _sc_context(sc_metadata)
                 out.converted += 1
-                converted = _convert(item.kind, item.path, sc_context, spool, out.converted)
-                header = read_header(file_source(converted, item.origin))
-                header.source = Source(
-                    label=str(item.path), size=header.source.size, path=str(converted), origin=item.origin
-                )
-                out.headers.append(header)
+                headers = [_converted_header(item, sc_context, spool, out.converted)]
         except MediaError as exc:
             out.refused.append((exc.subject or str(item.path), exc.message))
+            continue
+        for header in headers:  # outside the try: what ``take`` raises is not this input's fault
+            take(header)
     return out
+
+
+def _disc_headers(path: Path, refused: list[tuple[str, str]]) -> list[InstanceHeader]:
+    """The headers of a disc's instances; its problems and unreadable instances go to ``refused``."""
+    sources, problems = _disc_sources(path)
+    refused.extend(problems)
+    headers = []
+    for source in sources:
+        try:
+            headers.append(read_header(source))
+        except MediaError as exc:
+            refused.append((source.label, exc.message))
+    return headers
+
+
+def _converted_header(item: InputFile, sc_context: object, spool: Path, number: int) -> InstanceHeader:
+    """Convert a picture or PDF to a Part 10 file in the spool; its header names the original input."""
+    converted = _convert(item.kind, item.path, sc_context, spool, number)
+    header = read_header(file_source(converted, item.origin))
+    header.source = Source(label=str(item.path), size=header.source.size, path=str(converted), origin=item.origin)
+    return header

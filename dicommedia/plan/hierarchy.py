@@ -193,6 +193,24 @@ def build_plan(instances: list[PlannedInstance]) -> Plan:
     return plan
 
 
+def needs_no_repair(header: InstanceHeader) -> bool:
+    """True when every key the repairs below look at is present and valid in this instance: planning then
+    changes nothing in its file (unless another instance of its study lacks a study key it would lend)."""
+    keys = header.keys
+    if not all(_text(keys.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyID")):
+        return False
+    modality = _text(keys.get("Modality"))
+    if not modality:
+        return False
+    for keyword in ("StudyDate", "StudyTime", "SeriesNumber", "InstanceNumber"):
+        value = checked(keyword, keys.get(keyword))
+        if value is None or str(value) != _text(keys.get(keyword)):
+            return False
+    record_type = leaf_record_type(header.sop_class_uid, modality)
+    repair = repair_leaf(record_type, keys, {}, "")
+    return not repair.values and not unrepairable(record_type, keys, repair)
+
+
 def _check_patient_names(plan: Plan) -> None:
     for patient in plan.patients.values():
         names = {

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,21 +10,10 @@ from pathlib import Path
 from dicommedia.errors import MediaError, one_line
 from dicommedia.inputs.dicom_file import InstanceHeader, shared_number
 from dicommedia.plan.hierarchy import Plan, PlannedInstance, prune_empty
+from dicommedia.processes import die_with_parent
 from dicommedia.progress import Progress
 from dicommedia.writers.output import Part10Stream, VolumeFile
 from dicommedia.writers.part10 import encode_header
-
-
-def _worker_start(parent: int) -> None:
-    """A worker dies with the run, however the run ends (kill -9 included), and leaves Ctrl-C to the run."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1  # prctl(2): the signal this process gets when its parent dies
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the run died before the line above took effect
-        os._exit(1)
 
 
 def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[object, object]]:
@@ -40,7 +27,7 @@ def _bounded_map(fn: Callable, jobs: Iterable, workers: int) -> Iterator[tuple[o
             except Exception as exc:  # reported per instance by the caller
                 yield job, exc
         return
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         pending: dict[Future, object] = {}
         for job in jobs:

@@ -4,6 +4,10 @@ pycdlib keeps about a kilobyte of Python objects per file until the image is wri
 10,000 files, a BD holds ~100,000); it stays the writer of images with a UDF bridge. Here a directory is
 encoded to its bytes as soon as its entries are known, and a file is only a start sector until its data is
 copied. No Joliet, no Rock Ridge (PS3.12 F.3.1 needs neither).
+
+Layout: the volume descriptors, then the files' data, then the path tables and directories (ECMA-119 lets
+them be anywhere: the descriptor points at them). Data first lets files be copied into the image before the
+directories are known (writers/early_copy.py): such files come "placed" at their sectors.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import BinaryIO, Protocol
 from dicommedia.errors import MediaError
 
 SECTOR = 2048
-_FIRST_FREE = 18  # sectors 0-15 system area, 16 Primary Volume Descriptor, 17 Set Terminator (ECMA-119 6.2, 6.7)
+FIRST_FREE = 18  # sectors 0-15 system area, 16 Primary Volume Descriptor, 17 Set Terminator (ECMA-119 6.2, 6.7)
 _MAX_DEPTH = 8  # directory levels, the root counted (ECMA-119 6.8.2.1)
 _D_CHARS = re.compile(r"[A-Z0-9_]{1,8}")  # level 1: 8 d-characters, and 3 for the extension (ECMA-119 10.1)
 _EXTENSION = re.compile(r"[A-Z0-9_]{0,3}")
@@ -132,12 +136,22 @@ class _Directory:
 class IsoImage:
     """An ISO 9660 level 1 image laid out and ready to be written in one pass."""
 
-    def __init__(self, files: Sequence[SourceFile], volume_id: str, application: str = "DICOMMEDIA"):
+    def __init__(
+        self,
+        files: Sequence[SourceFile],
+        volume_id: str,
+        application: str = "DICOMMEDIA",
+        placed: Sequence[int] = (),
+        first_free: int = FIRST_FREE,
+    ):
+        """``placed``: per file, the sector its data was already written at (0: not yet); ``first_free``: the
+        first sector after those."""
         self._files = files
         self._volume_id = volume_id
         self._application = application
         self._when = time.gmtime()
-        self._extents = array("I", bytes(4 * len(files)))
+        self._extents = array("I", placed or bytes(4 * len(files)))
+        self._first_free = max(first_free, FIRST_FREE)
         root = _Directory((), None)
         self._directories = _tree(files, root)
         self._lay_out()
@@ -151,17 +165,19 @@ class IsoImage:
         dirs = self._directories
         for number, d in enumerate(dirs, 1):
             d.number = number
+        next_free = self._first_free
+        for index, f in enumerate(self._files):
+            if not self._extents[index]:
+                self._extents[index] = next_free
+                next_free += _sectors(f.size)
         self._path_table_size = sum(_path_record_length(d) for d in dirs)
         table_sectors = _sectors(self._path_table_size)
-        self._l_table, self._m_table = _FIRST_FREE, _FIRST_FREE + table_sectors
+        self._l_table, self._m_table = next_free, next_free + table_sectors
         next_free = self._m_table + table_sectors
         for d in dirs:  # sizes first: a directory record holds its children's extents and sizes
             d.size = _directory_size(d, self._files)
             d.extent = next_free
             next_free += d.size // SECTOR
-        for index, f in enumerate(self._files):
-            self._extents[index] = next_free
-            next_free += _sectors(f.size)
         self._space = next_free
 
     def _encoded_directory(self, d: _Directory, date: bytes) -> bytes:
@@ -225,20 +241,23 @@ class IsoImage:
         self._extents = array("I")
 
     def write(self, fd: int, progress: Callable[[int], None] | None = None) -> None:
-        """Write the image from offset 0 of ``fd``, in order; ``progress`` gets the bytes written so far."""
+        """Write the image from offset 0 of ``fd``, in order (placed files are already there); ``progress`` gets
+        the bytes written so far."""
         date = _record_date(self._when)
         head = bytearray(16 * SECTOR)
         head += self._primary_descriptor()
         head += b"\xffCD001\x01" + bytes(SECTOR - 7)  # Volume Descriptor Set Terminator (ECMA-119 8.3)
-        head += self._path_table("<") + self._path_table(">")
-        _write_all(fd, head, 0)
-        for d in self._directories:
-            _write_all(fd, self._encoded_directory(d, date), d.extent * SECTOR)
+        write_all(fd, head, 0)
         for index, f in enumerate(self._files):
             position = self._extents[index] * SECTOR
+            if position < self._first_free * SECTOR:  # placed: already written
+                continue
             _copy_file(f, fd, position)
             if progress:
                 progress(position + f.size)
+        write_all(fd, self._path_table("<") + self._path_table(">"), self._l_table * SECTOR)
+        for d in self._directories:
+            write_all(fd, self._encoded_directory(d, date), d.extent * SECTOR)
         os.ftruncate(fd, self.size)
         if progress:
             progress(self.size)
@@ -272,7 +291,8 @@ def _directory_size(d: _Directory, files: Sequence[SourceFile]) -> int:
     return _placed(lengths)[1]
 
 
-def _write_all(fd: int, data: bytes | memoryview, position: int) -> None:
+def write_all(fd: int, data: bytes | memoryview, position: int) -> None:
+    """Write all of ``data`` at ``position`` of ``fd``."""
     view = memoryview(data)
     while view:
         n = os.pwrite(fd, view, position)
@@ -287,7 +307,7 @@ def _copy_file(f: SourceFile, fd: int, position: int) -> None:
         region = stream.source_region() if hasattr(stream, "source_region") else None
         if region is not None:
             header, path, offset, length = region
-            _write_all(fd, header, position)
+            write_all(fd, header, position)
             copy_region(path, offset, length, fd, position + len(header))
             return
         left = f.size
@@ -295,7 +315,7 @@ def _copy_file(f: SourceFile, fd: int, position: int) -> None:
             data = stream.read(min(left, 1 << 20))
             if not data:
                 raise MediaError("the file changed or shrank while the image was written", "/".join(f.parts))
-            _write_all(fd, data, position)
+            write_all(fd, data, position)
             position, left = position + len(data), left - len(data)
     finally:
         stream.close()

@@ -9,10 +9,12 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from PIL import Image, ImageDraw, ImageFont
+from typing import TYPE_CHECKING
 
 from dicommedia.plan.hierarchy import Plan
+
+if TYPE_CHECKING:  # Pillow is loaded only when a label is drawn
+    from PIL import Image, ImageDraw, ImageFont
 
 _DPI = 300
 _DISC_MM, _HUB_MM = 120.0, 41.0  # a 120 mm disc; printers leave the inner 41 mm (hub and stacking ring) blank
@@ -131,10 +133,10 @@ def _font(text: str, size: int, bold: bool = False) -> ImageFont.FreeTypeFont | 
     names.append("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
     for name in names:
         try:
-            return ImageFont.truetype(name, size)
+            return _pil().ImageFont.truetype(name, size)
         except OSError:
             continue
-    return ImageFont.load_default(size)
+    return _pil().ImageFont.load_default(size)
 
 
 def _line_step(lines: int, top_mm: float, bottom_mm: float) -> int:
@@ -157,11 +159,21 @@ def _block(draw: ImageDraw.ImageDraw, lines: list[str], top_mm: float, step: int
         draw.text((centre, y), text, fill="black", font=font, anchor="mm")
 
 
+def _pil():
+    """Pillow's drawing modules (20 ms to import: not for a create without --label)."""
+    import PIL.Image
+    import PIL.ImageDraw
+    import PIL.ImageFont
+
+    return PIL
+
+
 def render_label(label: DiscLabel) -> Image.Image:
     """The printable disc: outline, blank hub, the label's lines above and below it (300 dpi)."""
     side = _px(_DISC_MM)
-    image = Image.new("RGB", (side, side), "white")
-    draw = ImageDraw.Draw(image)
+    pil = _pil()
+    image = pil.Image.new("RGB", (side, side), "white")
+    draw = pil.ImageDraw.Draw(image)
     draw.ellipse((0, 0, side - 1, side - 1), outline=(160, 160, 160), width=3)
     hub = _px(_HUB_MM / 2)
     draw.ellipse((side // 2 - hub, side // 2 - hub, side // 2 + hub, side // 2 + hub), outline=(200, 200, 200))

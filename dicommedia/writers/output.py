@@ -8,14 +8,14 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dicommedia.errors import MediaError
 from dicommedia.writers import leftovers
-from dicommedia.writers.iso9660 import IsoImage, copy_region
+from dicommedia.writers.iso9660 import FIRST_FREE, IsoImage, copy_region
 
 SECTOR = 2048
 _MAX_EXTENT = 0xFFFFFFFF  # bytes of one ISO 9660 extent (a 32-bit Data Length, ECMA-119 9.1.4)
@@ -254,10 +254,15 @@ class UdfBridgeImage:
         self.iso.close()
 
 
-def build_iso(files: list[VolumeFile], volume_id: str, udf: bool = False) -> IsoImage | UdfBridgeImage:
+def build_iso(
+    files: list[VolumeFile], volume_id: str, udf: bool = False, placed: Sequence[int] = (), first_free: int = FIRST_FREE
+) -> IsoImage | UdfBridgeImage:
     """Lay out an ISO 9660 level 1 volume (no Joliet, no Rock Ridge), with a UDF bridge when asked; data is
-    read only when written. Without a bridge, our streaming writer: a few bytes per file, not pycdlib's ~1 KB."""
-    return UdfBridgeImage(files, volume_id) if udf else IsoImage(files, volume_id)
+    read only when written. Without a bridge, our streaming writer: a few bytes per file, not pycdlib's ~1 KB;
+    ``placed`` files were copied into the image already (writers/early_copy.py)."""
+    if udf:
+        return UdfBridgeImage(files, volume_id)
+    return IsoImage(files, volume_id, placed=placed, first_free=first_free)
 
 
 def _umask() -> int:
@@ -319,23 +324,56 @@ def output_failure(exc: OSError, output: Path) -> MediaError:
     return MediaError(f"cannot write the output: {exc.strerror or exc}", str(output), hint)
 
 
+class ImageFile:
+    """The image being written: a temporary beside the output, renamed into place when whole, else removed."""
+
+    def __init__(self, output: Path):
+        self.output = output
+        self._out, self._temp = _temp_sibling(output, ".tmp")
+        self._published = False
+
+    def fileno(self) -> int:
+        """The descriptor the image is written through."""
+        return self._out.fileno()
+
+    def restart(self) -> None:
+        """Empty it, to be written again from the start."""
+        os.ftruncate(self._out.fileno(), 0)
+
+    def publish(self) -> None:
+        """Give it the output's name (whole or not at all)."""
+        with self._out:
+            if self._temp is None:
+                self._temp = _name_tmpfile(self._out, self.output, ".tmp")
+        _publish(self._temp, self.output, 0o666)
+        self._published = True
+
+    def discard(self) -> None:
+        """Remove it unless published (an unnamed temporary vanishes with its descriptor)."""
+        self._out.close()
+        if self._published:
+            return
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            leftovers.untrack(self._temp)
+
+
 def write_iso(
-    image: IsoImage | UdfBridgeImage, output: Path, progress: Callable[[int, int], None] | None = None
+    image: IsoImage | UdfBridgeImage,
+    output: Path,
+    progress: Callable[[int, int], None] | None = None,
+    target: ImageFile | None = None,
 ) -> None:
-    """Write the image under a temporary name and rename it into place: whole or not at all."""
-    out, temp = _temp_sibling(output, ".tmp")
+    """Write the image under a temporary name (``target``, else a new one) and rename it into place."""
     try:
+        target = target or ImageFile(output)
         # No fsync: the rename makes the image appear whole or not at all for every reader and for an
         # interrupted run; durability across a power cut is the burner's and file system's business.
-        with out:
-            image.write(out.fileno(), (lambda done: progress(done, image.size)) if progress else None)
-            if temp is None:
-                temp = _name_tmpfile(out, output, ".tmp")
-        _publish(temp, output, 0o666)
+        image.write(target.fileno(), (lambda done: progress(done, image.size)) if progress else None)
+        target.publish()
     except BaseException:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-            leftovers.untrack(temp)
+        if target is not None:
+            target.discard()
         raise
     finally:
         image.close()

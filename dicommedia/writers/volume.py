@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -11,7 +13,8 @@ from dicommedia.plan.hierarchy import Plan, PlannedInstance, file_id
 from dicommedia.progress import Progress
 from dicommedia.transforms.batch import unchanged_size, unchanged_stream
 from dicommedia.writers.dicomdir import write_dicomdir
-from dicommedia.writers.output import Part10Stream, VolumeFile, build_iso, write_folder, write_iso
+from dicommedia.writers.early_copy import EarlyCopy
+from dicommedia.writers.output import ImageFile, Part10Stream, VolumeFile, build_iso, write_folder, write_iso
 
 _SECTOR = 2048
 # Room for the system area, volume descriptors, path tables, root directory and PDI files of a volume.
@@ -125,9 +128,14 @@ def write_volume(
     overwrite: bool,
     progress: Progress,
     udf: bool = False,
+    target: ImageFile | None = None,
+    early: EarlyCopy | None = None,
 ) -> int:
-    """Check the exact size against the media, then write the image (or folder); return its size."""
-    image = build_iso(files, vol_id, udf)
+    """Check the exact size against the media, then write the image (or folder); return its size.
+
+    ``target``: the image file already open, with ``early`` copies in it (an image without bridge)."""
+    placed, first_free = _early_placements(files, target, early)
+    image = build_iso(files, vol_id, udf, placed, first_free)
     size = image.size
     if capacity is not None and size > capacity:
         image.close()
@@ -147,5 +155,23 @@ def write_volume(
         progress.advance(done - last[0])
         last[0] = done
 
-    write_iso(image, path, report)
+    write_iso(image, path, report, target)
     return size
+
+
+def _early_placements(
+    files: list[VolumeFile | _InstanceFile], target: ImageFile | None, early: EarlyCopy | None
+) -> tuple[Sequence[int], int]:
+    """Where the early copies put the files (waiting for the last ones); none if one went unused."""
+    if target is None or early is None:
+        return (), 0
+    early.finish()
+    placed = array("I", bytes(4 * len(files)))
+    for index, f in enumerate(files):
+        header = f.source if isinstance(f, _InstanceFile) else None
+        if isinstance(header, InstanceHeader) and header.image_sector:
+            placed[index] = header.image_sector
+    if sum(1 for sector in placed if sector) != early.copied:
+        target.restart()  # planning changed or dropped a copied instance: write the image afresh
+        return (), 0
+    return placed, early.first_free
