@@ -138,3 +138,27 @@ def test_nothing_is_copied_past_the_media_capacity(tmp_path):
             early.close()
     assert [h.image_sector for h in headers] == [18, 23, 0, 0]
     assert (tmp_path / "image").read_bytes()[23 * SECTOR + 128 : 23 * SECTOR + 132] == b"DICM"
+
+
+def test_an_instance_said_to_need_no_repair_is_not_changed_by_planning(pydicom_files):
+    """The early copy's predicate against planning itself, over files many tools wrote."""
+    from dicommedia.inputs.dicom_file import file_source, read_header
+    from dicommedia.plan.hierarchy import PlannedInstance, build_plan, needs_no_repair
+
+    verdicts = []
+    for path in sorted(pydicom_files.values()):
+        try:
+            header = read_header(file_source(path))
+        except MediaError:
+            continue
+        plan = build_plan([PlannedInstance(header=header, record_type="")])
+        changed = bool(plan.refused) or any(
+            plan.coercions_for(patient, study, series, inst)
+            for patient in plan.patients.values()
+            for study in patient.studies.values()
+            for series in study.series.values()
+            for inst in series.instances
+        )
+        verdicts.append(needs_no_repair(header))
+        assert not (verdicts[-1] and changed), path.name
+    assert 0 < sum(verdicts) < len(verdicts)  # both kinds among them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -11,7 +12,7 @@ from dicommedia.part10.header import RawValue
 from dicommedia.plan.keys import Repair, checked, first_valid, modality_for, repair_leaf, unrepairable
 from dicommedia.standard.dictionary import vr_of
 from dicommedia.standard.identity import new_uid
-from dicommedia.standard.records import leaf_record_type
+from dicommedia.standard.records import leaf_record_type, record_type_keys
 
 UNKNOWN_DATE = "19000101"  # the conventional "date not known"; used only when no date of any kind exists
 UNKNOWN_TIME = "000000"
@@ -193,22 +194,46 @@ def build_plan(instances: list[PlannedInstance]) -> Plan:
     return plan
 
 
+# The keys a series shares (checked once per distinct set of values: ~100 us an instance otherwise).
+_SERIES_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyID", "Modality", "StudyDate", "StudyTime")
+_SERIES_VERDICTS: dict[tuple, bool] = {}
+_MAX_VERDICTS = 1024
+
+
 def needs_no_repair(header: InstanceHeader) -> bool:
     """True when every key the repairs below look at is present and valid in this instance: planning then
     changes nothing in its file (unless another instance of its study lacks a study key it would lend)."""
     keys = header.keys
-    if not all(_text(keys.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyID")):
+    shared = (header.sop_class_uid, keys.raw("SeriesNumber"), *(keys.raw(k) for k in _SERIES_KEYS))
+    verdict = _SERIES_VERDICTS.get(shared)
+    if verdict is None:
+        if len(_SERIES_VERDICTS) >= _MAX_VERDICTS:
+            _SERIES_VERDICTS.clear()
+        verdict = _SERIES_VERDICTS[shared] = _series_keys_valid(header)
+    if not verdict or not _valid_as_is("InstanceNumber", keys.get("InstanceNumber")):
         return False
-    modality = _text(keys.get("Modality"))
-    if not modality:
+    record_type = leaf_record_type(header.sop_class_uid, _text(keys.get("Modality")))
+    return all(_valid_as_is(k, keys.get(k)) for k in _leaf_type1_keys(record_type))
+
+
+def _series_keys_valid(header: InstanceHeader) -> bool:
+    keys = header.keys
+    if not all(
+        _text(keys.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyID", "Modality")
+    ):
         return False
-    for keyword in ("StudyDate", "StudyTime", "SeriesNumber", "InstanceNumber"):
-        value = checked(keyword, keys.get(keyword))
-        if value is None or str(value) != _text(keys.get(keyword)):
-            return False
-    record_type = leaf_record_type(header.sop_class_uid, modality)
-    repair = repair_leaf(record_type, keys, {}, "")
-    return not repair.values and not unrepairable(record_type, keys, repair)
+    return all(_valid_as_is(k, keys.get(k)) for k in ("StudyDate", "StudyTime", "SeriesNumber"))
+
+
+def _valid_as_is(keyword: str, value: object) -> bool:
+    """Present, valid for its VR, and written as its valid form (else a repair would rewrite it)."""
+    good = checked(keyword, value)
+    return good is not None and str(good) == _text(value)
+
+
+@functools.cache
+def _leaf_type1_keys(record_type: str) -> tuple[str, ...]:
+    return tuple(key.keyword for key in record_type_keys(record_type) if key.type == "1")
 
 
 def _check_patient_names(plan: Plan) -> None:
