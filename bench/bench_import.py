@@ -343,7 +343,7 @@ def report(label: str, best: dict[str, float], nbytes: int) -> None:
     phases = PHASES.pop("current", [])
     if phases:  # the whole command above includes Python start-up and reading the ISO's DICOMDIR
         print(
-            f"  {'  C-STORE phase':18s} {min(phases):7.2f} s  {nbytes / min(phases) / 1e6:7.1f} MB/s"
+            f"  {'  C-STORE phase':18s} {min(phases):7.3f} s  {nbytes / min(phases) / 1e6:7.1f} MB/s"
             f"  ratio to storescu {min(phases) / base:5.2f}"
         )
 

@@ -278,7 +278,7 @@ def run_import(
     rate = report.bytes_sent / report.seconds / 1e6 if report.seconds else 0.0
     via = f"{_plural(report.associations, 'association')}" if not request.stow_url else "STOW-RS"
     _say(
-        f"sent {_plural(report.sent, 'instance')} to {request.target} in {report.seconds:.2f} s ({rate:.1f} MB/s, "
+        f"sent {_plural(report.sent, 'instance')} to {request.target} in {report.seconds:.3f} s ({rate:.1f} MB/s, "
         f"{via}); {len(report.failed)} failed, {report.skipped} skipped, {report.duplicates} duplicates"
         f" of {report.found} found"
         + (f" ({len(forgotten)} not in the DICOMDIR)" if forgotten else "")
