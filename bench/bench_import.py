@@ -2,7 +2,7 @@
 DCMTK ``storescp`` on loopback, in one run; a naive pynetdicom ``send_c_store`` loop for contrast.
 
     python bench/bench_import.py [--slices 400] [--repeat 5] [--naive] [--store] [--orthanc] [--reconcile]
-                                 [--compare-tree DIR]
+                                 [--compare-tree DIR] [--setting debian|nodelay|fork ...]
 
 Builds a CT series (512x512, 16-bit, Part 10 Explicit VR LE, written with pydicom), burns it to an ISO with
 ``dicommedia create``, then times, per peer setting:
@@ -298,6 +298,12 @@ def main() -> None:
         "--compare-tree", type=Path, metavar="DIR", help="also time the command from this source tree (interleaved)"
     )
     parser.add_argument(
+        "--setting",
+        action="append",
+        choices=("debian", "nodelay", "fork"),
+        help="only this peer setting (repeatable; default: all three)",
+    )
+    parser.add_argument(
         "--reconcile", action="store_true", help="only: plain send against send with --patient-map (ratio printed)"
     )
     args = parser.parse_args()
@@ -319,11 +325,15 @@ def main() -> None:
             )
             return
         settings = {
-            "storescp/storescu as Debian ships them (Nagle on)": ({}, []),
-            "DCMTK with TCP_NODELAY=1": ({"TCP_NODELAY": "1"}, []),
-            "DCMTK with TCP_NODELAY=1, storescp --fork (parallel associations)": ({"TCP_NODELAY": "1"}, ["--fork"]),
+            "debian": ("storescp/storescu as Debian ships them (Nagle on)", {}, []),
+            "nodelay": ("DCMTK with TCP_NODELAY=1", {"TCP_NODELAY": "1"}, []),
+            "fork": (
+                "DCMTK with TCP_NODELAY=1, storescp --fork (parallel associations)",
+                {"TCP_NODELAY": "1"},
+                ["--fork"],
+            ),
         }
-        for label, (dcmtk_env, scp_extra) in settings.items():
+        for label, dcmtk_env, scp_extra in (settings[name] for name in args.setting or settings):
             best = run_setting(dcmtk_env, scp_extra, folder, iso, args, work)
             report(label, best, nbytes)
         if args.orthanc:

@@ -9,6 +9,7 @@ lost mid-way is replaced and the import goes on with what is left. Every failure
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -41,6 +42,7 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
+from dicommedia.read.readahead import MIN_JOBS, ReadAhead
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
@@ -284,10 +286,12 @@ class _Importer:
         progress: Progress | None,
         reconciler: Reconciler | None = None,
         new_uids: NewUids | None = None,
+        ahead: ReadAhead | None = None,
     ):
         self.peer = peer
         self.reconciler = reconciler
         self.new_uids = new_uids
+        self.ahead = ahead
         self.options = options
         self.contexts = contexts
         self.progress = progress
@@ -442,14 +446,19 @@ class _Importer:
             return None
         context_id, send_ts = chosen
         assert link.assoc is not None
-        try:
-            meta, offset, head = read_head(job.item)
-        except Part10Error as exc:
-            self._fail(job, None, not_part10(exc))
-            return None
-        except Exception as exc:  # unreadable media file: report it, never crash the import
-            self._fail(job, None, f"cannot read the file: {exc}")
-            return None
+        ahead = self.ahead.take(job) if self.ahead else None
+        if ahead is not None:
+            meta, offset, rewrite, _ = ahead
+        else:
+            try:
+                meta, offset, head = read_head(job.item)
+            except Part10Error as exc:
+                self._fail(job, None, not_part10(exc))
+                return None
+            except Exception as exc:  # unreadable media file: report it, never crash the import
+                self._fail(job, None, f"cannot read the file: {exc}")
+                return None
+            rewrite = None
         mismatch = record_mismatch(job.item.sop_instance_uid, meta)
         if mismatch is not None:
             self._fail(job, None, mismatch)
@@ -460,8 +469,7 @@ class _Importer:
         message_id = link.assoc.next_message_id()
         command = c_store_command(message_id, job.sop_class, job.sop_instance)
         try:
-            rewrite = None
-            if self.reconciler:
+            if ahead is None and self.reconciler:
                 from dicommedia.read.reconcile import local_head  # loaded already: the reconciler comes from there
 
                 rewrite = local_head(job, offset, head, self.reconciler)
@@ -544,6 +552,65 @@ class _Importer:
             self._fail(job, status, reason)
 
 
+def _jobs_of(contexts: list[ProposedContext], jobs: list[Job]) -> list[Job]:
+    """The jobs whose SOP Class these contexts propose."""
+    classes = {cx.abstract_syntax for cx in contexts}
+    return [job for job in jobs if job.sop_class in classes]
+
+
+def _read_ahead(jobs: list[Job], reconciler: Reconciler | None, new_uids: NewUids | None) -> ReadAhead | None:
+    """A reader for the jobs when they are reconciled, enough to pay for it and only their heads change (not with
+    new UIDs). A plain send reads its heads itself: on 2 cores, the peer needs the other one more than we do."""
+    if reconciler is None or len(jobs) < MIN_JOBS or new_uids is not None or not hasattr(os, "fork"):
+        return None
+    try:
+        return ReadAhead(jobs, reconciler)
+    except OSError:  # no process to spare (fork: EAGAIN, ENOMEM): the senders read for themselves
+        return None
+
+
+def _send_group(
+    index: int,
+    contexts: list[ProposedContext],
+    group_jobs: list[Job],
+    peer: Peer,
+    options: SendOptions,
+    progress: Progress | None,
+    reconciler: Reconciler | None,
+    new_uids: NewUids | None,
+    ahead: ReadAhead | None,
+    report: ImportReport,
+) -> None:
+    """Send the jobs of one group of presentation contexts over their own associations, into ``report``."""
+    first = _Link(peer, options, contexts)
+    try:
+        first.open(options.timeout)
+        if index == 0:
+            first.echo()
+    except Refused as exc:
+        first.abort()
+        if index == 0:
+            raise MediaError(
+                str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs"
+            ) from None
+        for job in group_jobs:  # earlier groups went: report this one's instances rather than stop
+            report.failed.append(Failure(job.sop_instance, job.file_id, None, f"not sent: {exc}"))
+            if progress:
+                progress(1, job.item.size)
+        return
+    if not group_jobs:
+        first.close()
+        return
+    importer = _Importer(peer, options, contexts, progress, reconciler, new_uids, ahead)
+    importer.run(group_jobs, first)
+    report.sent += importer.report.sent
+    report.warnings += importer.report.warnings
+    report.bytes_sent += importer.report.bytes_sent
+    report.failed.extend(importer.report.failed)
+    report.skipped_instances.extend(importer.report.skipped_instances)
+    report.associations += importer.used
+
+
 def import_media(
     items: Iterable[SendItem],
     peer: Peer,
@@ -561,35 +628,13 @@ def import_media(
     plan = plan_import(items, reconciler if reconciler and reconciler.remote else None, existing, progress)
     report, jobs = plan.report, plan.jobs
     groups = plan_contexts(jobs)
-    for index, contexts in enumerate(groups):
-        classes = {cx.abstract_syntax for cx in contexts}
-        group_jobs = [j for j in jobs if j.sop_class in classes] if len(groups) > 1 else jobs
-        first = _Link(peer, options, contexts)
-        try:
-            first.open(options.timeout)
-            if index == 0:
-                first.echo()
-        except Refused as exc:
-            first.abort()
-            if index == 0:
-                raise MediaError(
-                    str(exc), subject=str(peer), hint="check the AE title, host, port and that the SCP runs"
-                ) from None
-            for job in group_jobs:  # earlier groups went: report this one's instances rather than stop
-                report.failed.append(Failure(job.sop_instance, job.file_id, None, f"not sent: {exc}"))
-                if progress:
-                    progress(1, job.item.size)
-            continue
-        if not group_jobs:
-            first.close()
-            continue
-        importer = _Importer(peer, options, contexts, progress, reconciler, new_uids)
-        importer.run(group_jobs, first)
-        report.sent += importer.report.sent
-        report.warnings += importer.report.warnings
-        report.bytes_sent += importer.report.bytes_sent
-        report.failed.extend(importer.report.failed)
-        report.skipped_instances.extend(importer.report.skipped_instances)
-        report.associations += importer.used
+    group_jobs = [_jobs_of(contexts, jobs) for contexts in groups] if len(groups) > 1 else [jobs]
+    ahead = _read_ahead([job for part in group_jobs for job in part], reconciler, new_uids)
+    try:
+        for index, (contexts, part) in enumerate(zip(groups, group_jobs)):
+            _send_group(index, contexts, part, peer, options, progress, reconciler, new_uids, ahead, report)
+    finally:
+        if ahead:
+            ahead.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -11,20 +11,24 @@ The copier is a bare ``os.fork`` fed through a pipe (marshal): multiprocessing w
 
 from __future__ import annotations
 
-import fcntl
 import marshal
 import os
-import signal
-import struct
 
 from dicommedia.errors import MediaError
 from dicommedia.inputs.dicom_file import InstanceHeader
-from dicommedia.processes import die_with_parent
+from dicommedia.processes import (
+    deepen_pipe,
+    fork_worker,
+    read_all,
+    receive_message,
+    send_message,
+    stop_worker,
+    write_pipe,
+)
 from dicommedia.writers.iso9660 import FIRST_FREE, SECTOR, copy_region, write_all
 from dicommedia.writers.part10 import encode_header
 
 _BATCH = 32  # instances per message to the copier (~16 MB of CT slices; a message is ~12 KB)
-_LENGTH = struct.Struct("<I")
 
 Copy = tuple[bytes, str, int, int, int]  # File Meta, source path, data set offset and length, image offset
 
@@ -36,19 +40,9 @@ class EarlyCopy:
         """``limit``: the media's capacity in bytes; past it nothing more is copied (the image cannot fit)."""
         jobs_in, self._jobs = os.pipe()
         self._outcomes, outcomes_out = os.pipe()
-        _deepen(self._jobs)
-        parent = os.getpid()
-        self._pid = os.fork()  # the image's descriptor is inherited
-        if self._pid == 0:  # the copier: never returns into the run's code
-            status = 1
-            try:
-                os.close(self._jobs)
-                os.close(self._outcomes)
-                die_with_parent(parent)
-                _copier(jobs_in, outcomes_out, fd)
-                status = 0
-            finally:
-                os._exit(status)
+        deepen_pipe(self._jobs)
+        # the image's descriptor is inherited
+        self._pid = fork_worker(lambda: _copier(jobs_in, outcomes_out, fd), (self._jobs, self._outcomes))
         os.close(jobs_in)
         os.close(outcomes_out)
         self._batch: list[Copy] = []
@@ -86,16 +80,16 @@ class EarlyCopy:
 
     def _tell(self, message: list[Copy] | None) -> None:
         try:
-            _send_message(self._jobs, message)
+            send_message(self._jobs, message)
         except BrokenPipeError:  # the copier is gone: what it said, if anything
-            _raise(_read_all(self._outcomes))
+            _raise(read_all(self._outcomes))
 
     def finish(self) -> None:
         """Wait until every copy is written; raise what the copier met (a full disk, an input that shrank)."""
         if self._batch:
             self._send()
         self._tell(None)
-        outcome = _read_all(self._outcomes)
+        outcome = read_all(self._outcomes)
         os.waitpid(self._pid, 0)
         self._pid = 0
         if outcome != b"done":
@@ -104,8 +98,7 @@ class EarlyCopy:
     def close(self) -> None:
         """Stop the copier if it still runs (the run failed or was interrupted); release the pipes."""
         if self._pid:
-            os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
+            stop_worker(self._pid)
             self._pid = 0
         for fd in (self._jobs, self._outcomes):
             try:
@@ -113,44 +106,6 @@ class EarlyCopy:
             except OSError:  # closed already
                 pass
         self._jobs = self._outcomes = -1
-
-
-def _deepen(fd: int) -> None:
-    """Let the reading run ahead of the copier by ~1 MiB of messages (~2,500 instances): planning then
-    overlaps the last copies instead of waiting for them (Linux: F_SETPIPE_SZ, up to pipe-max-size)."""
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-    except (AttributeError, OSError):  # another system, or a lower limit: a shallower queue
-        pass
-
-
-def _send_message(fd: int, value: object) -> None:
-    data = marshal.dumps(value)
-    _write_pipe(fd, _LENGTH.pack(len(data)) + data)
-
-
-def _write_pipe(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    parts, left = [], size
-    while left:
-        part = os.read(fd, left)
-        if not part:
-            raise EOFError
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts)
-
-
-def _read_all(fd: int) -> bytes:
-    parts = []
-    while part := os.read(fd, 1 << 16):
-        parts.append(part)
-    return b"".join(parts)
 
 
 def _raise(outcome: bytes) -> None:
@@ -166,7 +121,7 @@ def _raise(outcome: bytes) -> None:
 def _copier(jobs: int, outcomes: int, fd: int) -> None:
     """The copier process: batches of copies until None; its first error goes back at once, then it drains."""
     failed = False
-    while (batch := marshal.loads(_read_exactly(jobs, _LENGTH.unpack(_read_exactly(jobs, 4))[0]))) is not None:
+    while (batch := receive_message(jobs)) is not None:
         if failed:
             continue
         try:
@@ -175,9 +130,9 @@ def _copier(jobs: int, outcomes: int, fd: int) -> None:
                 copy_region(path, offset, count, fd, position + len(meta))
         except MediaError as exc:
             failed = True
-            _write_pipe(outcomes, marshal.dumps(("media", exc.message, exc.subject)))
+            write_pipe(outcomes, marshal.dumps(("media", exc.message, exc.subject)))
         except OSError as exc:
             failed = True
-            _write_pipe(outcomes, marshal.dumps(("os", exc.errno, exc.strerror, exc.filename)))
+            write_pipe(outcomes, marshal.dumps(("os", exc.errno, exc.strerror, exc.filename)))
     if not failed:
-        _write_pipe(outcomes, b"done")
+        write_pipe(outcomes, b"done")
