@@ -17,7 +17,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 from dicommedia.media import open_media
 from dicommedia.part10 import read_file_meta
 from dicommedia.processes import MessageStream
-from dicommedia.read import readahead, send
+from dicommedia.read import readahead
 from dicommedia.read.reconcile import PatientMap, Reconciler
 from dicommedia.read.send import Peer, SendOptions, import_media
 from tests.network_fixtures import fault_scp  # noqa: F401  (fixture)
@@ -100,7 +100,7 @@ def test_reader_sends_what_the_sender_would(
 ) -> None:
     alone = fault_scp(delay=0.01)
     with monkeypatch.context() as patch:
-        patch.setattr(send, "MIN_JOBS", 10**6)  # no reader
+        patch.setattr(readahead, "MIN_JOBS", 10**6)  # no reader
         by_itself = _import(outside, alone, reconciler, associations)
     counts = _count_answers(monkeypatch)
     before = _children()

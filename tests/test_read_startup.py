@@ -39,6 +39,7 @@ _NOT_TO_SEND = {
     "dicommedia.read.listing": "the listing",
     "dicommedia.read.reconcile": "--patient-map, --worklist, --set",
     "dicommedia.read.coerce": "a coercion",
+    "dicommedia.read.readahead": "a reconciled import (its reader process)",
     "dicommedia.read.new_uids": "--new-uids",
     "dicommedia.read.existing": "--skip-existing",
     "dicommedia.read.stow": "--stow",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One problem: ``code`` is stable (SPEC 2.3 error codes, or a warning code), ``file_id`` names the file."""
 
     code: str

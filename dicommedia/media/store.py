@@ -10,9 +10,8 @@ import os
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from dicommedia.errors import MediaError, one_line
 from dicommedia.media.findings import Finding, show_file_id, warning
@@ -46,8 +45,7 @@ def unsafe_reason(components: tuple[str, ...]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One directory entry as the store lists it."""
 
     name: str
@@ -57,8 +55,7 @@ class Entry:
     start: int = 0  # ISO image: byte offset of the file's data (-1: not readable as one span); folder: unused
 
 
-@dataclass(frozen=True)
-class StoredFile:
+class StoredFile(NamedTuple):
     """A regular file on the media: its names as on the media and its size."""
 
     names: tuple[str, ...]
@@ -350,8 +347,7 @@ class _SpanReader(RegionReader):
         return data
 
 
-@dataclass(frozen=True)
-class _DirRecord:
+class _DirRecord(NamedTuple):
     """The fields of an ISO 9660 directory record we use (ECMA-119 9.1)."""
 
     name: bytes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 
 from dicommedia.part10 import read_file_meta
 
@@ -30,8 +30,7 @@ class SendItem(Protocol):
     def read_into(self, offset: int, slots: list[memoryview]) -> None: ...
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """An instance that did not reach the peer: its last status (None when no response) and why."""
 
     sop_instance_uid: str | None
@@ -50,8 +49,7 @@ class Failure:
         }
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
     """An instance deliberately not sent: why (filtered out, unmapped, already on the peer, a duplicate)."""
 
     sop_instance_uid: str | None

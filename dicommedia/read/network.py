@@ -22,7 +22,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import ssl  # loaded (~15 ms) only by a TLS association
@@ -110,8 +110,7 @@ class Garbled(ValueError):
     """A PDU that breaks PS3.8's encoding: what is wrong with it."""
 
 
-@dataclass(frozen=True)
-class ProposedContext:
+class ProposedContext(NamedTuple):
     """A presentation context to propose: one abstract syntax, its transfer syntaxes in order of preference."""
 
     abstract_syntax: str
@@ -305,8 +304,7 @@ def c_echo_command(message_id: int) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     """What we read of a DIMSE response command set (PS3.7 E.1): the message it answers, status, comment."""
 
     message_id: int | None

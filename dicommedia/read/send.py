@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dicommedia.errors import MediaError
 from dicommedia.media.verify import not_part10, record_mismatch
@@ -42,12 +42,12 @@ from dicommedia.read.network import (
     c_store_command,
     fill_from,
 )
-from dicommedia.read.readahead import MIN_JOBS, ReadAhead
 from dicommedia.standard.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dicommedia.standard.uids import EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed, uid_name
 
 if TYPE_CHECKING:
     from dicommedia.read.new_uids import NewUids  # pydicom: loaded only when --new-uids asks
+    from dicommedia.read.readahead import ReadAhead  # loaded only when an import reconciles
     from dicommedia.read.reconcile import Reconciler  # loaded only when an import reconciles
     from dicommedia.read.tls import TlsOptions  # loaded only for DICOM over TLS
 
@@ -67,8 +67,7 @@ def check_ae_title(title: str, what: str) -> str:
     return title.strip()
 
 
-@dataclass(frozen=True)
-class Peer:
+class Peer(NamedTuple):
     """A Storage SCP: called AE title, host and port."""
 
     ae_title: str
@@ -88,8 +87,7 @@ class Peer:
         return f"{self.ae_title}@{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class SendOptions:
+class SendOptions(NamedTuple):
     """How to talk to the peer."""
 
     calling_aet: str = "DICOMMEDIA"
@@ -561,7 +559,11 @@ def _jobs_of(contexts: list[ProposedContext], jobs: list[Job]) -> list[Job]:
 def _read_ahead(jobs: list[Job], reconciler: Reconciler | None, new_uids: NewUids | None) -> ReadAhead | None:
     """A reader for the jobs when they are reconciled, enough to pay for it and only their heads change (not with
     new UIDs). A plain send reads its heads itself: on 2 cores, the peer needs the other one more than we do."""
-    if reconciler is None or len(jobs) < MIN_JOBS or new_uids is not None or not hasattr(os, "fork"):
+    if reconciler is None or new_uids is not None or not hasattr(os, "fork"):
+        return None
+    from dicommedia.read.readahead import MIN_JOBS, ReadAhead
+
+    if len(jobs) < MIN_JOBS:
         return None
     try:
         return ReadAhead(jobs, reconciler)
