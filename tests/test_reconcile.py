@@ -20,7 +20,8 @@ from dicommedia.read.coerce import Coercion, coerce_head
 from tests.network_fixtures import orthanc, orthanc_empty, storescp, worklist_scp  # noqa: F401  (fixtures)
 from tests.synthetic import write_series
 
-OUTSIDE = {"PAT001": ("DOE^JANE", "ACC001", 6), "PAT002": ("ROE^RICHARD", "ACC002", 4)}
+ONE, TWO = 12, 6  # slices of each outside patient: more than 16 in all, so that the reconciling reader is used
+OUTSIDE = {"PAT001": ("DOE^JANE", "ACC001", ONE), "PAT002": ("ROE^RICHARD", "ACC002", TWO)}
 
 
 def dicommedia(*args: str) -> subprocess.CompletedProcess:
@@ -118,7 +119,7 @@ def test_patient_map_into_orthanc_then_skip_existing(tmp_path: Path, disc: Path,
     first = dicommedia("read", str(disc), "--send", orthanc_empty.address, "--patient-map", str(patient_map), "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["sent"] == report["found"] == 10 and report["failed"] == [] and report["skipped"] == 0
+    assert report["sent"] == report["found"] == ONE + TWO and report["failed"] == [] and report["skipped"] == 0
     local = {"PAT001": ("LOC-1", "LOCAL^ONE"), "PAT002": ("LOC-2", "LOCAL^TWO")}
     assert_reconciled(orthanc_empty.instances(), on_media(outside_folder), local)
 
@@ -134,9 +135,9 @@ def test_patient_map_into_orthanc_then_skip_existing(tmp_path: Path, disc: Path,
     )
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
-    assert (report["sent"], report["skipped"], report["found"]) == (0, 10, 10)
+    assert (report["sent"], report["skipped"], report["found"]) == (0, ONE + TWO, ONE + TWO)
     assert {s["reason"] for s in report["skipped_instances"]} == {"already on the peer"}
-    assert orthanc_empty.count() == 10
+    assert orthanc_empty.count() == ONE + TWO
 
 
 def test_unmapped_patient_is_never_sent_unless_asked(tmp_path: Path, disc: Path, outside_folder: Path, orthanc_empty):
@@ -145,7 +146,7 @@ def test_unmapped_patient_is_never_sent_unless_asked(tmp_path: Path, disc: Path,
     failed = dicommedia(*args)
     assert failed.returncode == 1
     report = json.loads(failed.stdout)
-    assert report["sent"] == 6 and len(report["failed"]) == 4
+    assert report["sent"] == ONE and len(report["failed"]) == TWO
     assert all("'PAT002' is not in the patient map" in f["reason"] for f in report["failed"])
     stored = orthanc_empty.instances()
     assert {dcmread(BytesIO(b)).PatientID for b in stored.values()} == {"LOC-1"}
@@ -154,13 +155,13 @@ def test_unmapped_patient_is_never_sent_unless_asked(tmp_path: Path, disc: Path,
     skipped = dicommedia(*args, "--unmapped", "skip")
     assert skipped.returncode == 0, skipped.stderr
     report = json.loads(skipped.stdout)
-    assert (report["sent"], report["skipped"], len(report["failed"])) == (6, 4, 0)
+    assert (report["sent"], report["skipped"], len(report["failed"])) == (ONE, TWO, 0)
 
     orthanc_empty.clear()
     sent = dicommedia(*args, "--unmapped", "send")
     assert sent.returncode == 0, sent.stderr
     ids = sorted(dcmread(BytesIO(b)).PatientID for b in orthanc_empty.instances().values())
-    assert ids == ["LOC-1"] * 6 + ["PAT002"] * 4  # sent as they are, not under another patient's identity
+    assert ids == ["LOC-1"] * ONE + ["PAT002"] * TWO  # sent as they are, not under another patient's identity
 
 
 @pytest.mark.parametrize(
@@ -194,7 +195,7 @@ def test_worklist_gives_the_local_identity(disc: Path, outside_folder: Path, ort
         "read", str(disc), "--send", orthanc_empty.address, "--worklist", worklist_scp.address, "--json"
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["sent"] == 10
+    assert json.loads(result.stdout)["sent"] == ONE + TWO
     local = {"PAT001": ("LOC-1", "LOCAL^ONE"), "PAT002": ("LOC-2", "LOCAL^TWO")}
     assert_reconciled(orthanc_empty.instances(), on_media(outside_folder), local)
 
@@ -207,7 +208,7 @@ def test_worklist_with_no_match_or_two_patients_sends_nothing_for_them(disc: Pat
     )
     assert result.returncode == 1
     report = json.loads(result.stdout)
-    assert report["sent"] == 0 and len(report["failed"]) == 10
+    assert report["sent"] == 0 and len(report["failed"]) == ONE + TWO
     reasons = {f["reason"] for f in report["failed"]}
     assert "not sent: the worklist holds 2 different patients for accession 'ACC001'" in reasons
     assert "not sent: outside patient 'PAT002' is not in the patient map or worklist" in reasons
@@ -230,10 +231,10 @@ def test_dry_run_tells_identity_per_patient_and_study_and_sends_nothing(tmp_path
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert (plan["found"], plan["send"], plan["skipped"], plan["failed"]) == (10, 6, 4, 0)
+    assert (plan["found"], plan["send"], plan["skipped"], plan["failed"]) == (ONE + TWO, ONE, TWO, 0)
     patients = {p["patient_id"]: p for p in plan["patients"]}
     (mapped,) = patients["PAT001"]["studies"]
-    assert mapped["send"] == 6
+    assert mapped["send"] == ONE
     assert mapped["local_identity"] == [
         {
             "source": "patient map line 2",
@@ -241,7 +242,7 @@ def test_dry_run_tells_identity_per_patient_and_study_and_sends_nothing(tmp_path
         }
     ]
     (unmapped,) = patients["PAT002"]["studies"]
-    assert unmapped["send"] == 0 and unmapped["skipped"][0]["instances"] == 4
+    assert unmapped["send"] == 0 and unmapped["skipped"][0]["instances"] == TWO
     assert "not in the patient map" in unmapped["skipped"][0]["reason"]
     assert orthanc_empty.count() == 0
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydicom import dcmread
 
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
+    ONE,
+    TWO,
     assert_reconciled,
     dicommedia,
     disc,
@@ -38,7 +40,7 @@ def test_extract_with_patient_map(tmp_path: Path, disc: Path, outside_folder: Pa
     dest = tmp_path / "out"
     result = dicommedia("read", str(disc), "--extract", str(dest), "--patient-map", str(patient_map), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["extracted"] == 10
+    assert json.loads(result.stdout)["extracted"] == ONE + TWO
     files = extracted(dest)
     assert_reconciled(files, on_media(outside_folder), LOCAL)
 
@@ -69,13 +71,13 @@ def test_extract_unmapped_skip_and_fail(tmp_path: Path, disc: Path):
     skipped = dicommedia(*args, "--extract", str(tmp_path / "skip"), "--unmapped", "skip")
     assert skipped.returncode == 0, skipped.stderr
     report = json.loads(skipped.stdout)
-    assert report["extracted"] == 6 and len(report["skipped"]) == 4 and report["failed"] == []
+    assert report["extracted"] == ONE and len(report["skipped"]) == TWO and report["failed"] == []
     assert {dcmread(BytesIO(b)).PatientID for b in extracted(tmp_path / "skip").values()} == {"LOC-1"}
 
     failed = dicommedia(*args, "--extract", str(tmp_path / "fail"))
     assert failed.returncode == 1
     report = json.loads(failed.stdout)
-    assert report["extracted"] == 6 and len(report["failed"]) == 4
+    assert report["extracted"] == ONE and len(report["failed"]) == TWO
     assert all("'PAT002' is not in the patient map" in f["reason"] for f in report["failed"])
     ids = {dcmread(p).PatientID for p in (tmp_path / "fail").rglob("*") if p.is_file() and p.name != "MANIFEST.json"}
     assert ids == {"LOC-1"}  # nothing under an outside identity
