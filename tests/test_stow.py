@@ -15,6 +15,8 @@ from tests.conftest import free_port
 from tests.media_fixtures import ct_slice, dcmtk_disc, genisoimage
 from tests.network_fixtures import certificates, orthanc_web  # noqa: F401  (fixtures)
 from tests.test_reconcile import (  # noqa: F401  (fixtures)
+    ONE,
+    TWO,
     assert_reconciled,
     dicommedia,
     disc,
@@ -35,14 +37,14 @@ def test_stow_into_orthanc_reconciled_then_skip_existing(tmp_path: Path, disc: P
     first = dicommedia(*args)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert (report["found"], report["sent"], report["failed"]) == (10, 10, [])
+    assert (report["found"], report["sent"], report["failed"]) == (ONE + TWO, ONE + TWO, [])
     assert_reconciled(orthanc_web.instances(), on_media(outside_folder), LOCAL)
 
     again = dicommedia(*args, "--skip-existing")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
-    assert (report["sent"], report["skipped"], report["found"]) == (0, 10, 10)
-    assert orthanc_web.count() == 10
+    assert (report["sent"], report["skipped"], report["found"]) == (0, ONE + TWO, ONE + TWO)
+    assert orthanc_web.count() == ONE + TWO
 
 
 class _Endpoint(BaseHTTPRequestHandler):
@@ -114,7 +116,7 @@ def test_stow_conflict_fails_each_instance_with_its_reason(disc: Path, outside_f
     result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "0")
     assert result.returncode == 1
     report = json.loads(result.stdout)
-    assert report["sent"] == 0 and len(report["failed"]) == 10
+    assert report["sent"] == 0 and len(report["failed"]) == ONE + TWO
     assert {f["status"] for f in report["failed"]} == {"0xA700"}
     assert all("HTTP 409" in f["reason"] for f in report["failed"])
     assert endpoint.posts == 1  # a conflict is not retried
@@ -125,7 +127,7 @@ def test_stow_server_error_is_retried_then_reported_per_instance(disc: Path, end
     result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json", "--retries", "1")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     report = json.loads(result.stdout)
-    assert report["sent"] == 0 and len(report["failed"]) == 10
+    assert report["sent"] == 0 and len(report["failed"]) == ONE + TWO
     assert all("500 Internal Server Error" in f["reason"] for f in report["failed"]), report["failed"][0]
     assert endpoint.posts == 2  # one batch, tried twice
 
@@ -149,8 +151,8 @@ def test_stow_multipart_body_is_part10(disc: Path, endpoint) -> None:
     result = dicommedia("read", str(disc), "--stow", url(endpoint), "--json")
     assert result.returncode == 0, result.stderr
     (body,) = endpoint.bodies
-    assert body.count(b"Content-Type: application/dicom\r\n\r\n") == 10
-    assert body.count(b"DICM") >= 10
+    assert body.count(b"Content-Type: application/dicom\r\n\r\n") == ONE + TWO
+    assert body.count(b"DICM") >= ONE + TWO
 
 
 def test_stow_bad_url_is_usage_error(disc: Path) -> None:
@@ -190,7 +192,7 @@ def test_stow_over_tls_verified_by_tls_ca(disc: Path, certificates, tmp_path: Pa
         https = f"https://127.0.0.1:{server.server_address[1]}/dicom-web"
         trusted = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.ca), "--json")
         assert trusted.returncode == 0, trusted.stderr
-        assert json.loads(trusted.stdout)["sent"] == 10 and server.posts == 1  # type: ignore[attr-defined]
+        assert json.loads(trusted.stdout)["sent"] == ONE + TWO and server.posts == 1  # type: ignore[attr-defined]
         stranger = dicommedia("read", str(disc), "--stow", https, "--tls-ca", str(certificates.stranger_ca))
         assert "CERTIFICATE_VERIFY_FAILED" in one_line_error(stranger)
     finally:
