@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import run
 from tests.synthetic import write_series
+from tests.tools import descendants
 
 _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _PR_CAPBSET_DROP = 1, 2, 24
 
@@ -159,22 +160,6 @@ def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     pytest.fail("the run never reached its encoding stage")
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (read from /proc, children of children included)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                kids = {int(k) for k in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo += kids - found
-            found |= kids
-    return found
-
-
 def _wait_gone(pids: set[int], folder: Path, seconds: float = 10) -> tuple[set[int], list[str]]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -196,7 +181,7 @@ def _not_zombie(pid: int) -> bool:
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is read to find the workers")
 def test_kill_9_mid_run_leaves_no_spool_and_no_worker(tmp_path):
     proc, out_dir = _slow_run(tmp_path)
-    workers = _descendants(proc.pid)
+    workers = descendants(proc.pid)
     assert len(workers) >= 2  # the workers and the watchdog
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -208,7 +193,7 @@ def test_kill_9_mid_run_leaves_no_spool_and_no_worker(tmp_path):
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is read to find the workers")
 def test_sigint_mid_run_says_so_and_leaves_nothing(tmp_path):
     proc, out_dir = _slow_run(tmp_path)
-    workers = _descendants(proc.pid)
+    workers = descendants(proc.pid)
     # As a terminal's Ctrl-C does: SIGINT to the whole foreground process group (the run and its workers).
     proc.send_signal(signal.SIGINT)
     for pid in workers:

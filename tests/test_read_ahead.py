@@ -3,9 +3,14 @@ whatever the reader could not do or if it dies, and it never outlives the import
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from io import BytesIO
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from dicommedia.read.reconcile import PatientMap, Reconciler
 from dicommedia.read.send import Peer, SendOptions, import_media
 from tests.network_fixtures import fault_scp  # noqa: F401  (fixture)
 from tests.synthetic import write_series
+from tests.tools import descendants
 
 MAPPED, UNMAPPED = 14, 4  # more than readahead.MIN_JOBS in all
 
@@ -53,20 +59,6 @@ def _import(folder: Path, scp, reconciler: Reconciler, associations: int = 1):
         return import_media(
             view.files(), Peer.parse(scp.address), SendOptions(associations=associations), None, reconciler
         )
-
-
-def _children() -> set[int]:
-    """Process IDs of this process's children (from /proc)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                found.add(int(entry))
-    return found
 
 
 def _count_answers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -103,11 +95,12 @@ def test_reader_sends_what_the_sender_would(
         patch.setattr(readahead, "MIN_JOBS", 10**6)  # no reader
         by_itself = _import(outside, alone, reconciler, associations)
     counts = _count_answers(monkeypatch)
-    before = _children()
+    monkeypatch.setattr(readahead, "_yield_cpu", lambda: None)  # the forked reader keeps this: no starving under load
+    before = descendants(os.getpid())
     ahead = fault_scp(delay=0.01)  # slow enough that the reader, idle-scheduled, gets ahead
     through_reader = _import(outside, ahead, reconciler, associations)
     assert counts[0] >= MAPPED // 2, counts  # the reader did answer for most (not for the skipped patient)
-    assert _children() <= before  # reaped
+    assert descendants(os.getpid()) <= before  # reaped
     assert (through_reader.sent, through_reader.skipped) == (by_itself.sent, by_itself.skipped) == (MAPPED, UNMAPPED)
     assert through_reader.failed == by_itself.failed == []
     assert _by_uid(ahead.received) == _by_uid(alone.received)
@@ -135,6 +128,42 @@ def test_reader_dying_midway_leaves_the_rest_to_the_sender(
     assert (report.sent, report.skipped, report.failed) == (MAPPED, UNMAPPED, [])
     assert counts[1] >= MAPPED + UNMAPPED - 4  # the senders read every job the reader did not live to answer
     assert {ds.PatientID for ds in scp.received.values()} == {"LOC-1", "LOC-2"}
+
+
+def test_ctrl_c_mid_import_says_what_stays_and_leaves_no_reader(tmp_path: Path, fault_scp, outside: Path) -> None:
+    patient_map = tmp_path / "map.csv"
+    patient_map.write_text("source_patient_id,patient_id\nPAT001,LOC-1\nPAT002,LOC-2\n")
+    scp = fault_scp(delay=0.2)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dicommedia",
+            "read",
+            str(outside),
+            "--send",
+            scp.address,
+            "--patient-map",
+            str(patient_map),
+            "--unmapped",
+            "skip",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 30
+    while not scp.received and time.monotonic() < deadline:  # the import is under way
+        time.sleep(0.05)
+    reader = descendants(run.pid)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == 130, err
+    assert "interrupted; the instances the peer received before stay there" in err and "Traceback" not in err
+    assert json.loads(out)["error"]["code"] == "interrupted"
+    assert reader and not any(Path(f"/proc/{pid}").exists() for pid in reader)  # the reader went with it
 
 
 def test_data_set_cut_short_is_reported_by_the_sender(fault_scp, outside: Path, reconciler: Reconciler) -> None:

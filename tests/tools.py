@@ -23,3 +23,19 @@ def find_tool(name: str) -> str | None:
         except OSError:
             continue
     return None
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc, children of children included)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += kids - found
+            found |= kids
+    return found

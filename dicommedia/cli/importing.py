@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dicommedia.cli.render import emit_json, err_console
+from dicommedia.cli.render import emit_json, err_console, fail
 from dicommedia.errors import MediaError
 from dicommedia.media import MediaFile, MediaView
 
@@ -176,9 +176,24 @@ def _say(text: str, lead: str = "", style: str = "") -> None:
 
 
 def _with_progress(label: str, files: list[MediaFile], work: Callable[[Callable[[int, int], None] | None], Any]) -> Any:
-    """Run ``work(progress)`` under a progress bar on a terminal (none elsewhere: rich.progress is not loaded)."""
-    if not sys.stderr.isatty():
-        return work(None)
+    """Run ``work(progress)`` under a progress bar on a terminal (none elsewhere: rich.progress is not loaded).
+
+    Ctrl-C: what the peer stored before stays there, so the generic "nothing was written" would be untrue.
+    """
+    try:
+        return work(None) if not sys.stderr.isatty() else _under_progress_bar(label, files, work)
+    except KeyboardInterrupt:
+        fail(
+            "interrupted; the instances the peer received before stay there (--skip-existing sends only the rest)",
+            code="interrupted",
+            exit_code=130,
+        )
+
+
+def _under_progress_bar(
+    label: str, files: list[MediaFile], work: Callable[[Callable[[int, int], None] | None], Any]
+) -> Any:
+    """``work(progress)`` with a rich progress bar on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
     columns = (
