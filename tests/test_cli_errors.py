@@ -77,3 +77,35 @@ def test_empty_extraction_target_untouched_on_ctrl_c(tmp_path: Path):
     assert "interrupted; nothing was written" in result.stderr and "aborted" not in result.stderr
     assert error_document(result.stdout)["code"] == "interrupted"
     assert not out.exists()  # created by the run, removed with everything in it
+
+
+@pytest.mark.parametrize("args, status", [(["profiles", "--json"], 0), (["read", "JUNK", "--json"], 1)])
+def test_exit_skips_only_the_teardown(tmp_path: Path, args: list[str], status: int):
+    """The entry point ends without the interpreter's teardown, but as the interpreter would: the status kept,
+    output flushed, non-daemon threads finished and exit handlers run first."""
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"nothing to see" * 100)
+    args = [str(junk) if a == "JUNK" else a for a in args]
+    script = textwrap.dedent(
+        f"""
+        import atexit, sys, threading, time
+        from pathlib import Path
+        from dicommedia.cli import main
+        atexit.register(lambda: Path({str(tmp_path / "atexit")!r}).write_text("ran"))
+        def late():
+            time.sleep(0.3)
+            Path({str(tmp_path / "thread")!r}).write_text("finished")
+        threading.Thread(target=late).start()
+        sys.argv = ["dicommedia", *{args!r}]
+        main()
+        raise AssertionError("main() returned")
+        """
+    )
+    result = run([sys.executable, "-c", script])
+    assert result.returncode == status, result.stderr
+    assert (tmp_path / "atexit").read_text() == "ran" and (tmp_path / "thread").read_text() == "finished"
+    document = json.loads(result.stdout)  # whole: flushed before the process ended
+    if status:
+        assert error_document(result.stdout)["code"] and len(result.stderr.strip().splitlines()) == 1
+    else:
+        assert document

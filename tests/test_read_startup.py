@@ -22,14 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 # Runs the CLI in a fresh interpreter, then reports which heavy modules the command pulled in.
 _PROBE = """
 import sys
-from dicommedia.cli import main
-try:
-    main()
-except SystemExit:
-    pass
+from dicommedia.cli import run
+code = run()
 heavy = [m for m in ("pydicom", "numpy", "pynetdicom", "pycdlib", "PIL") if m in sys.modules]
 print("LOADED", heavy, file=sys.stderr)
 print("MODULES", sorted(m for m in sys.modules if m.startswith("dicommedia.")), file=sys.stderr)
+sys.exit(code)
 """
 
 # What a plain C-STORE import of an ISO 9660 disc needs no part of: each is loaded only by the case that uses it.

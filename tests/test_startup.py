@@ -13,14 +13,12 @@ from dicommedia.cli import _COMMANDS, cli
 # Runs the CLI in a fresh interpreter, then reports which heavy modules --help pulled in.
 _PROBE = """
 import sys
-from dicommedia.cli import main
-try:
-    main()
-except SystemExit:
-    pass
+from dicommedia.cli import run
+code = run()
 heavy = [m for m in ("pydicom", "numpy", "pynetdicom", "pycdlib", "rich") if m in sys.modules]
 commands = [m for m in sys.modules if m.startswith("dicommedia.cli.") and m != "dicommedia.cli.render"]
 print("LOADED", heavy + commands, file=sys.stderr)
+sys.exit(code)
 """
 
 

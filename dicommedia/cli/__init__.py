@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
+import sys
+import threading
 import warnings
 
 import click
@@ -45,9 +49,36 @@ def cli() -> None:
     """DICOM removable media: create, read and validate disc images (PS3.10/3.11/3.12, IHE PDI)."""
 
 
-def main() -> None:
-    """Console-script entry point."""
+def run(argv: list[str] | None = None) -> int | str | None:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status, without exiting."""
     # pydicom warns about every odd value it meets; our own checks report what matters, one line each.
     warnings.filterwarnings("ignore", module=r"pydicom(\..*)?$")
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*(VR|Invalid value|Expected explicit).*")
-    run_guarded(cli)
+    try:
+        run_guarded(cli, argv)
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _exit(run())
+
+
+def _exit(code: int | str | None) -> None:
+    """Exit as the interpreter would (threads joined, exit handlers run, output flushed) but without tearing down
+    every module and object one by one: ~6 ms of a 0.16 s import, on every command."""
+    if not hasattr(threading, "_shutdown"):  # not CPython: let the interpreter finish as usual
+        sys.exit(code)
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    threading._shutdown()  # what the interpreter does first at exit: non-daemon threads joined, pools shut down
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (``| head``) or a closed stream: nothing more to say there
+            pass
+    os._exit(code or 0)
