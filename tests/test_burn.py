@@ -15,6 +15,7 @@ from dicommedia.burn.verify import verify_medium
 from dicommedia.errors import MediaError
 from tests.conftest import require_tool, run
 from tests.synthetic import write_series
+from tests.tools import ctrl_c_default
 
 
 def _dicommedia(*args: str, ok: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -212,6 +213,7 @@ def test_ctrl_c_while_writing(tmp_path):
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=ctrl_c_default,
     )
     deadline = time.monotonic() + 60
     while not (drive.exists() and drive.stat().st_size > 0) and time.monotonic() < deadline:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run
 from tests.synthetic import write_series
-from tests.tools import descendants
+from tests.tools import ctrl_c_default, descendants
 
 _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _PR_CAPBSET_DROP = 1, 2, 24
 
@@ -148,6 +148,7 @@ def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_default,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

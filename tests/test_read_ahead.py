@@ -27,7 +27,7 @@ from dicommedia.read.reconcile import PatientMap, Reconciler
 from dicommedia.read.send import Peer, SendOptions, import_media
 from tests.network_fixtures import fault_scp  # noqa: F401  (fixture)
 from tests.synthetic import write_series
-from tests.tools import descendants
+from tests.tools import ctrl_c_default, descendants
 
 MAPPED, UNMAPPED = 14, 4  # more than readahead.MIN_JOBS in all
 
@@ -152,7 +152,7 @@ def test_ctrl_c_mid_import_says_what_stays_and_leaves_no_reader(tmp_path: Path, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=ctrl_c_default,
     )
     deadline = time.monotonic() + 30
     while not scp.received and time.monotonic() < deadline:  # the import is under way

@@ -39,3 +39,11 @@ def descendants(pid: int) -> set[int]:
             todo += kids - found
             found |= kids
     return found
+
+
+def ctrl_c_default() -> None:
+    """``preexec_fn`` for a run a test interrupts: SIGINT back to its default, which a shell's background job
+    (``pytest ... &``) would otherwise hand down ignored, and Python then keeps ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
