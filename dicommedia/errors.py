@@ -25,6 +25,11 @@ class MediaError(Exception):
 def one_line(exc: BaseException, fallback: str | None = None) -> str:
     """An exception's cause as one line: the lines of its message joined (parsers and codecs list their plugins'
     reasons on several), never a pasted traceback; without a message, ``fallback`` or the exception's class."""
-    lines = [line.strip().rstrip(":") for line in str(exc).splitlines() if line.strip()]
-    text = "; ".join(line for line in lines if not line.startswith(("Traceback", 'File "')))
+    lines: list[str] = []
+    for line in str(exc).splitlines():
+        if line.startswith("Traceback (most recent call last)"):  # pydicom pastes one into some messages
+            break
+        if line.strip():
+            lines.append(line.strip().rstrip(":"))
+    text = "; ".join(lines)
     return text[:300] if text else (fallback or type(exc).__name__)

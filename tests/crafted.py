@@ -139,6 +139,16 @@ def file_meta(sop_class: str = "1.2.840.10008.1.3.10", sop_instance: str = "1.2.
     return b"\0" * 128 + b"DICM" + element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
 
 
+def with_file_meta_repeated(raw: bytes, transfer_syntax: str, sop_instance: str) -> bytes:
+    """The Part 10 file ``raw`` with a second File Meta group, naming ``transfer_syntax`` and ``sop_instance``, at
+    the start of its data set, past the end its own group length declares (a file fo-dicom ships looks so)."""
+    from dicommedia.part10 import read_file_meta
+
+    _, body = read_file_meta(raw)
+    stray = element(0x00020003, b"UI", _ui(sop_instance)) + element(0x00020010, b"UI", _ui(transfer_syntax))
+    return raw[:body] + element(0x00020000, b"UL", struct.pack("<I", len(stray))) + stray + raw[body:]
+
+
 def _ui(uid: str) -> bytes:
     raw = uid.encode()
     return raw + b"\0" if len(raw) % 2 else raw

@@ -13,9 +13,11 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian as EXPLICIT
 from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
 from tests.conftest import require_tool, run
+from tests.crafted import with_file_meta_repeated
 from tests.synthetic import image_dataset
 
 
@@ -186,3 +188,80 @@ def test_jpeg_stream_pydicom_refuses_is_decoded_as_dcmtk_does(tmp_path):
     assert np.array_equal(out.pixel_array, dcmread(peer).pixel_array)
     assert out.LossyImageCompression == "01"
     assert _dciodvfy_errors(written) <= _dciodvfy_errors(peer)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("profile, kept", [("STD-GEN-CD", False), ("AUG-GEN-DRS-CD", True)])
+def test_file_meta_repeated_in_the_data_set_is_not_taken_for_the_file_meta(tmp_path, profile, kept):
+    source = Path(get_testdata_file("MR_small_RLE.dcm"))
+    (tmp_path / "stray.dcm").write_bytes(with_file_meta_repeated(source.read_bytes(), EXPLICIT, generate_uid()))
+    proc = _create(str(tmp_path / "stray.dcm"), "-o", str(tmp_path / "out"), "--format", "dir", "-p", profile)
+    assert proc.returncode == 0, proc.stderr
+    [written] = _written(tmp_path / "out")
+    out = dcmread(written)
+    assert (out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5") is kept  # RLE, as the real File Meta says
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID == dcmread(source).SOPInstanceUID
+    assert not [tag for tag in out.keys() if tag.group == 0x0002]
+    assert np.array_equal(out.pixel_array, dcmread(get_testdata_file("MR_small.dcm")).pixel_array)
+    dump = run([require_tool("dcmdump"), str(written)])
+    assert dump.returncode == 0 and "Invalid Element" not in dump.stdout + dump.stderr
+    assert _dciodvfy_errors(written) <= _dciodvfy_errors(source)
+
+
+@pytest.mark.interop
+def test_compressed_pixel_data_in_a_private_item_is_decoded_or_left_out(tmp_path):
+    ds = dcmread(get_testdata_file("MR_small_RLE.dcm"))
+    thumbnail = Dataset()
+    for keyword in ("SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns"):
+        setattr(thumbnail, keyword, ds[keyword].value)
+    for keyword in ("BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation"):
+        setattr(thumbnail, keyword, ds[keyword].value)
+    broken = b"\xfe\xff\x00\xe0\x00\x00\x00\x00\xfe\xff\x00\xe0\x04\x00\x00\x00\x01\x00\x00\x00"
+    for name, pixels in (("thumb.dcm", ds.PixelData), ("broken.dcm", broken)):
+        thumbnail.PixelData = pixels
+        thumbnail["PixelData"].VR, thumbnail["PixelData"].is_undefined_length = "OB", True
+        block = ds.private_block(0x0029, "ACME THUMBNAIL", create=True)
+        block.add_new(0x01, "SQ", Sequence([thumbnail]))
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.save_as(tmp_path / name)
+    out = tmp_path / "out"
+    proc = _create(str(tmp_path / "thumb.dcm"), str(tmp_path / "broken.dcm"), "-o", str(out), "--format", "dir")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{tmp_path / 'broken.dcm'}: its RLE Lossless pixel data does not decode;" in proc.stderr
+    kept = []
+    for written in _written(out):
+        result = dcmread(written)
+        assert not result.file_meta.TransferSyntaxUID.is_compressed
+        assert "PixelData" in result and not result["PixelData"].is_undefined_length
+        sequence = result.get((0x0029, 0x1001))
+        if sequence is not None:
+            kept.append(sequence[0]["PixelData"])
+        dump = run([require_tool("dcmdump"), str(written)])
+        assert dump.returncode == 0 and "u/l" not in dump.stdout  # no encapsulated value in a native data set
+    [pixels] = kept  # the thumbnail that decodes is kept, decoded; the broken one's sequence is left out
+    assert not pixels.is_undefined_length and pixels.value == dcmread(get_testdata_file("MR_small.dcm")).PixelData
+
+
+@pytest.mark.interop
+def test_retired_ambiguous_vrs_get_the_vr_implicit_vr_gives_them(tmp_path):
+    """Curve Data (50xx,3000) and Audio Sample Data (50xx,200C) are "OB or OW", which pydicom does not settle, nor
+    LUT Data without its LUT Descriptor: in Explicit VR they are written as Implicit VR LE read them (PS3.5 A.1)."""
+    ds = dcmread(get_testdata_file("MR_small_implicit.dcm"))
+    ds.add_new(0x50003000, "OW", b"\x01\x02\x03\x04")  # saved Implicit: read back as "OB or OW"
+    ds.add_new(0x5000200C, "OW", b"\x05\x06")
+    lut = Dataset()
+    lut.add_new(0x00283006, "OW", b"\x01\x00\x02\x00")  # LUT Data with no LUT Descriptor beside it
+    ds.VOILUTSequence = Sequence([lut])
+    ds.save_as(tmp_path / "curve.dcm", implicit_vr=True, little_endian=True)
+    proc = _create(str(tmp_path / "curve.dcm"), "-o", str(tmp_path / "out"), "--format", "dir")
+    assert proc.returncode == 0, proc.stderr
+    [written] = _written(tmp_path / "out")
+    out = dcmread(written)
+    assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert (out[0x50003000].VR, out[0x50003000].value) == ("OW", b"\x01\x02\x03\x04")
+    assert (out[0x5000200C].VR, out[0x5000200C].value) == ("OW", b"\x05\x06")
+    assert (out.VOILUTSequence[0][0x00283006].VR, out.VOILUTSequence[0][0x00283006].value) == (
+        "OW",
+        b"\x01\x00\x02\x00",
+    )
+    assert np.array_equal(out.pixel_array, dcmread(get_testdata_file("MR_small.dcm")).pixel_array)

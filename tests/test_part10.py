@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from dicommedia.errors import one_line
 from dicommedia.inputs.dicom_file import file_source, read_header
 from dicommedia.part10 import Malformed, Part10Error, Truncated, read_file_meta
 from dicommedia.part10.encode import element as encode_element
 from dicommedia.part10.header import read_elements, read_raw_header
+from dicommedia.part10.meta import stray_meta_span
 from dicommedia.part10.structure import meta_end, walk_dataset
-from tests.crafted import element, file_meta
+from tests.crafted import element, file_meta, with_file_meta_repeated
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 ITEM = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
@@ -97,6 +99,32 @@ def test_file_meta_errors_are_typed():
         read_file_meta(file_meta()[:150])
     meta, offset = read_file_meta(file_meta(CT, "1.2.3"))
     assert (meta["MediaStorageSOPInstanceUID"], offset) == ("1.2.3", len(file_meta(CT, "1.2.3")))
+
+
+@pytest.mark.parametrize("declared_right", [True, False])
+def test_file_meta_ends_where_its_group_length_says(declared_right: bool):
+    """Group 0002 elements past the declared end are stepped over, not read as the File Meta; a group length that
+    ends inside an element is ignored, and the whole group read as before."""
+    sound = file_meta(CT, "1.2.3") + element(0x00080016, b"UI", b"1.2.3\0")
+    data = bytearray(with_file_meta_repeated(sound, "1.2.840.10008.1.2", "9.9.9"))
+    if not declared_right:
+        struct.pack_into("<I", data, 132 + 8, struct.unpack_from("<I", data, 132 + 8)[0] + 2)
+    meta, offset = read_file_meta(data)
+    end = len(file_meta(CT, "1.2.3"))
+    if declared_right:
+        assert (meta["MediaStorageSOPInstanceUID"], meta["TransferSyntaxUID"]) == ("1.2.3", "1.2.840.10008.1.2.1")
+        assert data[offset:] == element(0x00080016, b"UI", b"1.2.3\0")  # the data set, without the repeat
+        assert stray_meta_span(data) == (end, offset)
+    else:
+        assert meta["MediaStorageSOPInstanceUID"] == "9.9.9" and stray_meta_span(data) is None
+
+
+def test_one_line_leaves_out_a_pasted_traceback():
+    exc = ValueError(
+        "With tag (5000,3000) got exception: Cannot write ambiguous VR\nTraceback (most recent call last):\n"
+        '  File "filewriter.py", line 1, in write_dataset\n    yield\nValueError: Cannot write ambiguous VR'
+    )
+    assert one_line(exc) == "With tag (5000,3000) got exception: Cannot write ambiguous VR"
 
 
 def test_truncated_value_raises_truncated():

@@ -16,6 +16,7 @@ from pydicom.uid import generate_uid
 from dicommedia.profile import load_profile
 from dicommedia.validate import validate_media
 from tests.conftest import require_tool, run
+from tests.crafted import with_file_meta_repeated
 from tests.media_fixtures import (
     ct_slice,
     dcmmkdir,
@@ -180,6 +181,15 @@ def test_not_part10(disc: Path):
     victim = leaf_files(disc)[0]
     victim.write_bytes(victim.read_bytes()[132:])  # no preamble, no 'DICM'
     assert error_codes(disc) == {"not-part10"}
+
+
+def test_file_meta_repeated_in_the_data_set(disc: Path):
+    """Taken for the File Meta (as pydicom would), the repeat would give the file another instance and encoding."""
+    victim = leaf_files(disc)[0]
+    victim.write_bytes(with_file_meta_repeated(victim.read_bytes(), "1.2.840.10008.1.2", generate_uid()))
+    report = validate_media(disc, STD)
+    assert [(f.code, f.file_id.endswith("IM1")) for f in report.errors] == [("file-meta", True)]
+    assert "PS3.10 7.1" in report.errors[0].message
 
 
 def test_record_mismatch(disc: Path):

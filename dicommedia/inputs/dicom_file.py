@@ -17,6 +17,7 @@ from typing import BinaryIO, TypeVar
 from dicommedia.errors import MediaError, one_line
 from dicommedia.part10 import Truncated
 from dicommedia.part10.header import RawValue, read_elements, read_raw_header
+from dicommedia.part10.meta import without_stray_meta
 from dicommedia.part10.vr import UNDEFINED
 from dicommedia.standard.dictionary import KEYWORDS, TAGS
 from dicommedia.standard.records import RECORD_KEYS, leaf_record_type
@@ -342,10 +343,12 @@ def _pydicom_header(source: Source, body_offset: int | None) -> InstanceHeader:
     from dicommedia.standard.records import concept_modifiers
 
     with source.open() as fp:
-        ds = dcmread(fp, force=True, defer_size=4096)
+        mended = without_stray_meta(fp)
+        size = len(mended.getbuffer()) if mended else source.size
+        ds = dcmread(mended or fp, force=True, defer_size=4096)
         syntax = _detected_syntax(ds)
         # Deflated files are inflated while read: positions are in the inflated stream (PS3.5 A.5).
-        short = _cut_short(ds, None if syntax == DEFLATED_EXPLICIT_VR_LE else source.size)
+        short = _cut_short(ds, None if syntax == DEFLATED_EXPLICIT_VR_LE else size)
         if short:
             raise MediaError(f"truncated: {short}", hint="the file was cut short; copy it again from its source")
         raw = ds.get_item(0x7FE00010, keep_deferred=True)

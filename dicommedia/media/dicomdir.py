@@ -21,6 +21,7 @@ from dicommedia.errors import one_line
 from dicommedia.media.findings import Finding
 from dicommedia.media.plain_dicomdir import LEVELS, active_in_tree_order
 from dicommedia.part10 import Part10Error
+from dicommedia.part10.meta import without_stray_meta
 from dicommedia.part10.structure import meta_end, walk_dataset
 from dicommedia.profile import EXPLICIT_VR_LE
 from dicommedia.standard.file_id import split_file_id
@@ -143,8 +144,9 @@ class Directory:
 
 
 def read_checked(fp: BinaryIO, **kwargs) -> FileDataset:
-    """``dcmread`` that converts every value now, so damage raises here (one of READ_ERRORS), not at first use."""
-    ds = dcmread(fp, **kwargs)
+    """``dcmread`` that converts every value now, so damage raises here (one of READ_ERRORS), not at first use;
+    File Meta elements a data set repeats are not taken for the File Meta (see ``part10.meta.walk_file_meta``)."""
+    ds = dcmread(without_stray_meta(fp) or fp, **kwargs)
     ds.file_meta.walk(lambda _ds, _elem: None)
     ds.walk(lambda _ds, _elem: None)
     return ds

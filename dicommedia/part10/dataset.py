@@ -3,9 +3,12 @@ check encode a data set decoded by pydicom."""
 
 from __future__ import annotations
 
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
+from pydicom.filewriter import correct_ambiguous_vr_element, write_dataset
+from pydicom.valuerep import AMBIGUOUS_VR
+from pydicom.values import convert_numbers
 
 
 def encode_body(ds: Dataset, implicit_vr: bool = False) -> bytes:
@@ -13,14 +16,50 @@ def encode_body(ds: Dataset, implicit_vr: bool = False) -> bytes:
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = implicit_vr
-    # Iterating converts raw elements (VRs looked up for Implicit VR input); ambiguous VRs are then
-    # resolved by write_dataset because the body has no original encoding (PS3.5 Annex A.1).
-    body = Dataset({elem.tag: elem for elem in ds if elem.tag.group != 0x0002})
+    body = Dataset({tag: ds.get_item(tag) for tag in ds.keys() if tag.group != 0x0002})
+    resolve_ambiguous_vrs(body)
     pixels = body.get("PixelData")
     if pixels is not None and body["PixelData"].is_undefined_length and len(pixels) % 2:
         body.PixelData = even_fragments(pixels)
     write_dataset(fp, body)
     return fp.getvalue()
+
+
+def resolve_ambiguous_vrs(ds: Dataset, ancestors: tuple[Dataset, ...] = ()) -> None:
+    """Convert every element of ``ds`` as read, items included, each with one VR where the dictionary gives a
+    choice ("OB or OW", "US or SS", ...), so that the data set can be written in Explicit VR.
+
+    pydicom decides from the attributes that govern the choice (Bits Allocated, Pixel Representation, LUT
+    Descriptor...). What it leaves open (retired Curve and Audio data, a governing attribute missing) is
+    decided as Implicit VR Little Endian read it (PS3.5 Annex A.1): OW for data, US for a single value.
+    """
+    chain = [ds, *ancestors]
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag)  # not ds[tag]: pydicom would resolve the VR there and fail on what it cannot
+        if isinstance(elem, RawDataElement):
+            elem = convert_raw_data_element(elem, ds=ds)
+        if elem.VR in AMBIGUOUS_VR:
+            try:
+                elem = correct_ambiguous_vr_element(elem, ds, True, chain)
+            except (AttributeError, TypeError, ValueError, IndexError):  # a governing attribute missing or odd
+                pass
+            if elem.VR in AMBIGUOUS_VR:
+                elem = _settled(elem)
+        ds[tag] = elem
+        if elem.VR == "SQ":
+            for item in elem.value:
+                resolve_ambiguous_vrs(item, tuple(chain))
+
+
+def _settled(elem: DataElement) -> DataElement:
+    """The element with the VR Implicit VR Little Endian gives it when nothing else decides (PS3.5 A.1)."""
+    value = elem.value
+    data = isinstance(value, (bytes, bytearray))
+    if data and "OW" in elem.VR and ("US" not in elem.VR or len(value) > 2):  # a single value is US
+        return DataElement(elem.tag, "OW", value)
+    if isinstance(value, (bytes, bytearray)):
+        value = convert_numbers(bytes(value), True, "H") if len(value) >= 2 else None
+    return DataElement(elem.tag, "US", value)
 
 
 def even_fragments(value: bytes) -> bytes:

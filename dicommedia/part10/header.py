@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dicommedia.part10.errors import Malformed, Truncated
-from dicommedia.part10.meta import PREFIX_END, has_prefix
+from dicommedia.part10.meta import META_WINDOW, read_file_meta
 from dicommedia.part10.vr import (
     ITEM,
     ITEM_END,
@@ -157,22 +157,9 @@ class _Reader:
 
 def _meta(reader: _Reader) -> tuple[str, int]:
     """Parse the File Meta group (always Explicit VR LE): return (transfer syntax, offset of the data set)."""
-    if not has_prefix(reader.read(PREFIX_END)):
-        raise Malformed("no 'DICM' prefix")
-    syntax = None
-    while True:
-        start = reader.pos
-        head = reader.peek(8)
-        if len(head) < 8 or struct.unpack_from("<H", head)[0] != 0x0002:
-            if syntax is None:
-                raise Malformed("the File Meta Information has no Transfer Syntax UID")
-            return syntax, start
-        tag, _vr, length = reader.element()
-        if length == UNDEFINED:
-            raise Malformed("undefined length in the File Meta Information")
-        value = reader.read(length)
-        if tag == 0x00020010:
-            syntax = value.decode("ascii", "replace").rstrip(" \x00")
+    meta, body = read_file_meta(reader.peek(META_WINDOW))  # Truncated: a group longer than any real one
+    reader.pos += body
+    return meta["TransferSyntaxUID"], reader.pos
 
 
 def read_raw_header(fp: BinaryIO, size: int, wanted: set[int]) -> ParsedHeader | None:

@@ -15,8 +15,10 @@ def content_digest(header: InstanceHeader) -> str:
     from pydicom import dcmread
 
     from dicommedia.part10.dataset import encode_body
+    from dicommedia.part10.meta import without_stray_meta
 
-    ds = dcmread(io.BytesIO(header.source.read_bytes()), force=True)
+    stream = io.BytesIO(header.source.read_bytes())
+    ds = dcmread(without_stray_meta(stream) or stream, force=True)
     h = hashlib.sha256()
     if "PixelData" in ds:
         from pydicom.pixels import iter_pixels

@@ -29,6 +29,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
+from dicommedia.part10.meta import without_stray_meta
 from dicommedia.read.coerce import CoercionError
 from dicommedia.standard.identity import SOURCE_AE_TITLE
 
@@ -105,7 +106,8 @@ class NewUids:
     def part10(self, raw: bytes) -> bytes:
         """A Part 10 file renumbered; its Media Storage SOP Instance UID follows. CoercionError when unreadable."""
         try:
-            ds = dcmread(BytesIO(raw))
+            stream = BytesIO(raw)
+            ds = dcmread(without_stray_meta(stream) or stream)
             self.renumber(ds)
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             out = BytesIO()

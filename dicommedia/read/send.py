@@ -156,7 +156,10 @@ def reencode(raw: bytes, stored_ts: str, send_ts: str) -> bytes:
     from pydicom.uid import UID
     from pynetdicom.dsutils import encode
 
-    ds = dcmread(BytesIO(raw))
+    from dicommedia.part10.meta import without_stray_meta
+
+    stream = BytesIO(raw)
+    ds = dcmread(without_stray_meta(stream) or stream)
     if is_compressed(stored_ts) and "PixelData" in ds:
         ds.decompress(generate_instance_uid=False)  # UIDs stay as on the media
     ts = UID(send_ts)

@@ -56,7 +56,7 @@ def to_explicit_vr_little_endian(ds: Dataset, label: str) -> list[str]:
                     "the file is damaged; decompress it with the tool that made it",
                 )
             _keep_lossy_history(ds, ts, len(ds.PixelData) / max(1, encoded))
-        notes += _decode_icon(ds, ts, label)
+        notes += _decode_nested_pixels(ds, ts, label)
         notes.append(f"{label}: decompressed from {ts.name}")
     elif not ds.original_encoding[1]:
         _swap_big_endian_values(ds)
@@ -103,25 +103,38 @@ def _keep_lossy_history(ds: Dataset, ts: UID, ratio: float) -> None:
         add_lossy_step(ds, _LOSSY_PROCESSES[ts], ratio)
 
 
-def _decode_icon(ds: Dataset, ts: UID, label: str) -> list[str]:
-    """An Icon Image Sequence (0088,0200) is encoded in the data set's transfer syntax (PS3.5 A.4): decode it
-    with the data set, or drop it (Type 3) when it cannot be, so no encapsulated value stays in a native set."""
-    items = ds.get("IconImageSequence") or []
-    for item in items:
-        pixels = item.get("PixelData")
-        if pixels is None or not item["PixelData"].is_undefined_length:
+def _decode_nested_pixels(ds: Dataset, ts: UID, label: str) -> list[str]:
+    """Pixel Data inside items (an Icon Image Sequence (0088,0200), a vendor's private thumbnail) is encoded in the
+    data set's transfer syntax (PS3.5 A.4): decode it with the data set, or leave out the sequence holding it when
+    it cannot be (icons are Type 3), so that no encapsulated value stays in a native data set."""
+    notes: list[str] = []
+    for elem in list(ds):
+        if elem.VR != "SQ":
             continue
-        icon = Dataset(item)
-        icon.file_meta = FileMetaDataset()
-        icon.file_meta.TransferSyntaxUID = ts
-        try:
-            icon.decompress(as_rgb=True, generate_instance_uid=False)
-        except Exception:  # an icon is a courtesy (Type 3): one that does not decode is dropped, with a note
-            del ds.IconImageSequence
-            return [f"{label}: its {ts.name} icon does not decode; Icon Image Sequence left out"]
-        for elem in icon:
-            item[elem.tag] = elem
-    return []
+        for item in elem.value:
+            notes += _decode_nested_pixels(item, ts, label)
+            pixels = item.get("PixelData")
+            if pixels is None or not item["PixelData"].is_undefined_length or _decode_item(item, ts):
+                continue
+            del ds[elem.tag]
+            what = "icon" if elem.tag == 0x00880200 else "pixel data"
+            notes.append(f"{label}: its {ts.name} {what} does not decode; {elem.name} {elem.tag} left out")
+            break
+    return notes
+
+
+def _decode_item(item: Dataset, ts: UID) -> bool:
+    """Decode the item's encapsulated Pixel Data in place; False when it cannot be."""
+    image = Dataset(item)
+    image.file_meta = FileMetaDataset()
+    image.file_meta.TransferSyntaxUID = ts
+    try:
+        image.decompress(as_rgb=True, generate_instance_uid=False)
+    except Exception:  # decoders raise many types on damaged or unsupported data
+        return False
+    for elem in image:
+        item[elem.tag] = elem
+    return True
 
 
 def apply_coercions(ds: Dataset, coercions: dict[str, object]) -> None:

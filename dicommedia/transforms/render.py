@@ -15,6 +15,7 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 
 from dicommedia.errors import MediaError, one_line
 from dicommedia.part10.dataset import encode_body
+from dicommedia.part10.meta import without_stray_meta
 from dicommedia.transforms.encoding import (
     apply_coercions,
     private_vr_hook,
@@ -57,7 +58,8 @@ class RenderResult:
 
 def _load(job: RenderJob):
     try:
-        ds = dcmread(io.BytesIO(job.data) if job.data is not None else job.path, force=True)
+        with io.BytesIO(job.data) if job.data is not None else open(job.path, "rb") as fp:
+            ds = dcmread(without_stray_meta(fp) or fp, force=True)
         if "TransferSyntaxUID" not in ds.file_meta:  # no File Meta (ACR-NEMA style): the encoding it was read in
             implicit, little = ds.original_encoding
             ds.file_meta.TransferSyntaxUID = (

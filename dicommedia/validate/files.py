@@ -12,6 +12,7 @@ from dicommedia.media import MediaFile
 from dicommedia.media.dicomdir import READ_ERRORS, read_checked
 from dicommedia.media.findings import Finding, show_file_id, warning
 from dicommedia.part10 import Part10Error, has_dicm
+from dicommedia.part10.meta import without_stray_meta
 from dicommedia.part10.structure import PixelInfo, meta_end, walk_dataset
 from dicommedia.profile import Action, Profile
 
@@ -43,6 +44,10 @@ SAMPLES = {
     "CMYK": 4,
 }
 DEFLATED = "1.2.840.10008.1.2.1.99"
+_STRAY_META = (
+    "group 0002 elements repeated at the start of the data set, past the end the File Meta Information Group "
+    "Length declares: only the File Meta may hold them (PS3.10 7.1); read as the File Meta says"
+)
 
 
 def check_file(media_file: MediaFile) -> tuple[list[Finding], Dataset | None]:
@@ -59,18 +64,25 @@ def _check_file(media_file: MediaFile, where: str | None) -> tuple[list[Finding]
         if not has_dicm(fp):
             return [Finding("not-part10", "lacks the 128-byte preamble and 'DICM' prefix (PS3.10 7.1)", where)], None
         fp.seek(0)
+        findings = []
+        mended = without_stray_meta(fp)
+        if mended is not None:
+            findings.append(Finding("file-meta", _STRAY_META, where))
+            fp, size = mended, len(mended.getbuffer())
+        else:
+            size = media_file.size
         try:
             ds = read_checked(fp, stop_before_pixels=True)
         except READ_ERRORS as exc:
             return [Finding("corrupt-file", f"cannot be parsed: {one_line(exc)}", where)], None
-        findings = _check_meta(ds, where)
+        findings += _check_meta(ds, where)
         if any(f.code == "not-part10" for f in findings):
             return findings, ds
         ts = str(ds.file_meta.TransferSyntaxUID)
         pixel = None
         if ts != DEFLATED and UID(ts).is_transfer_syntax:
             try:
-                pixel = walk_dataset(fp, media_file.size, meta_end(fp, media_file.size), ts)
+                pixel = walk_dataset(fp, size, meta_end(fp, size), ts)
             except Part10Error as exc:
                 findings.append(Finding("corrupt-file", f"truncated or bad lengths: {exc}", where))
     if pixel is not None:
