@@ -235,6 +235,25 @@ def test_missing_type1_keys_are_invented_in_record_and_file(tmp_path):
     assert str(record._record.InstanceNumber) == str(written.InstanceNumber) != ""
 
 
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2024-01-15", "20240115"),
+        ("2024.01.15", "20240115"),
+        ("20240115", "20240115"),
+        ("20240230", None),
+        ("0095.07.24", None),
+        ("", None),
+    ],
+)
+def test_key_dates_are_normalised_or_refused(value, expected):
+    """A year before 1000 (a two-digit year padded, as old GDCM test files have) is refused like a 30th of
+    February: dciodvfy calls it invalid and no century can be guessed."""
+    from dicommedia.plan.values import normalize_date
+
+    assert normalize_date(value) == expected
+
+
 def test_bad_inputs_are_all_named_and_nothing_is_written(tmp_path):
     src = tmp_path / "in"
     write_series(src, 2)

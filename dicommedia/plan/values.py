@@ -11,11 +11,16 @@ _IS = re.compile(r"^\s*[+-]?\d{1,12}\s*$")
 
 
 def normalize_date(value: object) -> str | None:
-    """A valid DA (YYYYMMDD) from a date in DA or the old ``YYYY.MM.DD``/ISO forms, else None."""
+    """A valid DA (YYYYMMDD) from a date in DA or the old ``YYYY.MM.DD``/ISO forms, else None.
+
+    A year before 1000 ("0095.07.24": a two-digit year padded) is no date: dciodvfy refuses it, and no century
+    can be guessed for it."""
     match = _DA_LOOSE.match(str(value or ""))
     if not match:
         return None
     year, month, day = (int(g) for g in match.groups())
+    if year < 1000:
+        return None
     try:
         _dt.date(year, month, day)
     except ValueError:
