@@ -339,3 +339,15 @@ def test_iso_files_read_from_several_threads(disc: Path, tmp_path: Path):
         for t in threads:
             t.join()
         assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "value, components",
+    [("DICOM\\IM1", ("DICOM", "IM1")), (["DICOM", "IM1"], ("DICOM", "IM1")), (7, ("7",)), (b"A\\B", ("A", "B"))],
+)
+def test_file_id_of_any_vr_is_read_as_text(value, components):
+    """A Referenced File ID a damaged record holds in another VR (a number: fuzzed ISO, seed 20261206 case 607)
+    names no file on the media (then reported as missing), never a TypeError."""
+    from dicommedia.media.dicomdir import Record
+
+    assert Record(0, None, {"ReferencedFileID": value}).file_id == components

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import MutableSequence
 
 MAX_COMPONENTS = 8
 MAX_COMPONENT_LENGTH = 8
@@ -27,12 +28,17 @@ def file_id_problems(components: tuple[str, ...] | list[str]) -> list[str]:
     return problems
 
 
-def split_file_id(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Return the components of a Referenced File ID value (multi-valued CS or a backslash string)."""
+def split_file_id(value: object) -> tuple[str, ...]:
+    """Return the components of a Referenced File ID value (multi-valued CS or a backslash string); a value of
+    another VR (a damaged record: a number, bytes) is read as its text, which then names no file on the media."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")
     if isinstance(value, str):
         parts = value.split("\\")
-    else:
+    elif isinstance(value, (list, tuple, MutableSequence)):
         parts = [str(p) for p in value]
+    else:
+        parts = [str(value)]
     return tuple(p.strip() for p in parts)
 
 
