@@ -11,15 +11,24 @@ class MediaError(Exception):
     """
 
     def __init__(self, message: str, subject: str | None = None, hint: str | None = None, code: str = "failed"):
+        message = printable(message)
         super().__init__(message)
         self.message = message
-        self.subject = subject
+        self.subject = None if subject is None else printable(subject)
         self.hint = hint
         self.code = code
 
     def __str__(self) -> str:
         text = f"{self.subject}: {self.message}" if self.subject else self.message
         return f"{text} ({self.hint})" if self.hint else text
+
+
+def printable(text: str) -> str:
+    """``text`` on one line whatever a disc put in it: control and other unprintable characters escaped
+    (``\\n``, ``\\x00``), as a value from a hostile DICOMDIR or file name may hold them."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def one_line(exc: BaseException, fallback: str | None = None) -> str:

@@ -13,6 +13,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from dicommedia.media import open_media
 from dicommedia.profile import load_profile
 from dicommedia.validate import validate_media
 from tests.conftest import require_tool, run
@@ -199,6 +200,24 @@ def test_record_mismatch(disc: Path):
 
     edit_leaf(disc, other_uid)
     assert error_codes(disc) == {"record-mismatch"}
+
+
+def test_a_record_value_with_a_line_feed_is_quoted_on_one_line(disc: Path):
+    """What a hostile disc holds is shown, never obeyed: a line feed inside a UID is escaped (fuzzed ISO, seed
+    20261232 case 333)."""
+
+    def line_feed(rec):
+        uid = rec.ReferencedSOPInstanceUIDInFile
+        rec.ReferencedSOPInstanceUIDInFile = uid[:-2] + "\n" + uid[-1]
+
+    edit_leaf(disc, line_feed)
+    report = validate_media(disc, STD)
+    assert "record-mismatch" in {f.code for f in report.errors}
+    messages = [f.message for f in report.findings]
+    with open_media(disc) as view:
+        list(view.files())
+        messages += [f.message for f in view.problems + view.refused]
+    assert any("\\n" in m for m in messages) and not any("\n" in m for m in messages)
 
 
 def test_duplicate_instance(disc: Path):

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from dicommedia.errors import printable
 
-class Finding(NamedTuple):
-    """One problem: ``code`` is stable (SPEC 2.3 error codes, or a warning code), ``file_id`` names the file."""
 
+class _Fields(NamedTuple):
     code: str
     message: str
-    file_id: str | None = None
-    severity: str = "error"
+    file_id: str | None
+    severity: str
+
+
+class Finding(_Fields):
+    """One problem: ``code`` is stable (SPEC 2.3 error codes, or a warning code), ``file_id`` names the file.
+
+    Message and File ID are made printable: they may quote what a hostile disc holds (a UID with a line feed)."""
+
+    __slots__ = ()
+
+    def __new__(cls, code: str, message: str, file_id: str | None = None, severity: str = "error") -> Finding:
+        file_id = None if file_id is None else printable(file_id)
+        return super().__new__(cls, code, printable(message), file_id, severity)
 
     @property
     def is_error(self) -> bool:
