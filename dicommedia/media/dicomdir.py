@@ -143,10 +143,11 @@ class Directory:
         return active_in_tree_order(self.roots)
 
 
-def read_checked(fp: BinaryIO, **kwargs) -> FileDataset:
+def read_checked(fp: BinaryIO, mend: bool = True, **kwargs) -> FileDataset:
     """``dcmread`` that converts every value now, so damage raises here (one of READ_ERRORS), not at first use;
-    File Meta elements a data set repeats are not taken for the File Meta (see ``part10.meta.walk_file_meta``)."""
-    ds = dcmread(without_stray_meta(fp) or fp, **kwargs)
+    File Meta elements a data set repeats are not taken for the File Meta (see ``part10.meta.walk_file_meta``)
+    unless ``mend`` is False (the caller has looked for them already)."""
+    ds = dcmread((without_stray_meta(fp) if mend else None) or fp, **kwargs)
     ds.file_meta.walk(lambda _ds, _elem: None)
     ds.walk(lambda _ds, _elem: None)
     return ds

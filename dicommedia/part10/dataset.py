@@ -57,7 +57,7 @@ def _settled(elem: DataElement) -> DataElement:
     data = isinstance(value, (bytes, bytearray))
     if data and "OW" in elem.VR and ("US" not in elem.VR or len(value) > 2):  # a single value is US
         return DataElement(elem.tag, "OW", value)
-    if isinstance(value, (bytes, bytearray)):
+    if data:
         value = convert_numbers(bytes(value), True, "H") if len(value) >= 2 else None
     return DataElement(elem.tag, "US", value)
 

@@ -84,7 +84,7 @@ def walk_file_meta(raw: bytes | bytearray | memoryview) -> tuple[dict[str, str],
     if "TransferSyntaxUID" not in meta:
         raise Malformed("no Transfer Syntax UID in the File Meta Information")
     data_start = pos
-    while pos == declared_end and data_start + 8 <= size:
+    while declared_end == pos and data_start + 8 <= size:  # only past a group length honoured
         group, _, vr, _ = _SHORT.unpack_from(raw, data_start)
         if group != 0x0002 or not (vr.isalpha() and vr.isupper()):  # not an Explicit VR element of group 0002
             break

@@ -72,7 +72,7 @@ def _check_file(media_file: MediaFile, where: str | None) -> tuple[list[Finding]
         else:
             size = media_file.size
         try:
-            ds = read_checked(fp, stop_before_pixels=True)
+            ds = read_checked(fp, mend=False, stop_before_pixels=True)
         except READ_ERRORS as exc:
             return [Finding("corrupt-file", f"cannot be parsed: {one_line(exc)}", where)], None
         findings += _check_meta(ds, where)
